@@ -1,0 +1,7 @@
+"""``python -m dbprobe``."""
+
+import sys
+
+from dbprobe.cli import main
+
+sys.exit(main())

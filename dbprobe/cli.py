@@ -1,0 +1,298 @@
+"""The command line: subcommands, argument parsing, exit statuses.
+
+This is the only module that exits or writes to the terminal outside the
+console report. Exit statuses: 0 success; 1 findings that fail the run (an
+SLO violation); 2 bad input or an unusable target (one line on stderr);
+130 interrupted (Ctrl-C or SIGTERM), after the partial report is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from dbprobe.engine import Isolation, PoolOptions, Target, mask_url_text, open_database, resolve_target
+from dbprobe.errors import ConfigError, DbprobeError, UsageError
+from dbprobe.execution import Interrupted, ProbeHooks, TargetOptions, run_uow, run_until_stopped
+from dbprobe.probes import uow
+from dbprobe.report.console import print_report
+from dbprobe.report.jsonio import write_report
+from dbprobe.report.model import Report, Severity
+from dbprobe.runner import LoadPlan, RetryPolicy
+from dbprobe.seeding import SeedResult, seed
+from dbprobe.seedgen import SCALE_NAMES, load_scale
+from dbprobe.slo import SloCheck, parse_slo
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+_DEFAULT_DURATION_S = 5.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage: the CLI prints one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _seconds(allow_zero: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.removesuffix("s"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seconds, e.g. 5 or 0.5, got {text!r}") from None
+        if value < 0 or (value == 0 and not allow_zero) or value != value:
+            raise argparse.ArgumentTypeError(
+                f"must be {'0 or more' if allow_zero else 'positive'}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+def _slo(text: str) -> SloCheck:
+    try:
+        return parse_slo(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _mix(text: str) -> dict[str, int]:
+    try:
+        return uow.parse_mix(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL (default: $DBPROBE_DB_URL, else an SQLite file in dbprobe's data "
+        "directory); e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+    )
+    p.add_argument("--scale", choices=SCALE_NAMES, default="small", help="seeded data size (default small)")
+    p.add_argument("--seed", type=_non_negative_int, default=1, help="random seed of the data and the load")
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog="dbprobe",
+        description="asyncio database performance probes for SQLAlchemy 2 on SQLite and PostgreSQL",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p_seed = sub.add_parser("seed", help="(re)load the reference domain at a scale; print its checksum")
+    _add_target_options(p_seed)
+
+    p_uow = sub.add_parser("uow", help="Unit-of-Work transactions under concurrent workers")
+    _add_target_options(p_uow)
+    p_uow.add_argument(
+        "--threads", type=_positive_int, default=10,
+        help="concurrent workers: asyncio tasks, each with its own session and connection (default 10)",
+    )  # fmt: skip
+    amount = p_uow.add_mutually_exclusive_group()
+    amount.add_argument("--transactions", type=_positive_int, metavar="M", help="transactions per worker")
+    amount.add_argument(
+        "--duration", type=_seconds(False), metavar="S",
+        help=f"measure for S seconds (default {_DEFAULT_DURATION_S:g} unless --transactions)",
+    )  # fmt: skip
+    p_uow.add_argument("--warmup", type=_seconds(True), default=1.0, metavar="S",
+                       help="run S seconds unrecorded first (default 1)")  # fmt: skip
+    p_uow.add_argument(
+        "--mix", type=_mix, metavar="NAME=W,...",
+        help="weights of the transaction types (default "
+        + ",".join(f"{k}={v}" for k, v in uow.DEFAULT_MIX.items()) + ")",
+    )  # fmt: skip
+    p_uow.add_argument("--hot-set", type=_positive_int, default=20, metavar="K",
+                       help="reschedules pick among the first K sessions, so workers conflict (default 20)")  # fmt: skip
+    p_uow.add_argument("--isolation", choices=[i.value for i in Isolation],
+                       help="transaction isolation (default: read_committed on PostgreSQL, "
+                       "serializable on SQLite)")  # fmt: skip
+    p_uow.add_argument("--retries", type=_non_negative_int, default=3,
+                       help="retries of deadlocks, serialization failures and lock timeouts (default 3)")  # fmt: skip
+    p_uow.add_argument("--pool-size", type=_positive_int, metavar="N",
+                       help="connection pool size (default: --threads, one connection per worker)")  # fmt: skip
+    p_uow.add_argument("--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)")
+    p_uow.add_argument("--slo", type=_slo, action="append", default=[], metavar="EXPR",
+                       help='objective, e.g. "p95<100ms", "error_rate<1%%", "read_program:p99<20ms"; '
+                       "a violation exits 1 (repeatable)")  # fmt: skip
+    p_uow.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    return parser
+
+
+class _ConsoleHooks:
+    """Progress display on stderr while seeding and running."""
+
+    def __init__(self, err: Console, quiet: bool) -> None:
+        self._err = err
+        self._quiet = quiet
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=quiet,
+        )
+        self._seed_task: TaskID | None = None
+        self._run_task: TaskID | None = None
+
+    def __enter__(self) -> _ConsoleHooks:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def seed_progress(self, loaded: int, expected: int) -> None:
+        if self._seed_task is None:
+            self._seed_task = self._progress.add_task("seeding", total=expected, detail="")
+        self._progress.update(self._seed_task, completed=min(loaded, expected), detail=f"{loaded:,} rows")
+
+    def run_start(self, what: str) -> None:
+        if self._seed_task is not None:
+            self._progress.remove_task(self._seed_task)
+            self._seed_task = None
+        # Always said, even with --quiet: a supervisor (or a test) can tell that
+        # measurement has begun.
+        self._err.print(f"running {what}", highlight=False)
+        self._run_task = self._progress.add_task("measuring", total=1.0, detail="")
+
+    def run_progress(self, fraction: float, done: int) -> None:
+        if self._run_task is not None:
+            self._progress.update(self._run_task, completed=fraction, detail=f"{done:,} tx")
+
+    def hooks(self) -> ProbeHooks:
+        return ProbeHooks(self.seed_progress, self.run_start, self.run_progress)
+
+
+def _install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _seed_command(args: argparse.Namespace, target: Target, out: Console, err: Console) -> int:
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    scale = load_scale(args.scale)
+    db = await open_database(target)
+    try:
+        with _ConsoleHooks(err, quiet=False) as hooks:
+            result: SeedResult = await run_until_stopped(
+                seed(db, scale, args.seed, on_progress=hooks.seed_progress), stop
+            )
+    finally:
+        await db.dispose()
+    rate = result.total_rows / result.duration_s if result.duration_s > 0 else 0.0
+    out.print(
+        f"seeded scale {result.scale} (seed {result.seed}) into {target.masked} "
+        f"in {result.duration_s:.2f} s ({rate:,.0f} rows/s)",
+        highlight=False,
+    )
+    out.print("  " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()), highlight=False)
+    out.print(f"checksum {result.checksum}", highlight=False)
+    return EXIT_OK
+
+
+async def _uow_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    duration = args.duration if args.transactions is None and args.duration is not None else None
+    if args.transactions is None and duration is None:
+        duration = _DEFAULT_DURATION_S
+    options = uow.UowOptions(
+        plan=LoadPlan(args.threads, args.transactions, duration, args.warmup),
+        retry=RetryPolicy(retries=args.retries),
+        mix=args.mix or dict(uow.DEFAULT_MIX),
+        hot_set=args.hot_set,
+    )
+    pool_size = args.pool_size or args.threads
+    target_options = TargetOptions(
+        target=target,
+        scale=args.scale,
+        seed=args.seed,
+        isolation=Isolation(args.isolation) if args.isolation else None,
+        pool=PoolOptions(size=pool_size, max_overflow=0),
+    )
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run_uow(
+            target_options, options, slos=args.slo, stop=stop, argv=argv, hooks=hooks.hooks()
+        )
+    return _finish(report, args, out)
+
+
+def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
+    if args.json is not None:
+        write_report(report, args.json)
+    if not args.quiet:
+        print_report(report, out)
+    if report.run.interrupted:
+        return EXIT_INTERRUPTED
+    if any(f.severity is Severity.ERROR for f in report.findings):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``dbprobe`` and ``python -m dbprobe``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Written to a file or a CI log, the table keeps its full width instead of
+    # rich's 80-column default for non-terminals.
+    out = Console() if sys.stdout.isatty() else Console(width=160)
+    err = Console(stderr=True)
+    shown_argv = ["dbprobe", *(mask_url_text(a) for a in argv)]
+    try:
+        args = _build_parser().parse_args(argv)
+        target = resolve_target(args.db)
+        if args.command == "seed":
+            return asyncio.run(_seed_command(args, target, out, err))
+        return asyncio.run(_uow_command(args, target, shown_argv, out, err))
+    except Interrupted:
+        err.print("dbprobe: interrupted before measuring began; nothing was changed", highlight=False)
+        return EXIT_INTERRUPTED
+    except DbprobeError as exc:
+        # One line, no traceback: the message says what to fix.
+        print(f"dbprobe: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

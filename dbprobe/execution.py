@@ -1,0 +1,186 @@
+"""Running a probe end to end: connect, seed if needed, load, and build the report.
+
+This is the I/O shell around the pure parts (options, runner bookkeeping,
+report building); the CLI and the pytest plugin both call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import platform
+import socket
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+
+from dbprobe.domain.models import Program, TrainingSession, User
+from dbprobe.engine import Database, Isolation, PoolOptions, Target, open_database
+from dbprobe.probes import uow
+from dbprobe.report.build import operation_reports
+from dbprobe.report.model import Finding, Report, RunInfo, TargetInfo, ToolInfo
+from dbprobe.resources import ResourceSampler
+from dbprobe.runner import Operation, run_workload
+from dbprobe.seeding import SeedResult, ensure_seeded
+from dbprobe.seedgen import load_scale
+from dbprobe.slo import SloCheck, evaluate_slos
+
+__all__ = ["Interrupted", "ProbeHooks", "TargetOptions", "run_uow", "run_until_stopped"]
+
+_DISPOSE_GRACE_S = 1.0
+T = TypeVar("T")
+
+
+class Interrupted(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raised when ``stop`` was set before any measurement began (e.g. while seeding)."""
+
+
+@dataclass(frozen=True)
+class TargetOptions:
+    """Where to probe and on which data (validated where built)."""
+
+    target: Target
+    scale: str = "small"
+    seed: int = 1
+    isolation: Isolation | None = None
+    pool: PoolOptions = PoolOptions()
+
+
+@dataclass(frozen=True)
+class ProbeHooks:
+    """Callbacks for the console: seeding progress, run start, run progress."""
+
+    on_seed_progress: Callable[[int, int], None] | None = None
+    on_run_start: Callable[[str], None] | None = None
+    on_progress: Callable[[float, int], None] | None = None
+
+
+async def run_until_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T:
+    """Await ``awaitable`` unless ``stop`` is set first, then cancel it and raise Interrupted."""
+    task = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(task, _DISPOSE_GRACE_S)
+    raise Interrupted
+
+
+async def _uow_world(db: Database, hot_set: int) -> uow.UowWorld:
+    async with db.engine.connect() as conn:
+        users = (await conn.execute(select(func.max(User.id)))).scalar_one() or 0
+        programs = (await conn.execute(select(func.max(Program.id)))).scalar_one() or 0
+        sessions = (await conn.execute(select(func.max(TrainingSession.id)))).scalar_one() or 0
+        await conn.rollback()
+    return uow.UowWorld(users=users, programs=programs, hot_sessions=max(1, min(hot_set, sessions)))
+
+
+async def _probe(
+    probe: str,
+    options: TargetOptions,
+    config: dict[str, Any],
+    build: Callable[[Database], Awaitable[Sequence[Operation]]],
+    run: Callable[[Database, Sequence[Operation], ResourceSampler], Awaitable[Any]],
+    *,
+    slos: Sequence[SloCheck],
+    stop: asyncio.Event,
+    argv: Sequence[str],
+    hooks: ProbeHooks,
+) -> Report:
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    scale = load_scale(options.scale)
+    db = await open_database(options.target, options.pool, options.isolation)
+    try:
+        seeded: SeedResult = await run_until_stopped(
+            ensure_seeded(db, scale, options.seed, on_progress=hooks.on_seed_progress), stop
+        )
+        operations = await run_until_stopped(build(db), stop)
+        sampler = ResourceSampler()
+        if hooks.on_run_start is not None:
+            hooks.on_run_start(f"{probe} on {db.target.masked} ({db.server_version})")
+        result = await run(db, operations, sampler)
+    finally:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(db.dispose(), _DISPOSE_GRACE_S)
+    ops = operation_reports(result)
+    findings: list[Finding] = evaluate_slos(slos, ops)
+    return Report(
+        tool=ToolInfo("dbprobe", version("dbprobe")),
+        run=RunInfo(
+            probe=probe,
+            started_at=started_at,
+            duration_s=time.perf_counter() - started,
+            argv=tuple(argv),
+            host=socket.gethostname(),
+            python=platform.python_version(),
+            interrupted=result.interrupted,
+        ),
+        target=TargetInfo(
+            backend=db.backend.value,
+            url=db.target.masked,
+            server_version=db.server_version,
+            scale=scale.name,
+            seed=options.seed,
+            isolation=db.isolation.value,
+        ),
+        config=config | {"pool_size": options.pool.size, "seed_checksum": seeded.checksum},
+        operations=ops,
+        findings=tuple(findings),
+        resources=sampler.finish(),
+    )
+
+
+async def run_uow(
+    options: TargetOptions,
+    probe_options: uow.UowOptions,
+    *,
+    slos: Sequence[SloCheck] = (),
+    stop: asyncio.Event | None = None,
+    argv: Sequence[str] = (),
+    hooks: ProbeHooks = ProbeHooks(),
+) -> Report:
+    """Run the uow probe against ``options.target``; seeds first if needed."""
+    stop = stop or asyncio.Event()
+
+    async def build(db: Database) -> Sequence[Operation]:
+        world = await _uow_world(db, probe_options.hot_set)
+        return uow.build_operations(probe_options, world)
+
+    async def run(db: Database, operations: Sequence[Operation], sampler: ResourceSampler) -> Any:
+        def progress(fraction: float, done: int) -> None:
+            sampler.sample()
+            if hooks.on_progress is not None:
+                hooks.on_progress(fraction, done)
+
+        return await run_workload(
+            db,
+            operations,
+            probe_options.plan,
+            retry=probe_options.retry,
+            seed=options.seed,
+            stop=stop,
+            on_progress=progress,
+        )
+
+    return await _probe(
+        "uow",
+        options,
+        probe_options.as_config(),
+        build,
+        run,
+        slos=slos,
+        stop=stop,
+        argv=argv,
+        hooks=hooks,
+    )

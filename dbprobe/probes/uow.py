@@ -1,0 +1,174 @@
+"""The ``uow`` probe: Unit-of-Work transactions of the training planner.
+
+Three transaction types in a weighted mix:
+
+- ``create_program``: read the movement catalogue, build a program of 8-12
+  weeks x 4-5 days with 4-6 exercises a session, write it (one INSERT per
+  table, batched by SQLAlchemy's insertmanyvalues);
+- ``reschedule_session``: read-modify-write of one session of a small *hot
+  set*, row locked, so that concurrent workers really conflict;
+- ``read_program``: a whole program with every level eagerly loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbprobe.domain.models import Microcycle, Program, SessionExercise, TrainingSession
+from dbprobe.domain.planning import DAY_TYPES, TYPE_REGIONS, estimated_minutes
+from dbprobe.errors import ConfigError
+from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy
+
+__all__ = [
+    "DEFAULT_MIX",
+    "OPERATION_NAMES",
+    "UowOptions",
+    "UowWorld",
+    "build_operations",
+    "parse_mix",
+]
+
+OPERATION_NAMES = ("create_program", "reschedule_session", "read_program")
+DEFAULT_MIX: Mapping[str, int] = {"create_program": 1, "reschedule_session": 3, "read_program": 6}
+_REST_CHOICES_S = (60, 90, 120, 180)
+_ALL_REGIONS = sorted({r for regions in TYPE_REGIONS.values() for r in regions})
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """``"create_program=1,read_program=5"`` -> weights; unnamed types get weight 0."""
+    mix: dict[str, int] = dict.fromkeys(OPERATION_NAMES, 0)
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        m = re.fullmatch(r"([a-z_]+)\s*=\s*(\d+)", part)
+        if m is None:
+            raise ConfigError(f"cannot read --mix entry {part!r}: expected NAME=WEIGHT, e.g. read_program=6")
+        if m[1] not in mix:
+            raise ConfigError(
+                f"unknown transaction type {m[1]!r} in --mix: choose from {', '.join(OPERATION_NAMES)}"
+            )
+        mix[m[1]] = int(m[2])
+    return mix
+
+
+@dataclass(frozen=True)
+class UowOptions:
+    """Options of the uow probe (validated; shared by the CLI and the pytest plugin)."""
+
+    plan: LoadPlan
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    mix: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    hot_set: int = 20
+
+    def __post_init__(self) -> None:
+        if self.hot_set < 1:
+            raise ConfigError(f"--hot-set must be at least 1, got {self.hot_set}")
+        if any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) == 0:
+            raise ConfigError("--mix needs at least one transaction type with a positive weight")
+
+    def as_config(self) -> dict[str, Any]:
+        return {
+            "threads": self.plan.workers,
+            "transactions": self.plan.transactions_per_worker,
+            "duration_s": self.plan.duration_s,
+            "warmup_s": self.plan.warmup_s,
+            "mix": dict(self.mix),
+            "hot_set": self.hot_set,
+            "retries": self.retry.retries,
+        }
+
+
+@dataclass(frozen=True)
+class UowWorld:
+    """What the transactions need to know of the seeded data."""
+
+    users: int
+    programs: int
+    hot_sessions: int
+
+
+def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
+    """The weighted operations of the mix (types of weight 0 left out)."""
+
+    async def create_program(ctx: OperationContext) -> None:
+        rng = ctx.rng
+        weeks, days = rng.randint(8, 12), rng.randint(4, 5)
+        async with ctx.unit_of_work(write=True) as uow:
+            catalogue = await uow.movements.active_in_regions(_ALL_REGIONS)
+            pools = {
+                kind: [m.id for m in catalogue if m.primary_region in regions]
+                for kind, regions in TYPE_REGIONS.items()
+            }
+            program = Program(
+                user_id=rng.randint(1, world.users),
+                name=f"Generated {weeks}x{days}",
+                weeks=weeks,
+                days_per_week=days,
+                is_active=True,
+                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            )
+            for week in range(weeks):
+                cycle = Microcycle(week_index=week)
+                for day, kind in enumerate(DAY_TYPES[days]):
+                    exercises = [
+                        SessionExercise(
+                            movement_id=rng.choice(pools[kind]),
+                            position=pos,
+                            sets=rng.randint(2, 5),
+                            reps=rng.randint(3, 12),
+                            rest_s=rng.choice(_REST_CHOICES_S),
+                        )
+                        for pos in range(rng.randint(4, 6))
+                    ]
+                    minutes = estimated_minutes([(e.sets, e.reps, e.rest_s) for e in exercises])
+                    cycle.sessions.append(
+                        TrainingSession(
+                            day_index=day,
+                            session_type=kind,
+                            estimated_minutes=minutes,
+                            exercises=exercises,
+                        )
+                    )
+                program.microcycles.append(cycle)
+            uow.programs.add(program)
+            await uow.commit()
+
+    async def reschedule_session(ctx: OperationContext) -> None:
+        rng = ctx.rng
+        session_id = rng.randint(1, world.hot_sessions)
+        async with ctx.unit_of_work(write=True) as uow:
+            session = await uow.sessions.get_for_update(session_id)
+            if session is None:
+                raise LookupError(f"session {session_id} is missing: reseed with `dbprobe seed`")
+            # Move the session to the next day and change one rest period: two
+            # rows written after reading them, the classic lost-update shape.
+            session.day_index = (session.day_index + 1) % 5
+            exercise = rng.choice(session.exercises)
+            exercise.rest_s = rng.choice([r for r in _REST_CHOICES_S if r != exercise.rest_s])
+            session.estimated_minutes = estimated_minutes(
+                [(e.sets, e.reps, e.rest_s) for e in session.exercises]
+            )
+            await uow.commit()
+
+    async def read_program(ctx: OperationContext) -> None:
+        program_id = ctx.rng.randint(1, world.programs)
+        async with ctx.unit_of_work(write=False) as uow:
+            program = await uow.programs.get_full(program_id)
+            if program is None:
+                raise LookupError(f"program {program_id} is missing: reseed with `dbprobe seed`")
+            # Walk the whole tree as a caller rendering the program would.
+            sum(e.sets * e.reps for w in program.microcycles for s in w.sessions for e in s.exercises)
+            await uow.commit()
+
+    available = {
+        "create_program": create_program,
+        "reschedule_session": reschedule_session,
+        "read_program": read_program,
+    }
+    return [
+        Operation(name, options.mix.get(name, 0), available[name])
+        for name in OPERATION_NAMES
+        if options.mix.get(name, 0) > 0
+    ]

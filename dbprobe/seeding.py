@@ -1,0 +1,200 @@
+"""Creating dbprobe's tables and loading the seeded reference domain into them.
+
+The load runs in one transaction: COPY (asyncpg ``copy_records_to_table``) on
+PostgreSQL, batched ``executemany`` on SQLite. A load that is interrupted
+rolls back whole, so a database is never left half-seeded; the seed-state row
+(scale, seed, checksum, complete) is written by the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dbprobe.domain.models import Base, SeedState
+from dbprobe.engine import PG_SCHEMA, Backend, Database
+from dbprobe.seedgen import COLUMNS, TABLE_ORDER, Checksum, RowBatch, Scale, generate
+
+__all__ = ["SeedResult", "create_schema", "ensure_seeded", "seed", "table_checksum"]
+
+#: Every table dbprobe creates, children after parents; only these are ever emptied.
+OWN_TABLES: tuple[str, ...] = (*TABLE_ORDER, "transfers", SeedState.__tablename__)
+
+# SQLAlchemy's storage format for DateTime on SQLite; raw executemany bypasses
+# its bind processors, so the loader writes the same text the ORM would.
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What a seed produced (or found already present)."""
+
+    scale: str
+    seed: int
+    checksum: str
+    rows: dict[str, int]
+    loaded: bool
+    duration_s: float
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+async def create_schema(db: Database) -> None:
+    """Create dbprobe's namespace and tables if missing; never alters existing tables."""
+    async with db.engine.begin() as conn:
+        if db.backend is Backend.POSTGRESQL:
+            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
+        await conn.run_sync(Base.metadata.create_all)
+
+
+async def _seed_state(conn: AsyncConnection) -> Any:
+    """The seed-state row (scale, seed, checksum, complete), or None if never seeded."""
+    table = SeedState.__table__
+    return (await conn.execute(select(table).where(table.c.id == 1))).first()
+
+
+async def ensure_seeded(
+    db: Database,
+    scale: Scale,
+    seed_value: int,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> SeedResult:
+    """Seed unless the target already holds a complete seed of this scale and seed."""
+    await create_schema(db)
+    async with db.engine.connect() as conn:
+        state = await _seed_state(conn)
+        if state is not None and state.complete and (state.scale, state.seed) == (
+            scale.name,
+            seed_value,
+        ):
+            rows = {t: await _count(conn, t) for t in TABLE_ORDER}
+            await conn.rollback()
+            return SeedResult(scale.name, seed_value, state.checksum, rows, False, 0.0)
+    return await seed(db, scale, seed_value, on_progress=on_progress)
+
+
+async def seed(
+    db: Database,
+    scale: Scale,
+    seed_value: int,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> SeedResult:
+    """Empty dbprobe's tables and load ``scale`` for ``seed_value`` in one transaction.
+
+    ``on_progress(rows_loaded, rows_expected)`` is called after each batch.
+    """
+    started = clock()
+    await create_schema(db)
+    expected = _expected_rows(scale)
+    loaded: dict[str, int] = dict.fromkeys(TABLE_ORDER, 0)
+    async with db.engine.begin() as conn:
+        await _empty_own_tables(conn, db.backend)
+        write = _copy_writer(conn) if db.backend is Backend.POSTGRESQL else _sqlite_writer(conn)
+        for batch in generate(scale, seed_value):
+            await write(batch)
+            loaded[batch.table] += len(batch.rows)
+            if on_progress is not None:
+                on_progress(sum(loaded.values()), expected)
+        if db.backend is Backend.POSTGRESQL:
+            await _reset_sequences(conn)
+        checksum = await table_checksum(conn)
+        conn_state = {
+            "id": 1,
+            "scale": scale.name,
+            "seed": seed_value,
+            "checksum": checksum,
+            "complete": True,
+            "seeded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        }
+        await conn.execute(SeedState.__table__.insert().values(**conn_state))
+    return SeedResult(scale.name, seed_value, checksum, loaded, True, clock() - started)
+
+
+def _expected_rows(scale: Scale) -> int:
+    # Used for progress only: the mean shape of a program times the count.
+    weeks = sum(scale.weeks) / 2
+    sessions = weeks * sum(scale.days_per_week) / 2
+    exercises = sessions * sum(scale.exercises_per_session) / 2
+    per_program = 1 + weeks + sessions + exercises
+    return int(scale.users + scale.movements + scale.accounts + scale.programs * per_program)
+
+
+async def _empty_own_tables(conn: AsyncConnection, backend: Backend) -> None:
+    if backend is Backend.POSTGRESQL:
+        names = ", ".join(f"{PG_SCHEMA}.{t}" for t in OWN_TABLES)
+        await conn.execute(text(f"TRUNCATE TABLE {names} RESTART IDENTITY"))
+        return
+    for table in reversed(Base.metadata.sorted_tables):  # children first: foreign keys are on
+        if table.name in OWN_TABLES:
+            await conn.execute(delete(table))
+
+
+Writer = Callable[[RowBatch], Any]
+
+
+def _copy_writer(conn: AsyncConnection) -> Writer:
+    async def write(batch: RowBatch) -> None:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            batch.table, records=batch.rows, columns=batch.columns, schema_name=PG_SCHEMA
+        )
+
+    return write
+
+
+def _sqlite_writer(conn: AsyncConnection) -> Writer:
+    statements = {
+        table: f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        for table, cols in COLUMNS.items()
+    }
+
+    async def write(batch: RowBatch) -> None:
+        rows = batch.rows
+        if batch.table in ("users", "programs"):  # the tables with a created_at column
+            rows = [
+                tuple(v.strftime(_SQLITE_DATETIME) if isinstance(v, dt.datetime) else v for v in r)
+                for r in rows
+            ]
+        await conn.exec_driver_sql(statements[batch.table], rows)  # type: ignore[arg-type]
+
+    return write
+
+
+async def _reset_sequences(conn: AsyncConnection) -> None:
+    # COPY wrote explicit ids; move each serial sequence past them so that rows
+    # the probes insert later get fresh ids.
+    for table in (*TABLE_ORDER, "transfers"):
+        await conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{PG_SCHEMA}.{table}', 'id'), "
+                f"COALESCE((SELECT max(id) FROM {PG_SCHEMA}.{table}), 0) + 1, false)"
+            )
+        )
+
+
+async def _count(conn: AsyncConnection, table: str) -> int:
+    return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+async def table_checksum(conn: AsyncConnection) -> str:
+    """SHA-256 of every seeded table read back in id order: equal on both backends."""
+    checksum = Checksum()
+    for name in TABLE_ORDER:
+        table = Base.metadata.tables[name]
+        checksum.add_table(name)
+        columns = [table.c[c] for c in COLUMNS[name]]
+        result = await conn.stream(select(*columns).order_by(table.c.id))
+        async for rows in result.partitions(10_000):
+            checksum.add_rows(rows)
+    return checksum.hexdigest()
