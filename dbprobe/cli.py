@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -19,16 +20,23 @@ from typing import NoReturn
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from dbprobe.engine import Isolation, PoolOptions, Target, mask_url_text, open_database, resolve_target
+from dbprobe.engine import (
+    Isolation,
+    PoolOptions,
+    Target,
+    mask_url_text,
+    open_database,
+    resolve_target,
+)
 from dbprobe.errors import ConfigError, DbprobeError, UsageError
-from dbprobe.execution import Interrupted, ProbeHooks, TargetOptions, run_uow, run_until_stopped
+from dbprobe.execution import Interrupted, ProbeHooks, TargetOptions, run_until_stopped, run_uow
 from dbprobe.probes import uow
 from dbprobe.report.console import print_report
 from dbprobe.report.jsonio import write_report
 from dbprobe.report.model import Report, Severity
 from dbprobe.runner import LoadPlan, RetryPolicy
-from dbprobe.seeding import SeedResult, seed
 from dbprobe.seedgen import SCALE_NAMES, load_scale
+from dbprobe.seeding import SeedResult, seed
 from dbprobe.slo import SloCheck, parse_slo
 
 __all__ = ["main"]
@@ -73,7 +81,9 @@ def _seconds(allow_zero: bool) -> Callable[[str], float]:
         try:
             value = float(text.removesuffix("s"))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected seconds, e.g. 5 or 0.5, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected seconds, e.g. 5 or 0.5, got {text!r}"
+            ) from None
         if value < 0 or (value == 0 and not allow_zero) or value != value:
             raise argparse.ArgumentTypeError(
                 f"must be {'0 or more' if allow_zero else 'positive'}, got {text}"
@@ -104,8 +114,19 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
         help="database URL (default: $DBPROBE_DB_URL, else an SQLite file in dbprobe's data "
         "directory); e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test",
     )
-    p.add_argument("--scale", choices=SCALE_NAMES, default="small", help="seeded data size (default small)")
-    p.add_argument("--seed", type=_non_negative_int, default=1, help="random seed of the data and the load")
+    p.add_argument(
+        "--scale", choices=SCALE_NAMES, default="small", help="seeded data size (default small)"
+    )
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=1, help="random seed of the data and the load"
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=_seconds(False),
+        default=10.0,
+        metavar="S",
+        help="give up on a server that does not answer within S seconds (default 10)",
+    )
 
 
 def _build_parser() -> _Parser:
@@ -116,41 +137,82 @@ def _build_parser() -> _Parser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    p_seed = sub.add_parser("seed", help="(re)load the reference domain at a scale; print its checksum")
+    p_seed = sub.add_parser(
+        "seed", help="(re)load the reference domain at a scale; print its checksum"
+    )
     _add_target_options(p_seed)
 
     p_uow = sub.add_parser("uow", help="Unit-of-Work transactions under concurrent workers")
     _add_target_options(p_uow)
     p_uow.add_argument(
-        "--threads", type=_positive_int, default=10,
-        help="concurrent workers: asyncio tasks, each with its own session and connection (default 10)",
-    )  # fmt: skip
+        "--threads",
+        type=_positive_int,
+        default=10,
+        help="concurrent workers: asyncio tasks, each with its own session and connection "
+        "(default 10)",
+    )
     amount = p_uow.add_mutually_exclusive_group()
-    amount.add_argument("--transactions", type=_positive_int, metavar="M", help="transactions per worker")
     amount.add_argument(
-        "--duration", type=_seconds(False), metavar="S",
+        "--transactions", type=_positive_int, metavar="M", help="transactions per worker"
+    )
+    amount.add_argument(
+        "--duration",
+        type=_seconds(False),
+        metavar="S",
         help=f"measure for S seconds (default {_DEFAULT_DURATION_S:g} unless --transactions)",
-    )  # fmt: skip
-    p_uow.add_argument("--warmup", type=_seconds(True), default=1.0, metavar="S",
-                       help="run S seconds unrecorded first (default 1)")  # fmt: skip
+    )
     p_uow.add_argument(
-        "--mix", type=_mix, metavar="NAME=W,...",
+        "--warmup",
+        type=_seconds(True),
+        default=1.0,
+        metavar="S",
+        help="run S seconds unrecorded first (default 1)",
+    )
+    p_uow.add_argument(
+        "--mix",
+        type=_mix,
+        metavar="NAME=W,...",
         help="weights of the transaction types (default "
-        + ",".join(f"{k}={v}" for k, v in uow.DEFAULT_MIX.items()) + ")",
-    )  # fmt: skip
-    p_uow.add_argument("--hot-set", type=_positive_int, default=20, metavar="K",
-                       help="reschedules pick among the first K sessions, so workers conflict (default 20)")  # fmt: skip
-    p_uow.add_argument("--isolation", choices=[i.value for i in Isolation],
-                       help="transaction isolation (default: read_committed on PostgreSQL, "
-                       "serializable on SQLite)")  # fmt: skip
-    p_uow.add_argument("--retries", type=_non_negative_int, default=3,
-                       help="retries of deadlocks, serialization failures and lock timeouts (default 3)")  # fmt: skip
-    p_uow.add_argument("--pool-size", type=_positive_int, metavar="N",
-                       help="connection pool size (default: --threads, one connection per worker)")  # fmt: skip
-    p_uow.add_argument("--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)")
-    p_uow.add_argument("--slo", type=_slo, action="append", default=[], metavar="EXPR",
-                       help='objective, e.g. "p95<100ms", "error_rate<1%%", "read_program:p99<20ms"; '
-                       "a violation exits 1 (repeatable)")  # fmt: skip
+        + ",".join(f"{k}={v}" for k, v in uow.DEFAULT_MIX.items())
+        + ")",
+    )
+    p_uow.add_argument(
+        "--hot-set",
+        type=_positive_int,
+        default=20,
+        metavar="K",
+        help="reschedules pick among the first K sessions, so workers conflict (default 20)",
+    )
+    p_uow.add_argument(
+        "--isolation",
+        choices=[i.value for i in Isolation],
+        help="transaction isolation (default: read_committed on PostgreSQL, "
+        "serializable on SQLite)",
+    )
+    p_uow.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=3,
+        help="retries of deadlocks, serialization failures and lock timeouts (default 3)",
+    )
+    p_uow.add_argument(
+        "--pool-size",
+        type=_positive_int,
+        metavar="N",
+        help="connection pool size (default: --threads, one connection per worker)",
+    )
+    p_uow.add_argument(
+        "--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)"
+    )
+    p_uow.add_argument(
+        "--slo",
+        type=_slo,
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help='objective, e.g. "p95<100ms", "error_rate<1%%", "read_program:p99<20ms"; '
+        "a violation exits 1 (repeatable)",
+    )
     p_uow.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     return parser
 
@@ -184,7 +246,9 @@ class _ConsoleHooks:
     def seed_progress(self, loaded: int, expected: int) -> None:
         if self._seed_task is None:
             self._seed_task = self._progress.add_task("seeding", total=expected, detail="")
-        self._progress.update(self._seed_task, completed=min(loaded, expected), detail=f"{loaded:,} rows")
+        self._progress.update(
+            self._seed_task, completed=min(loaded, expected), detail=f"{loaded:,} rows"
+        )
 
     def run_start(self, what: str) -> None:
         if self._seed_task is not None:
@@ -209,11 +273,13 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _seed_command(args: argparse.Namespace, target: Target, out: Console, err: Console) -> int:
+async def _seed_command(
+    args: argparse.Namespace, target: Target, out: Console, err: Console
+) -> int:
     stop = asyncio.Event()
     _install_stop_signals(stop)
     scale = load_scale(args.scale)
-    db = await open_database(target)
+    db = await open_database(target, PoolOptions(size=1, connect_timeout_s=args.connect_timeout))
     try:
         with _ConsoleHooks(err, quiet=False) as hooks:
             result: SeedResult = await run_until_stopped(
@@ -250,7 +316,7 @@ async def _uow_command(
         scale=args.scale,
         seed=args.seed,
         isolation=Isolation(args.isolation) if args.isolation else None,
-        pool=PoolOptions(size=pool_size, max_overflow=0),
+        pool=PoolOptions(size=pool_size, max_overflow=0, connect_timeout_s=args.connect_timeout),
     )
     stop = asyncio.Event()
     _install_stop_signals(stop)
@@ -267,7 +333,14 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
     if not args.quiet:
         print_report(report, out)
     if report.run.interrupted:
-        return EXIT_INTERRUPTED
+        # Everything worth keeping is written. Workers cancelled mid-transaction
+        # may still be unwinding: an aiosqlite thread blocked in SQLite's busy
+        # handler cannot be interrupted (sqlite3_interrupt does not end a busy
+        # wait), and asyncio.run() and interpreter exit would both wait for it.
+        # Leave now; the databases roll back the open transactions themselves.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     if any(f.severity is Severity.ERROR for f in report.findings):
         return EXIT_FINDINGS
     return EXIT_OK
@@ -288,7 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_seed_command(args, target, out, err))
         return asyncio.run(_uow_command(args, target, shown_argv, out, err))
     except Interrupted:
-        err.print("dbprobe: interrupted before measuring began; nothing was changed", highlight=False)
+        err.print(
+            "dbprobe: interrupted before measuring began; nothing was changed", highlight=False
+        )
         return EXIT_INTERRUPTED
     except DbprobeError as exc:
         # One line, no traceback: the message says what to fix.

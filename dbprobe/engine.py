@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc as sa_exc, text
+from sqlalchemy import event, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -94,7 +95,11 @@ class Target:
 
     @property
     def sqlite_path(self) -> Path | None:
-        return Path(self.url.database) if self.backend is Backend.SQLITE and self.url.database else None
+        return (
+            Path(self.url.database)
+            if self.backend is Backend.SQLITE and self.url.database
+            else None
+        )
 
     @property
     def where(self) -> str:
@@ -115,13 +120,25 @@ def resolve_target(text: str | None, env: Mapping[str, str] | None = None) -> Ta
     if not raw:
         path = data_dir(env) / "dbprobe.sqlite3"
         return Target(URL.create("sqlite+aiosqlite", database=str(path)), Backend.SQLITE)
+    example = (
+        "expected e.g. postgresql+asyncpg://user@host:5432/dbname "
+        "or sqlite+aiosqlite:///path/to/file.sqlite3"
+    )
     try:
         url = make_url(raw)
     except sa_exc.ArgumentError:
+        raise DatabaseUrlError(f"malformed database URL: {example}") from None
+    except ValueError:
+        # make_url parses the port with int() and lets its ValueError escape
+        # (e.g. host:notaport, or an unclosed [IPv6 bracket); the message is
+        # int()'s, not ours, so it is not shown.
         raise DatabaseUrlError(
-            "malformed database URL: expected e.g. postgresql+asyncpg://user@host:5432/dbname "
-            "or sqlite+aiosqlite:///path/to/file.sqlite3"
+            f"malformed database URL: the port after the host must be a number; {example}"
         ) from None
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise DatabaseUrlError(
+            f"malformed database URL: port {url.port} is not between 1 and 65535; {example}"
+        )
     dialect, _, driver = url.drivername.partition("+")
     if dialect == "postgres":  # Heroku-style spelling, accepted by most tools
         dialect = "postgresql"
@@ -153,7 +170,9 @@ def resolve_target(text: str | None, env: Mapping[str, str] | None = None) -> Ta
     return Target(url, backend)
 
 
-_URL_IN_TEXT = re.compile(r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@")
+_URL_IN_TEXT = re.compile(
+    r"(?P<scheme>[A-Za-z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<password>[^@\s]*)@"
+)
 
 
 def mask_url_text(text: str) -> str:
@@ -333,10 +352,10 @@ def _connect_failure_message(exc: Exception, target: Target, pool: PoolOptions) 
     if isinstance(cause, ConnectionRefusedError) or (
         isinstance(cause, OSError) and cause.errno in (111, 61)
     ):
-        return (
-            f"connection refused by {where}: is the server running and listening on that port?"
-        )
-    if isinstance(cause, TimeoutError):
+        return f"connection refused by {where}: is the server running and listening on that port?"
+    # asyncio.wait_for (asyncpg's connect timeout, and ours) raises TimeoutError
+    # *from* the CancelledError of the abandoned attempt: look at both links.
+    if isinstance(orig, TimeoutError) or isinstance(cause, TimeoutError):
         return (
             f"no answer from {where} within {pool.connect_timeout_s:g} s: "
             "check the host, the port and any firewall"

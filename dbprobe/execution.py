@@ -13,7 +13,7 @@ import platform
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any, TypeVar
 
@@ -26,17 +26,17 @@ from dbprobe.report.build import operation_reports
 from dbprobe.report.model import Finding, Report, RunInfo, TargetInfo, ToolInfo
 from dbprobe.resources import ResourceSampler
 from dbprobe.runner import Operation, run_workload
-from dbprobe.seeding import SeedResult, ensure_seeded
 from dbprobe.seedgen import load_scale
+from dbprobe.seeding import SeedResult, ensure_seeded
 from dbprobe.slo import SloCheck, evaluate_slos
 
-__all__ = ["Interrupted", "ProbeHooks", "TargetOptions", "run_uow", "run_until_stopped"]
+__all__ = ["Interrupted", "ProbeHooks", "TargetOptions", "run_until_stopped", "run_uow"]
 
 _DISPOSE_GRACE_S = 1.0
 T = TypeVar("T")
 
 
-class Interrupted(Exception):  # noqa: N818 - it is a signal, not an error
+class Interrupted(Exception):
     """Raised when ``stop`` was set before any measurement began (e.g. while seeding)."""
 
 
@@ -48,7 +48,7 @@ class TargetOptions:
     scale: str = "small"
     seed: int = 1
     isolation: Isolation | None = None
-    pool: PoolOptions = PoolOptions()
+    pool: PoolOptions = field(default_factory=PoolOptions)
 
 
 @dataclass(frozen=True)
@@ -148,10 +148,11 @@ async def run_uow(
     slos: Sequence[SloCheck] = (),
     stop: asyncio.Event | None = None,
     argv: Sequence[str] = (),
-    hooks: ProbeHooks = ProbeHooks(),
+    hooks: ProbeHooks | None = None,
 ) -> Report:
     """Run the uow probe against ``options.target``; seeds first if needed."""
     stop = stop or asyncio.Event()
+    hooks = hooks or ProbeHooks()
 
     async def build(db: Database) -> Sequence[Operation]:
         world = await _uow_world(db, probe_options.hot_set)

@@ -11,7 +11,6 @@ everything recorded so far is returned.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections import Counter
@@ -119,8 +118,10 @@ class LoadPlan:
 class OperationStats:
     """Counters and histograms of one operation type, filled while the run goes.
 
-    Invariant: ``attempts == commits + failures + cancelled``; every failure
-    is rolled back, and is either retried or given up (``errors``).
+    ``attempts`` is counted when an attempt starts, ``commits`` and
+    ``failures`` when it ends; the difference is the attempts that had not
+    ended when the run stopped (:attr:`cancelled`). Every failure is rolled
+    back, and is either retried or given up (``errors``).
     """
 
     name: str
@@ -131,12 +132,16 @@ class OperationStats:
     failures: int = 0
     retries: int = 0
     errors: int = 0
-    cancelled: int = 0
     error_classes: Counter[ErrorClass] = field(default_factory=Counter)
     error_samples: dict[ErrorClass, list[str]] = field(default_factory=dict)
     statements_total: int = 0
     statements_committed: int = 0
     statements_max: int = 0
+
+    @property
+    def cancelled(self) -> int:
+        """Attempts still in flight when the run stopped (cancelled by an interrupt)."""
+        return self.attempts - self.commits - self.failures
 
     def record_failure(self, exc: BaseException, kind: ErrorClass, message: str) -> None:
         self.failures += 1
@@ -179,7 +184,6 @@ async def _run_once(
             try:
                 await op.run(ctx)
             except asyncio.CancelledError:
-                stats.cancelled += 1
                 stats.statements_total += tally.count
                 raise
             except Exception as exc:
@@ -263,30 +267,29 @@ async def run_workload(
             return min(1.0, max(0.0, (now - begin) / (deadline - begin)))
         return done[0] / total if total else 0.0
 
-    workers = [asyncio.create_task(worker(i), name=f"dbprobe-worker-{i}") for i in range(plan.workers)]
-    all_done = asyncio.ensure_future(asyncio.gather(*workers))
-    stop_wait = asyncio.ensure_future(stop.wait())
+    workers = [
+        asyncio.create_task(worker(i), name=f"dbprobe-worker-{i}") for i in range(plan.workers)
+    ]
     interrupted = False
     try:
-        while not all_done.done():
-            await asyncio.wait({all_done, stop_wait}, timeout=0.1, return_when="FIRST_COMPLETED")
-            if on_progress is not None:
-                on_progress(fraction(), done[0])
-            if stop.is_set() and not all_done.done():
+        # Poll rather than wait on `stop`: the same tick drives the progress
+        # display, and a stop is seen within 0.1 s.
+        while pending := [t for t in workers if not t.done()]:
+            if stop.is_set():
                 interrupted = True
                 break
+            if any(t.done() and not t.cancelled() and t.exception() for t in workers):
+                break  # a bug in a probe: stop the others and raise it below
+            await asyncio.wait(pending, timeout=0.1)
+            if on_progress is not None:
+                on_progress(fraction(), done[0])
     finally:
         ended = clock_ns()
-        stop_wait.cancel()
-        if not all_done.done():
-            for task in workers:
-                task.cancel()
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait(workers, timeout=_CANCEL_GRACE_S)
-        all_done.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await all_done
-    if all_done.done() and not all_done.cancelled() and all_done.exception() is not None:
-        raise all_done.exception()  # type: ignore[misc]  # a bug in a probe, not a DB error
+        for task in workers:
+            task.cancel()
+        await asyncio.wait(workers, timeout=_CANCEL_GRACE_S)
+    for task in workers:
+        if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
+            raise failure
     measured_s = max(0.0, (min(ended, deadline or ended) - measure_from) / 1e9)
     return WorkloadResult(tuple(measured[n] for n in names), measured_s, interrupted)

@@ -32,7 +32,20 @@ __all__ = [
 
 _EPOCH = dt.datetime(2026, 1, 1)
 _YEAR_S = 365 * 24 * 3600
-_FIRST_NAMES = ("Ada", "Brook", "Cyd", "Dana", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jo", "Kai", "Lea")
+_FIRST_NAMES = (
+    "Ada",
+    "Brook",
+    "Cyd",
+    "Dana",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jo",
+    "Kai",
+    "Lea",
+)
 _LAST_NAMES = ("Moreau", "Okafor", "Petrov", "Quist", "Rossi", "Sato", "Tran", "Ueda", "Vance")
 _PROGRAMS_PER_BATCH = 500
 _FLAT_BATCH_ROWS = 10_000
@@ -90,9 +103,9 @@ def load_scale(name: str) -> Scale:
         movements=size["movements"],
         programs=size["programs"],
         accounts=size["accounts"],
-        weeks=tuple(shape["weeks"]),  # type: ignore[arg-type]
-        days_per_week=tuple(shape["days_per_week"]),  # type: ignore[arg-type]
-        exercises_per_session=tuple(shape["exercises_per_session"]),  # type: ignore[arg-type]
+        weeks=tuple(shape["weeks"]),
+        days_per_week=tuple(shape["days_per_week"]),
+        exercises_per_session=tuple(shape["exercises_per_session"]),
         initial_balance_cents=shape["initial_balance_cents"],
     )
 
@@ -218,7 +231,11 @@ def _programs(
                 prescriptions = []
                 for position in range(rng.randint(*scale.exercises_per_session)):
                     ids["session_exercises"] += 1
-                    sets, reps, rest_s = rng.randint(2, 5), rng.randint(3, 12), rng.choice((60, 90, 120, 180))
+                    sets, reps, rest_s = (
+                        rng.randint(2, 5),
+                        rng.randint(3, 12),
+                        rng.choice((60, 90, 120, 180)),
+                    )
                     prescriptions.append((sets, reps, rest_s))
                     exercises.append((
                         ids["session_exercises"], ids["sessions"], rng.choice(pool),

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dbprobe.domain.models import Base, SeedState
@@ -72,9 +72,14 @@ async def ensure_seeded(
     await create_schema(db)
     async with db.engine.connect() as conn:
         state = await _seed_state(conn)
-        if state is not None and state.complete and (state.scale, state.seed) == (
-            scale.name,
-            seed_value,
+        if (
+            state is not None
+            and state.complete
+            and (state.scale, state.seed)
+            == (
+                scale.name,
+                seed_value,
+            )
         ):
             rows = {t: await _count(conn, t) for t in TABLE_ORDER}
             await conn.rollback()
@@ -117,7 +122,7 @@ async def seed(
             "complete": True,
             "seeded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
         }
-        await conn.execute(SeedState.__table__.insert().values(**conn_state))
+        await conn.execute(insert(SeedState).values(**conn_state))
     return SeedResult(scale.name, seed_value, checksum, loaded, True, clock() - started)
 
 
@@ -166,7 +171,7 @@ def _sqlite_writer(conn: AsyncConnection) -> Writer:
                 tuple(v.strftime(_SQLITE_DATETIME) if isinstance(v, dt.datetime) else v for v in r)
                 for r in rows
             ]
-        await conn.exec_driver_sql(statements[batch.table], rows)  # type: ignore[arg-type]
+        await conn.exec_driver_sql(statements[batch.table], rows)
 
     return write
 

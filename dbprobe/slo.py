@@ -83,7 +83,9 @@ def _unit_of(metric: str) -> str:
     return {"error_rate": "", "throughput": "/s"}.get(metric, " ms")
 
 
-def evaluate_slos(checks: Iterable[SloCheck], operations: Iterable[OperationReport]) -> list[Finding]:
+def evaluate_slos(
+    checks: Iterable[SloCheck], operations: Iterable[OperationReport]
+) -> list[Finding]:
     """One finding per (objective, operation) that does not hold.
 
     An objective naming an operation the run does not have is a ConfigError:
@@ -100,13 +102,17 @@ def evaluate_slos(checks: Iterable[SloCheck], operations: Iterable[OperationRepo
             if op.count == 0 or check.holds_for(op):
                 continue
             value = check.value_of(op)
-            shown = f"{value:.2%}" if check.metric == "error_rate" else f"{value:.3f}{_unit_of(check.metric)}"
+            shown = (
+                f"{value:.2%}"
+                if check.metric == "error_rate"
+                else f"{value:.3f}{_unit_of(check.metric)}"
+            )
             findings.append(
                 Finding(
                     kind="slo_violation",
                     severity=Severity.ERROR,
                     operation=op.name,
-                    message=f"{op.name}: {check.metric} is {shown}, objective {check.text!r} not met",
+                    message=f"{op.name}: {check.metric} is {shown}; objective {check.text!r}",
                     evidence={
                         "slo": check.text,
                         "metric": check.metric,

@@ -22,8 +22,8 @@ __all__ = [
     "Program",
     "SeedState",
     "SessionExercise",
-    "Transfer",
     "TrainingSession",
+    "Transfer",
     "User",
 ]
 

@@ -77,5 +77,3 @@ class TrainingSessionRepository:
             .with_for_update(of=TrainingSession)
         )
         return (await self._session.scalars(stmt)).one_or_none()
-
-

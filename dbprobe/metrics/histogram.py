@@ -7,6 +7,8 @@ running mean cannot do.
 
 from __future__ import annotations
 
+import math
+
 from hdrh.histogram import HdrHistogram
 
 from dbprobe.metrics.summary import LatencySummary
@@ -50,19 +52,44 @@ class LatencyHistogram:
         h = self._hist
         if h.get_total_count() == 0:
             return LatencySummary.empty()
-        at = self.value_at_percentile_ms
+        at = h.get_percentile_to_value_dict([50.0, 90.0, 95.0, 99.0, 99.9])
+        mean_us, stddev_us = self._moments_us()
         return LatencySummary(
             count=self.count,
             min_ms=float(h.get_min_value()) / 1000,
-            p50_ms=at(50),
-            p90_ms=at(90),
-            p95_ms=at(95),
-            p99_ms=at(99),
-            p999_ms=at(99.9),
+            p50_ms=at[50.0] / 1000,
+            p90_ms=at[90.0] / 1000,
+            p95_ms=at[95.0] / 1000,
+            p99_ms=at[99.0] / 1000,
+            p999_ms=at[99.9] / 1000,
             max_ms=float(h.get_max_value()) / 1000,
-            mean_ms=float(h.get_mean_value()) / 1000,
-            stddev_ms=float(h.get_stddev()) / 1000,
+            mean_ms=mean_us / 1000,
+            stddev_ms=stddev_us / 1000,
         )
+
+    def _moments_us(self) -> tuple[float, float]:
+        """Mean and standard deviation in one pass over the non-empty buckets.
+
+        hdrh's own get_mean_value/get_stddev walk every bucket up to the
+        maximum through a Python iterator, twice: about half a second for a
+        histogram of this range, which made building a report slower than
+        the run it reports on. Same definition (each bucket at its median
+        equivalent value), one pass over the raw counts.
+        """
+        h = self._hist
+        buckets: list[tuple[float, int]] = []
+        for index, n in enumerate(h.counts[: h.counts_len]):
+            if n:
+                value = h.get_value_from_index(index)
+                low, high = (
+                    h.get_lowest_equivalent_value(value),
+                    h.get_highest_equivalent_value(value),
+                )
+                buckets.append((low + (high - low + 1) // 2, n))
+        total = sum(n for _, n in buckets)
+        mean = sum(v * n for v, n in buckets) / total
+        variance = sum((v - mean) ** 2 * n for v, n in buckets) / total
+        return float(mean), math.sqrt(variance)
 
     def encode(self) -> str:
         """The standard compressed, base64 HdrHistogram encoding (readable by any HDR port)."""

@@ -36,6 +36,6 @@ class LatencySummary:
     def metric_ms(self, name: str) -> float:
         """The figure called ``name`` (``p95``, ``p999``, ``max``, ``mean``...) in ms."""
         value = getattr(self, f"{name}_ms", None)
-        if not isinstance(value, float):
+        if not isinstance(value, int | float):
             raise KeyError(name)
-        return value
+        return float(value)

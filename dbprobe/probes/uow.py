@@ -44,11 +44,12 @@ def parse_mix(text: str) -> dict[str, int]:
     for part in filter(None, (p.strip() for p in text.split(","))):
         m = re.fullmatch(r"([a-z_]+)\s*=\s*(\d+)", part)
         if m is None:
-            raise ConfigError(f"cannot read --mix entry {part!r}: expected NAME=WEIGHT, e.g. read_program=6")
-        if m[1] not in mix:
             raise ConfigError(
-                f"unknown transaction type {m[1]!r} in --mix: choose from {', '.join(OPERATION_NAMES)}"
+                f"cannot read --mix entry {part!r}: expected NAME=WEIGHT, e.g. read_program=6"
             )
+        if m[1] not in mix:
+            names = ", ".join(OPERATION_NAMES)
+            raise ConfigError(f"unknown transaction type {m[1]!r} in --mix: choose from {names}")
         mix[m[1]] = int(m[2])
     return mix
 
@@ -159,7 +160,12 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
             if program is None:
                 raise LookupError(f"program {program_id} is missing: reseed with `dbprobe seed`")
             # Walk the whole tree as a caller rendering the program would.
-            sum(e.sets * e.reps for w in program.microcycles for s in w.sessions for e in s.exercises)
+            sum(
+                e.sets * e.reps
+                for w in program.microcycles
+                for s in w.sessions
+                for e in s.exercises
+            )
             await uow.commit()
 
     available = {

@@ -37,8 +37,18 @@ def format_operations(report: Report) -> Table:
             str(op.count),
             Text(str(op.errors), style="red" if op.errors else ""),
             str(op.retries),
-            *(f"{v:.2f}" for v in (lat.p50_ms, lat.p90_ms, lat.p95_ms, lat.p99_ms, lat.p999_ms,
-                                   lat.max_ms, op.commit_latency_ms.p50_ms)),  # fmt: skip
+            *(
+                f"{v:.2f}"
+                for v in (
+                    lat.p50_ms,
+                    lat.p90_ms,
+                    lat.p95_ms,
+                    lat.p99_ms,
+                    lat.p999_ms,
+                    lat.max_ms,
+                    op.commit_latency_ms.p50_ms,
+                )
+            ),
             f"{op.throughput_per_s:.1f}",
             f"{op.queries.per_op_mean:.1f}",
         )
@@ -47,7 +57,8 @@ def format_operations(report: Report) -> Table:
 
 def format_errors(report: Report) -> RenderableType | None:
     lines = [
-        f"{op.name}: {cls} x{n}" + (f" — e.g. {op.error_samples[cls][0]}" if op.error_samples.get(cls) else "")
+        f"{op.name}: {cls} x{n}"
+        + (f" — e.g. {op.error_samples[cls][0]}" if op.error_samples.get(cls) else "")
         for op in report.operations
         for cls, n in op.error_classes.items()
     ]

@@ -176,6 +176,11 @@ def write_report(report: Report, path: Path) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        # mkstemp creates the file 0600; a report is no secret (it never holds
+        # a password), so give it the mode an ordinary file would get.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -196,4 +201,6 @@ def read_report(path: Path) -> Report:
     try:
         return report_from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ReportFileError(f"{path} is a malformed {SCHEMA} report (bad or missing {exc})") from None
+        raise ReportFileError(
+            f"{path} is a malformed {SCHEMA} report (bad or missing {exc})"
+        ) from None

@@ -1,0 +1,74 @@
+"""Shared fixtures: real SQLite files and the real PostgreSQL named by DBPROBE_PG_URL.
+
+PostgreSQL tests never skip in CI (``CI`` set): an unreachable server fails
+them. On a developer machine without a server they skip with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from dbprobe.engine import Backend, Database, PoolOptions, Target, open_database, resolve_target
+from dbprobe.seedgen import load_scale
+from dbprobe.seeding import ensure_seeded
+
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+
+
+def pg_url() -> str:
+    return os.environ.get("DBPROBE_PG_URL") or DEFAULT_PG_URL
+
+
+async def _pg_answers(url: str) -> str | None:
+    import asyncpg
+
+    target = resolve_target(url, {})
+    dsn = target.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn), 5)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_target() -> Target:
+    url = pg_url()
+    problem = asyncio.run(_pg_answers(url))
+    if problem is not None:
+        message = f"PostgreSQL at {resolve_target(url, {}).masked} does not answer: {problem}"
+        if os.environ.get("CI"):
+            pytest.fail(message + " (CI must run the PostgreSQL tests)")
+        pytest.skip(message)
+    return resolve_target(url, {})
+
+
+@pytest.fixture
+def sqlite_target(tmp_path: Path) -> Target:
+    return resolve_target(f"sqlite+aiosqlite:///{tmp_path / 'probe.sqlite3'}", {})
+
+
+@pytest.fixture(params=[Backend.SQLITE, Backend.POSTGRESQL], ids=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    """Each test using it runs once on a fresh SQLite file and once on PostgreSQL."""
+    if request.param is Backend.SQLITE:
+        return resolve_target(f"sqlite+aiosqlite:///{tmp_path / 'probe.sqlite3'}", {})
+    return request.getfixturevalue("pg_target")  # type: ignore[no-any-return]
+
+
+@pytest_asyncio.fixture
+async def tiny_db(target: Target) -> AsyncIterator[Database]:
+    """A Database on ``target`` seeded at scale tiny, seed 1."""
+    db = await open_database(target, PoolOptions(size=12))
+    try:
+        await ensure_seeded(db, load_scale("tiny"), 1)
+        yield db
+    finally:
+        await db.dispose()

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import pytest
+
+from dbprobe.domain.planning import DAY_TYPES
+from dbprobe.errors import ConfigError
+from dbprobe.seedgen import COLUMNS, TABLE_ORDER, Checksum, generate, load_scale
+
+
+def _checksum(scale: str, seed: int) -> tuple[str, dict[str, int]]:
+    checksum, rows = Checksum(), dict.fromkeys(TABLE_ORDER, 0)
+    batches = list(generate(load_scale(scale), seed))
+    for table in TABLE_ORDER:  # the order the database read-back uses
+        checksum.add_table(table)
+        for batch in batches:
+            if batch.table == table:
+                checksum.add_rows(batch.rows)
+                rows[table] += len(batch.rows)
+    return checksum.hexdigest(), rows
+
+
+def test_same_scale_and_seed_generate_the_same_rows() -> None:
+    assert _checksum("tiny", 1) == _checksum("tiny", 1)
+
+
+def test_another_seed_generates_other_rows_of_the_same_fixed_tables() -> None:
+    (a, rows_a), (b, rows_b) = _checksum("tiny", 1), _checksum("tiny", 2)
+    assert a != b
+    scale = load_scale("tiny")
+    for rows in (rows_a, rows_b):
+        assert (rows["users"], rows["movements"], rows["programs"], rows["accounts"]) == (
+            scale.users, scale.movements, scale.programs, scale.accounts,
+        )  # fmt: skip
+
+
+def test_programs_follow_the_shape_of_the_scale() -> None:
+    scale = load_scale("tiny")
+    batches = list(generate(scale, 3))
+    programs = [r for b in batches if b.table == "programs" for r in b.rows]
+    cycles = [r for b in batches if b.table == "microcycles" for r in b.rows]
+    sessions = [r for b in batches if b.table == "sessions" for r in b.rows]
+    exercises = [r for b in batches if b.table == "session_exercises" for r in b.rows]
+    assert sum(p[3] for p in programs) == len(cycles)  # weeks
+    assert sum(p[3] * p[4] for p in programs) == len(sessions)  # weeks x days
+    for p in programs:
+        assert scale.weeks[0] <= p[3] <= scale.weeks[1]
+        assert p[4] in DAY_TYPES
+    per_session: dict[int, int] = {}
+    for e in exercises:
+        per_session[e[1]] = per_session.get(e[1], 0) + 1
+    assert set(per_session) == {s[0] for s in sessions}
+    low, high = scale.exercises_per_session
+    assert all(low <= n <= high for n in per_session.values())
+
+
+def test_ids_are_dense_and_foreign_keys_point_at_earlier_rows() -> None:
+    seen: dict[str, set[int]] = {t: set() for t in TABLE_ORDER}
+    parents = {"programs": ("users", 1), "microcycles": ("programs", 1),
+               "sessions": ("microcycles", 1), "session_exercises": ("sessions", 1),
+               "accounts": ("users", 1)}  # fmt: skip
+    for batch in generate(load_scale("tiny"), 5):
+        assert all(len(row) == len(COLUMNS[batch.table]) for row in batch.rows)
+        for row in batch.rows:
+            if batch.table in parents:
+                parent, column = parents[batch.table]
+                assert row[column] in seen[parent]
+            seen[batch.table].add(row[0])
+    for ids in seen.values():
+        assert ids == set(range(1, len(ids) + 1))
+
+
+def test_unknown_scale_lists_the_known_ones() -> None:
+    with pytest.raises(
+        ConfigError, match="unknown scale 'huge': choose one of tiny, small, medium, large"
+    ):
+        load_scale("huge")
+
+
+def test_checksum_folds_booleans_and_datetimes_as_both_backends_read_them_back() -> None:
+    import datetime as dt
+
+    a, b = Checksum(), Checksum()
+    a.add_rows([(1, True, dt.datetime(2026, 1, 2, 3, 4, 5))])
+    b.add_rows([(1, 1, dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC))])
+    assert a.hexdigest() == b.hexdigest()
