@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dbprobe.domain.models import Base, SeedState
 from dbprobe.engine import PG_SCHEMA, Backend, Database
+from dbprobe.errors import SeedStateError
 from dbprobe.seedgen import COLUMNS, TABLE_ORDER, Checksum, RowBatch, Scale, generate
 
 __all__ = ["SeedResult", "create_schema", "ensure_seeded", "seed", "table_checksum"]
@@ -48,10 +49,23 @@ class SeedResult:
 
 
 async def create_schema(db: Database) -> None:
-    """Create dbprobe's namespace and tables if missing; never alters existing tables."""
+    """Create dbprobe's namespace and tables if missing; never alters existing tables.
+
+    The tables are created in one transaction together with the seed-state
+    table, so a table of one of our names without the seed-state table beside
+    it is somebody else's: dbprobe refuses to touch it rather than empty it.
+    """
     async with db.engine.begin() as conn:
         if db.backend is Backend.POSTGRESQL:
             await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
+        existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        foreign = sorted(t for t in OWN_TABLES if t in existing)
+        if foreign and SeedState.__tablename__ not in existing:
+            where = db.target.where if db.backend is Backend.SQLITE else f"schema {PG_SCHEMA}"
+            raise SeedStateError(
+                f"{where} already holds tables dbprobe did not create ({', '.join(foreign)}); "
+                "dbprobe will not write to them: point --db at another database or file"
+            )
         await conn.run_sync(Base.metadata.create_all)
 
 

@@ -6,8 +6,10 @@ import json
 import os
 import selectors
 import signal
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,21 @@ def test_interrupted_run_still_prints_and_writes_the_partial_report(
         assert op["attempts"] == op["commits"] + op["rollbacks"] + op["cancelled"]
     assert "interrupted" in stdout
     assert "create_program" in stdout
+
+
+def test_a_foreign_table_of_the_same_name_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.sqlite3"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, login TEXT)")
+        conn.execute("INSERT INTO users VALUES (1, 'mine')")
+    args = ["uow", "--db", f"sqlite:///{path}", "--transactions", "1", "--quiet"]
+    proc = _run(args, _env(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"dbprobe: error: SQLite file {path} already holds tables dbprobe did not create "
+        "(users); dbprobe will not write to them: point --db at another database or file"
+    ]
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT id, login FROM users").fetchall() == [(1, "mine")]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"users"}
