@@ -30,6 +30,7 @@ __all__ = [
     "Isolation",
     "PoolOptions",
     "Target",
+    "build_engine",
     "data_dir",
     "mask_secret",
     "mask_url_text",
