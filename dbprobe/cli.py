@@ -29,8 +29,16 @@ from dbprobe.engine import (
     resolve_target,
 )
 from dbprobe.errors import ConfigError, DbprobeError, UsageError
-from dbprobe.execution import Interrupted, ProbeHooks, TargetOptions, run_until_stopped, run_uow
-from dbprobe.probes import uow
+from dbprobe.execution import (
+    Interrupted,
+    ProbeHooks,
+    TargetOptions,
+    run_repo,
+    run_until_stopped,
+    run_uow,
+)
+from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.probes import repo, uow
 from dbprobe.report.console import print_report
 from dbprobe.report.jsonio import write_report
 from dbprobe.report.model import Report, Severity
@@ -126,6 +134,85 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+_FINDING_KINDS = ("n_plus_one", "unused_eager_load")
+
+
+def _add_load_options(
+    p: argparse.ArgumentParser, *, threads: int, duration_s: float | None, warmup_s: float
+) -> None:
+    """Options every load-driving probe shares: amount of load, retries, reports, checks."""
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=threads,
+        help="concurrent workers: asyncio tasks, each with its own session and connection "
+        f"(default {threads})",
+    )
+    amount = p.add_mutually_exclusive_group()
+    amount.add_argument(
+        "--transactions", type=_positive_int, metavar="M", help="transactions per worker"
+    )
+    default = f"default {duration_s:g} unless --transactions" if duration_s else "seconds"
+    amount.add_argument(
+        "--duration", type=_seconds(False), metavar="S", help=f"measure for S seconds ({default})"
+    )
+    p.add_argument(
+        "--warmup",
+        type=_seconds(True),
+        default=warmup_s,
+        metavar="S",
+        help=f"run S seconds unrecorded first (default {warmup_s:g})",
+    )
+    p.add_argument(
+        "--isolation",
+        choices=[i.value for i in Isolation],
+        help="transaction isolation (default: read_committed on PostgreSQL, "
+        "serializable on SQLite)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=3,
+        help="retries of deadlocks, serialization failures and lock timeouts (default 3)",
+    )
+    p.add_argument(
+        "--pool-size",
+        type=_positive_int,
+        metavar="N",
+        help="connection pool size (default: --threads, one connection per worker)",
+    )
+    p.add_argument(
+        "--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)"
+    )
+    p.add_argument(
+        "--slo",
+        type=_slo,
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help='objective, e.g. "p95<100ms", "error_rate<1%%", "read_program:p99<20ms"; '
+        "a violation exits 1 (repeatable)",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=_FINDING_KINDS,
+        action="append",
+        default=[],
+        metavar="KIND",
+        help=f"exit 1 when a finding of this kind is reported ({', '.join(_FINDING_KINDS)}; "
+        "repeatable)",
+    )
+    p.add_argument(
+        "--n-plus-one-threshold",
+        type=_int_at_least(2),
+        default=DEFAULT_THRESHOLD,
+        metavar="N",
+        help="a SELECT repeated N times with different parameters in one operation is an N+1 "
+        f"(default {DEFAULT_THRESHOLD})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog="dbprobe",
@@ -141,30 +228,7 @@ def _build_parser() -> _Parser:
 
     p_uow = sub.add_parser("uow", help="Unit-of-Work transactions under concurrent workers")
     _add_target_options(p_uow)
-    p_uow.add_argument(
-        "--threads",
-        type=_positive_int,
-        default=10,
-        help="concurrent workers: asyncio tasks, each with its own session and connection "
-        "(default 10)",
-    )
-    amount = p_uow.add_mutually_exclusive_group()
-    amount.add_argument(
-        "--transactions", type=_positive_int, metavar="M", help="transactions per worker"
-    )
-    amount.add_argument(
-        "--duration",
-        type=_seconds(False),
-        metavar="S",
-        help=f"measure for S seconds (default {_DEFAULT_DURATION_S:g} unless --transactions)",
-    )
-    p_uow.add_argument(
-        "--warmup",
-        type=_seconds(True),
-        default=1.0,
-        metavar="S",
-        help="run S seconds unrecorded first (default 1)",
-    )
+    _add_load_options(p_uow, threads=10, duration_s=_DEFAULT_DURATION_S, warmup_s=1.0)
     p_uow.add_argument(
         "--mix",
         type=_mix,
@@ -180,37 +244,20 @@ def _build_parser() -> _Parser:
         metavar="K",
         help="reschedules pick among the first K sessions, so workers conflict (default 20)",
     )
-    p_uow.add_argument(
-        "--isolation",
-        choices=[i.value for i in Isolation],
-        help="transaction isolation (default: read_committed on PostgreSQL, "
-        "serializable on SQLite)",
+
+    p_repo = sub.add_parser(
+        "repo", help="the repository query catalogue, each query measured, N+1 patterns named"
     )
-    p_uow.add_argument(
-        "--retries",
-        type=_non_negative_int,
-        default=3,
-        help="retries of deadlocks, serialization failures and lock timeouts (default 3)",
-    )
-    p_uow.add_argument(
-        "--pool-size",
-        type=_positive_int,
-        metavar="N",
-        help="connection pool size (default: --threads, one connection per worker)",
-    )
-    p_uow.add_argument(
-        "--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)"
-    )
-    p_uow.add_argument(
-        "--slo",
-        type=_slo,
+    _add_target_options(p_repo)
+    _add_load_options(p_repo, threads=1, duration_s=None, warmup_s=0.0)
+    p_repo.add_argument(
+        "--only",
         action="append",
         default=[],
-        metavar="EXPR",
-        help='objective, e.g. "p95<100ms", "error_rate<1%%", "read_program:p99<20ms"; '
-        "a violation exits 1 (repeatable)",
+        metavar="NAME",
+        help="run only this catalogue entry (repeatable; see --list)",
     )
-    p_uow.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
     return parser
 
 
@@ -295,33 +342,80 @@ async def _seed_command(
     return EXIT_OK
 
 
-async def _uow_command(
-    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
-) -> int:
-    duration = args.duration if args.transactions is None and args.duration is not None else None
-    if args.transactions is None and duration is None:
-        duration = _DEFAULT_DURATION_S
-    options = uow.UowOptions(
-        plan=LoadPlan(args.threads, args.transactions, duration, args.warmup),
-        retry=RetryPolicy(retries=args.retries),
-        mix=args.mix or dict(uow.DEFAULT_MIX),
-        hot_set=args.hot_set,
-    )
-    pool_size = args.pool_size or args.threads
-    target_options = TargetOptions(
+def _plan(args: argparse.Namespace, default_duration_s: float | None, default_tx: int) -> LoadPlan:
+    if args.transactions is None and args.duration is None:
+        if default_duration_s is not None:
+            return LoadPlan(args.threads, None, default_duration_s, args.warmup)
+        return LoadPlan(args.threads, default_tx, None, args.warmup)
+    return LoadPlan(args.threads, args.transactions, args.duration, args.warmup)
+
+
+def _target_options(args: argparse.Namespace, target: Target) -> TargetOptions:
+    return TargetOptions(
         target=target,
         scale=args.scale,
         seed=args.seed,
         isolation=Isolation(args.isolation) if args.isolation else None,
-        pool=PoolOptions(size=pool_size, max_overflow=0, connect_timeout_s=args.connect_timeout),
+        pool=PoolOptions(
+            size=args.pool_size or args.threads,
+            max_overflow=0,
+            connect_timeout_s=args.connect_timeout,
+        ),
+    )
+
+
+async def _uow_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    options = uow.UowOptions(
+        plan=_plan(args, _DEFAULT_DURATION_S, 0),
+        retry=RetryPolicy(retries=args.retries),
+        mix=args.mix or dict(uow.DEFAULT_MIX),
+        hot_set=args.hot_set,
     )
     stop = asyncio.Event()
     _install_stop_signals(stop)
     with _ConsoleHooks(err, quiet=args.quiet) as hooks:
         report = await run_uow(
-            target_options, options, slos=args.slo, stop=stop, argv=argv, hooks=hooks.hooks()
+            _target_options(args, target),
+            options,
+            slos=args.slo,
+            stop=stop,
+            argv=argv,
+            hooks=hooks.hooks(),
+            n_plus_one_threshold=args.n_plus_one_threshold,
         )
     return _finish(report, args, out)
+
+
+_REPO_DEFAULT_TRANSACTIONS = 20
+
+
+async def _repo_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    plan = _plan(args, None, _REPO_DEFAULT_TRANSACTIONS)
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run_repo(
+            _target_options(args, target),
+            plan,
+            only=args.only,
+            retry=RetryPolicy(retries=args.retries),
+            slos=args.slo,
+            stop=stop,
+            argv=argv,
+            hooks=hooks.hooks(),
+            n_plus_one_threshold=args.n_plus_one_threshold,
+        )
+    return _finish(report, args, out)
+
+
+def _list_catalogue(out: Console) -> int:
+    for entry in repo.catalogue(repo.RepoWorld(1, 1, 1, 1, 1)):
+        out.print(f"{entry.name:<28} {entry.description}", highlight=False)
+    return EXIT_OK
 
 
 def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
@@ -338,7 +432,8 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
-    if any(f.severity is Severity.ERROR for f in report.findings):
+    failing = set(getattr(args, "fail_on", ()))
+    if any(f.severity is Severity.ERROR or f.kind in failing for f in report.findings):
         return EXIT_FINDINGS
     return EXIT_OK
 
@@ -354,8 +449,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _build_parser().parse_args(argv)
         target = resolve_target(args.db)
+        if args.command == "repo" and args.list:
+            return _list_catalogue(out)
         if args.command == "seed":
             return asyncio.run(_seed_command(args, target, out, err))
+        if args.command == "repo":
+            return asyncio.run(_repo_command(args, target, shown_argv, out, err))
         return asyncio.run(_uow_command(args, target, shown_argv, out, err))
     except Interrupted:
         err.print(

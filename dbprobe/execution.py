@@ -21,11 +21,12 @@ from sqlalchemy import func, select
 
 from dbprobe.domain.models import Program, TrainingSession, User
 from dbprobe.engine import Database, Isolation, PoolOptions, Target, open_database
-from dbprobe.probes import uow
-from dbprobe.report.build import operation_reports
+from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.probes import repo, uow
+from dbprobe.report.build import operation_findings, operation_reports
 from dbprobe.report.model import Finding, Report, RunInfo, TargetInfo, ToolInfo
 from dbprobe.resources import ResourceSampler
-from dbprobe.runner import Operation, run_workload
+from dbprobe.runner import LoadPlan, Operation, RetryPolicy, WorkloadResult, run_workload
 from dbprobe.seedgen import load_scale
 from dbprobe.seeding import SeedResult, ensure_seeded
 from dbprobe.slo import SloCheck, evaluate_slos
@@ -89,32 +90,61 @@ async def _probe(
     probe: str,
     options: TargetOptions,
     config: dict[str, Any],
-    build: Callable[[Database], Awaitable[Sequence[Operation]]],
-    run: Callable[[Database, Sequence[Operation], ResourceSampler], Awaitable[Any]],
+    build: Callable[[Database], Awaitable[Sequence[Sequence[Operation]]]],
+    plan: LoadPlan,
+    retry: RetryPolicy,
     *,
+    n_plus_one_threshold: int,
     slos: Sequence[SloCheck],
     stop: asyncio.Event,
     argv: Sequence[str],
     hooks: ProbeHooks,
 ) -> Report:
+    """Connect, seed if needed, then run each phase (a set of operations) under ``plan``.
+
+    A mixed workload (uow) is one phase of weighted operations; a catalogue
+    (repo) is one phase per entry, so that each is measured on its own.
+    """
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     scale = load_scale(options.scale)
     db = await open_database(options.target, options.pool, options.isolation)
+    results: list[WorkloadResult] = []
     try:
         seeded: SeedResult = await run_until_stopped(
             ensure_seeded(db, scale, options.seed, on_progress=hooks.on_seed_progress), stop
         )
-        operations = await run_until_stopped(build(db), stop)
+        phases = await run_until_stopped(build(db), stop)
         sampler = ResourceSampler()
         if hooks.on_run_start is not None:
             hooks.on_run_start(f"{probe} on {db.target.masked} ({db.server_version})")
-        result = await run(db, operations, sampler)
+        for number, operations in enumerate(phases):
+
+            def progress(fraction: float, done: int, number: int = number) -> None:
+                sampler.sample()
+                if hooks.on_progress is not None:
+                    hooks.on_progress((number + fraction) / len(phases), done)
+
+            results.append(
+                await run_workload(
+                    db,
+                    operations,
+                    plan,
+                    retry=retry,
+                    seed=options.seed,
+                    stop=stop,
+                    on_progress=progress,
+                    n_plus_one_threshold=n_plus_one_threshold,
+                )
+            )
+            if results[-1].interrupted:
+                break
     finally:
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(db.dispose(), _DISPOSE_GRACE_S)
-    ops = operation_reports(result)
+    ops = tuple(op for r in results for op in operation_reports(r))
     findings: list[Finding] = evaluate_slos(slos, ops)
+    findings += [f for r in results for f in operation_findings(r)]
     return Report(
         tool=ToolInfo("dbprobe", version("dbprobe")),
         run=RunInfo(
@@ -124,7 +154,7 @@ async def _probe(
             argv=tuple(argv),
             host=socket.gethostname(),
             python=platform.python_version(),
-            interrupted=result.interrupted,
+            interrupted=any(r.interrupted for r in results),
         ),
         target=TargetInfo(
             backend=db.backend.value,
@@ -134,7 +164,12 @@ async def _probe(
             seed=options.seed,
             isolation=db.isolation.value,
         ),
-        config=config | {"pool_size": options.pool.size, "seed_checksum": seeded.checksum},
+        config=config
+        | {
+            "pool_size": options.pool.size,
+            "n_plus_one_threshold": n_plus_one_threshold,
+            "seed_checksum": seeded.checksum,
+        },
         operations=ops,
         findings=tuple(findings),
         resources=sampler.finish(),
@@ -149,39 +184,66 @@ async def run_uow(
     stop: asyncio.Event | None = None,
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
+    n_plus_one_threshold: int = DEFAULT_THRESHOLD,
 ) -> Report:
     """Run the uow probe against ``options.target``; seeds first if needed."""
-    stop = stop or asyncio.Event()
-    hooks = hooks or ProbeHooks()
 
-    async def build(db: Database) -> Sequence[Operation]:
+    async def build(db: Database) -> Sequence[Sequence[Operation]]:
         world = await _uow_world(db, probe_options.hot_set)
-        return uow.build_operations(probe_options, world)
-
-    async def run(db: Database, operations: Sequence[Operation], sampler: ResourceSampler) -> Any:
-        def progress(fraction: float, done: int) -> None:
-            sampler.sample()
-            if hooks.on_progress is not None:
-                hooks.on_progress(fraction, done)
-
-        return await run_workload(
-            db,
-            operations,
-            probe_options.plan,
-            retry=probe_options.retry,
-            seed=options.seed,
-            stop=stop,
-            on_progress=progress,
-        )
+        return [uow.build_operations(probe_options, world)]
 
     return await _probe(
         "uow",
         options,
         probe_options.as_config(),
         build,
-        run,
+        probe_options.plan,
+        probe_options.retry,
+        n_plus_one_threshold=n_plus_one_threshold,
         slos=slos,
-        stop=stop,
+        stop=stop or asyncio.Event(),
         argv=argv,
-        hooks=hooks,
+        hooks=hooks or ProbeHooks(),
+    )
+
+
+async def run_repo(
+    options: TargetOptions,
+    plan: LoadPlan,
+    *,
+    only: Sequence[str] = (),
+    retry: RetryPolicy | None = None,
+    slos: Sequence[SloCheck] = (),
+    stop: asyncio.Event | None = None,
+    argv: Sequence[str] = (),
+    hooks: ProbeHooks | None = None,
+    n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+) -> Report:
+    """Run the repo probe: each catalogue entry (or those in ``only``) measured on its own."""
+    retry = retry or RetryPolicy()
+
+    async def build(db: Database) -> Sequence[Sequence[Operation]]:
+        entries = repo.select_entries(repo.catalogue(await repo.repo_world(db)), only)
+        return [[Operation(entry.name, 1, entry.run)] for entry in entries]
+
+    config = {
+        "threads": plan.workers,
+        "transactions": plan.transactions_per_worker,
+        "duration_s": plan.duration_s,
+        "warmup_s": plan.warmup_s,
+        "only": list(only),
+        "retries": retry.retries,
+    }
+    return await _probe(
+        "repo",
+        options,
+        config,
+        build,
+        plan,
+        retry,
+        n_plus_one_threshold=n_plus_one_threshold,
+        slos=slos,
+        stop=stop or asyncio.Event(),
+        argv=argv,
+        hooks=hooks or ProbeHooks(),
     )

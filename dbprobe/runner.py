@@ -21,6 +21,12 @@ from dbprobe.domain.uow import UnitOfWork
 from dbprobe.engine import Database, mask_secret
 from dbprobe.errors import ConfigError, ErrorClass, classify_error, error_code
 from dbprobe.instrument import count_statements, install_statement_counter
+from dbprobe.instrument.nplusone import (
+    DEFAULT_THRESHOLD,
+    FindingTally,
+    find_n_plus_one,
+    find_unused_eager_loads,
+)
 from dbprobe.metrics import LatencyHistogram
 
 __all__ = [
@@ -137,6 +143,7 @@ class OperationStats:
     statements_total: int = 0
     statements_committed: int = 0
     statements_max: int = 0
+    findings: FindingTally = field(default_factory=FindingTally)
 
     @property
     def cancelled(self) -> int:
@@ -174,6 +181,7 @@ async def _run_once(
     rng: random.Random,
     clock_ns: Callable[[], int],
     db: Database,
+    n_plus_one_threshold: int,
 ) -> None:
     started = clock_ns()
     retry_no = 0
@@ -198,6 +206,14 @@ async def _run_once(
                 stats.errors += 1
                 return
         stats.commits += 1
+        # Detection runs on the committed attempt only: a failed attempt's
+        # statements stop wherever the error struck.
+        stats.findings.add(
+            find_n_plus_one(
+                tally.statements.values(), operation=op.name, threshold=n_plus_one_threshold
+            )
+            + find_unused_eager_loads(tally.eager_loaded(), tally.reads, operation=op.name)
+        )
         stats.statements_total += tally.count
         stats.statements_committed += tally.count
         stats.statements_max = max(stats.statements_max, tally.count)
@@ -219,13 +235,14 @@ async def run_workload(
     stop: asyncio.Event,
     on_progress: Callable[[float, int], None] | None = None,
     clock_ns: Callable[[], int] = time.perf_counter_ns,
+    n_plus_one_threshold: int = DEFAULT_THRESHOLD,
 ) -> WorkloadResult:
     """Run ``operations`` under ``plan`` and return what was recorded.
 
     ``on_progress(fraction_done, transactions_done)`` is called about ten
     times a second from the event loop.
     """
-    install_statement_counter(db.engine)
+    install_statement_counter()
     names = [op.name for op in operations]
     weights = [op.weight for op in operations]
     measured = {op.name: OperationStats(op.name) for op in operations}
@@ -256,7 +273,9 @@ async def run_workload(
             name = rng.choices(names, weights)[0]
             is_measured = now >= measure_from
             stats = measured[name] if is_measured else warmup[name]
-            await _run_once(by_name[name], stats, make_ctx, retry, rng, clock_ns, db)
+            await _run_once(
+                by_name[name], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold
+            )
             if is_measured:
                 mine += 1
                 done[0] += 1

@@ -84,7 +84,8 @@ class Microcycle(Base):
     program: Mapped[Program] = relationship(back_populates="microcycles")
     sessions: Mapped[list[TrainingSession]] = relationship(
         back_populates="microcycle",
-        order_by="TrainingSession.day_index",
+        # id breaks ties: reschedules can put two sessions of a week on one day
+        order_by="[TrainingSession.day_index, TrainingSession.id]",
         cascade="all, delete-orphan",
     )
 

@@ -13,6 +13,7 @@ from dbprobe.domain.repositories import (
     MovementRepository,
     ProgramRepository,
     TrainingSessionRepository,
+    UserRepository,
 )
 
 __all__ = ["UnitOfWork"]
@@ -31,6 +32,7 @@ class UnitOfWork:
     movements: MovementRepository
     programs: ProgramRepository
     sessions: TrainingSessionRepository
+    users: UserRepository
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class UnitOfWork:
         self.movements = MovementRepository(self.session)
         self.programs = ProgramRepository(self.session)
         self.sessions = TrainingSessionRepository(self.session)
+        self.users = UserRepository(self.session)
         return self
 
     async def commit(self) -> None:

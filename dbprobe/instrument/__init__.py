@@ -1,9 +1,10 @@
 """Instrumentation hooked into SQLAlchemy's own events."""
 
 from dbprobe.instrument.statements import (
-    StatementTally,
+    StatementRecorder,
+    StatementStats,
     count_statements,
     install_statement_counter,
 )
 
-__all__ = ["StatementTally", "count_statements", "install_statement_counter"]
+__all__ = ["StatementRecorder", "StatementStats", "count_statements", "install_statement_counter"]

@@ -159,13 +159,14 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
             program = await uow.programs.get_full(program_id)
             if program is None:
                 raise LookupError(f"program {program_id} is missing: reseed with `dbprobe seed`")
-            # Walk the whole tree as a caller rendering the program would.
-            sum(
-                e.sets * e.reps
+            # Walk the whole tree as a caller rendering the program would:
+            # every exercise with its movement's name (the joined eager load).
+            [
+                (e.movement.name, e.sets, e.reps)
                 for w in program.microcycles
                 for s in w.sessions
                 for e in s.exercises
-            )
+            ]
             await uow.commit()
 
     available = {

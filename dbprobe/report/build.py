@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dbprobe.report.model import OperationReport, QueryCounts
+from dbprobe.report.model import Finding, OperationReport, QueryCounts, Severity
 from dbprobe.runner import OperationStats, WorkloadResult
 
-__all__ = ["operation_reports"]
+__all__ = ["operation_findings", "operation_reports"]
 
 
 def _operation_report(stats: OperationStats, measured_s: float) -> OperationReport:
@@ -34,3 +34,10 @@ def _operation_report(stats: OperationStats, measured_s: float) -> OperationRepo
 
 def operation_reports(result: WorkloadResult) -> tuple[OperationReport, ...]:
     return tuple(_operation_report(s, result.measured_s) for s in result.operations)
+
+
+def operation_findings(result: WorkloadResult) -> list[Finding]:
+    """N+1 and unused-eager-load findings of every operation, most severe first."""
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    found = [f for s in result.operations for f in s.findings.findings()]
+    return sorted(found, key=lambda f: order[f.severity])

@@ -1,0 +1,57 @@
+"""The code location that issued a statement: the first frame outside the libraries.
+
+A statement is executed deep inside SQLAlchemy, on a greenlet that SQLAlchemy's
+asyncio bridge spawned: the caller's frames are not above it on the same
+stack. When the greenlet's stack ends, the walk continues in the parent
+greenlet's suspended frame, which leads back through the awaiting coroutines
+to the user's code.
+"""
+
+from __future__ import annotations
+
+import sys
+import sysconfig
+from pathlib import Path
+from types import FrameType
+
+import greenlet
+import sqlalchemy
+
+__all__ = ["user_location"]
+
+
+def _prefixes() -> tuple[str, ...]:
+    dirs = {
+        Path(sqlalchemy.__file__).parent,
+        Path(greenlet.__file__).parent,
+        Path(__file__).resolve().parents[1],  # the dbprobe package
+        Path(sysconfig.get_paths()["stdlib"]),
+    }
+    for name in ("aiosqlite", "asyncpg", "anyio", "pytest_asyncio", "_pytest", "pluggy"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "__file__", None):
+            dirs.add(Path(module.__file__).parent)  # type: ignore[arg-type]
+    return tuple(str(d) + "/" for d in dirs)
+
+
+_SKIP: tuple[str, ...] | None = None
+
+
+def user_location(frame: FrameType | None = None) -> str | None:
+    """``path:line`` of the innermost frame not in SQLAlchemy, drivers, dbprobe or stdlib."""
+    global _SKIP
+    if _SKIP is None:
+        _SKIP = _prefixes()
+    skip = _SKIP
+    frame = frame or sys._getframe(1)
+    current: greenlet.greenlet | None = greenlet.getcurrent()
+    while True:
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not filename.startswith(skip) and not filename.startswith("<"):
+                return f"{filename}:{frame.f_lineno}"
+            frame = frame.f_back
+        current = current.parent if current is not None else None
+        if current is None:
+            return None
+        frame = current.gr_frame

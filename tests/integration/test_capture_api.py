@@ -1,0 +1,275 @@
+"""dbprobe.capture on a model and engine the test defines itself: it works on user code."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import ForeignKey, String, insert, select, text
+from sqlalchemy.exc import MissingGreenlet, StatementError
+from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    WriteOnlyMapped,
+    joinedload,
+    mapped_column,
+    relationship,
+    selectinload,
+)
+
+import dbprobe
+from dbprobe.engine import Backend, Target
+
+pytestmark = pytest.mark.asyncio
+
+HERE = str(Path(__file__).resolve())
+AUTHORS = 5
+BOOKS_PER_AUTHOR = 3
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    pass
+
+
+class Author(Base):
+    __tablename__ = "authors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    books: Mapped[list[Book]] = relationship(back_populates="author", order_by="Book.id")
+    notes: WriteOnlyMapped[Note] = relationship(order_by="Note.id")
+
+
+class Book(Base):
+    __tablename__ = "books"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
+    title: Mapped[str] = mapped_column(String(40))
+    author: Mapped[Author] = relationship(back_populates="books")
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("authors.id"))
+    body: Mapped[str] = mapped_column(String(40))
+
+
+@pytest_asyncio.fixture
+async def engine(target: Target) -> AsyncIterator[AsyncEngine]:
+    """A plain SQLAlchemy engine of the test's own, not one dbprobe built."""
+    if target.backend is Backend.POSTGRESQL:
+        admin = create_async_engine(target.url)
+        async with admin.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS dbprobe_captest CASCADE"))
+            await conn.execute(text("CREATE SCHEMA dbprobe_captest"))
+        await admin.dispose()
+        eng = create_async_engine(
+            target.url, connect_args={"server_settings": {"search_path": "dbprobe_captest"}}
+        )
+    else:
+        eng = create_async_engine(target.url)
+    async with eng.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    async with AsyncSession(eng) as session:
+        for a in range(1, AUTHORS + 1):
+            author = Author(id=a, name=f"author {a}")
+            author.books = [Book(title=f"book {a}.{b}") for b in range(BOOKS_PER_AUTHOR)]
+            session.add(author)
+            session.add_all(Note(author_id=a, body=f"note {a}") for _ in range(2))
+        await session.commit()
+    yield eng
+    await eng.dispose()
+
+
+async def _authors(session: AsyncSession) -> list[Author]:
+    return list((await session.scalars(select(Author).order_by(Author.id))).all())
+
+
+async def test_awaitable_attrs_loop_on_one_to_many_is_named_with_its_fix(
+    engine: AsyncEngine,
+) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture(engine) as cap:
+        for author in await _authors(session):
+            await author.awaitable_attrs.books  # the N+1
+    assert cap.count == 1 + AUTHORS
+    (finding,) = cap.findings
+    assert finding.kind == "n_plus_one"
+    assert finding.evidence["relationship"] == "Author.books"
+    assert finding.evidence["executions"] == AUTHORS
+    assert finding.evidence["suggestion"] == ".options(selectinload(Author.books))"
+    assert "Author.books (collection) lazy-loaded 5 times" in finding.message
+    assert finding.evidence["location"].startswith(HERE + ":")
+
+
+async def test_many_to_one_lazy_loads_suggest_joinedload(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+        books = (await session.scalars(select(Book).order_by(Book.id))).all()
+        for book in books:
+            await book.awaitable_attrs.author
+    # one SELECT per distinct author: the identity map serves the rest
+    assert cap.count == 1 + AUTHORS
+    (finding,) = cap.findings
+    assert finding.evidence["relationship"] == "Book.author"
+    assert finding.evidence["suggestion"] == ".options(joinedload(Book.author))"
+
+
+async def test_selectinload_is_no_n_plus_one(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+        stmt = select(Author).options(selectinload(Author.books)).order_by(Author.id)
+        titles = [b.title for a in (await session.scalars(stmt)).all() for b in a.books]
+    assert len(titles) == AUTHORS * BOOKS_PER_AUTHOR
+    assert cap.count == 2
+    assert cap.findings == []
+    eager = [s for s in cap.statements if s.relationship == "Author.books"]
+    assert len(eager) == 1
+    assert eager[0].lazy is False
+
+
+async def test_eager_load_never_read_is_reported_as_unused(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+        stmt = select(Author).options(selectinload(Author.books)).order_by(Author.id)
+        names = [a.name for a in (await session.scalars(stmt)).all()]  # books never read
+    assert len(names) == AUTHORS
+    (finding,) = cap.findings
+    assert finding.kind == "unused_eager_load"
+    assert finding.evidence["relationship"] == "Author.books"
+    assert finding.severity is dbprobe.Severity.INFO
+
+
+async def test_write_only_select_per_parent_is_named(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+        for author in await _authors(session):
+            notes = (await session.scalars(author.notes.select())).all()
+            assert len(notes) == 2
+    (finding,) = cap.findings
+    assert finding.evidence["relationship"] == "Author.notes"
+    assert finding.evidence["executions"] == AUTHORS
+    assert finding.evidence["suggestion"] == "select(Note).where(Note.author_id.in_(parent_ids))"
+
+
+async def test_refresh_in_a_loop_is_found_with_the_callers_line(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        authors = await _authors(session)
+        async with dbprobe.capture() as cap:
+            for author in authors:
+                await session.refresh(author)
+    (finding,) = cap.findings
+    assert finding.kind == "n_plus_one"
+    assert finding.evidence["executions"] == AUTHORS
+    assert finding.evidence["location"].startswith(HERE + ":")
+    assert "authors" in finding.evidence["fingerprint"]
+
+
+async def test_lazy_loads_in_run_sync_are_found(engine: AsyncEngine) -> None:
+    def titles(sync_session: object) -> int:
+        authors = sync_session.scalars(select(Author)).all()  # type: ignore[attr-defined]
+        return sum(len(a.books) for a in authors)  # sync lazy loads
+
+    async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+        assert await session.run_sync(titles) == AUTHORS * BOOKS_PER_AUTHOR
+    assert [f.evidence["relationship"] for f in cap.findings] == ["Author.books"]
+
+
+# SQLAlchemy's aiosqlite adapter creates the cursor coroutine before await_()
+# refuses to run outside a greenlet, and that coroutine is then never awaited.
+@pytest.mark.filterwarnings("ignore:coroutine 'Connection.cursor' was never awaited:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+async def test_lazy_attribute_access_under_async_session_is_reported_as_missing_greenlet(
+    engine: AsyncEngine,
+) -> None:
+    async with AsyncSession(engine) as session:
+        author = (await _authors(session))[0]
+        with pytest.raises((MissingGreenlet, StatementError)) as excinfo:
+            async with dbprobe.capture() as cap:
+                author.books  # noqa: B018 - the lazy load that cannot run here
+        await session.rollback()
+    error = excinfo.value
+    assert isinstance(error, MissingGreenlet) or isinstance(
+        getattr(error, "orig", None), MissingGreenlet
+    )
+    gc.collect()  # let the orphaned coroutine be reported inside this test
+    (finding,) = [f for f in cap.findings if f.kind == "missing_greenlet"]
+    assert finding.evidence["relationship"] == "Author.books"
+    assert "selectinload(Author.books)" in finding.message
+
+
+async def test_bulk_inserts_are_never_an_n_plus_one(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+        session.add_all(Book(author_id=1, title=f"bulk {i}") for i in range(20))
+        await session.flush()
+        await session.execute(
+            insert(Book), [{"author_id": 2, "title": f"many {i}"} for i in range(20)]
+        )
+        await session.commit()
+    assert cap.count >= 2
+    assert cap.findings == []
+
+
+async def test_assert_max_queries_lists_the_statements(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        with pytest.raises(dbprobe.QueryBudgetError) as excinfo:
+            async with dbprobe.assert_max_queries(2):
+                for author in await _authors(session):
+                    await author.awaitable_attrs.books
+    message = str(excinfo.value)
+    assert message.startswith("Expected to perform 2 queries or less but 6 were done:\n\n1. SELECT")
+    assert "\n6. SELECT" in message
+    assert excinfo.value.count == 6
+
+
+async def test_assert_max_queries_passes_within_budget(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.assert_max_queries(2) as cap:
+        await session.scalars(select(Author).options(selectinload(Author.books)))
+    assert cap.count == 2
+
+
+async def test_assert_no_n_plus_one_names_the_relationship(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session:
+        with pytest.raises(dbprobe.NPlusOneError) as excinfo:
+            async with dbprobe.assert_no_n_plus_one():
+                for author in await _authors(session):
+                    await author.awaitable_attrs.books
+    assert "Author.books" in str(excinfo.value)
+    assert "selectinload(Author.books)" in str(excinfo.value)
+    assert "Statements:\n1. SELECT" in str(excinfo.value)
+
+
+async def test_concurrent_captures_never_mix(engine: AsyncEngine) -> None:
+    async def run(n: int) -> int:
+        async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+            for _ in range(n):
+                await session.execute(select(Author.id).limit(1))
+                await asyncio.sleep(0)  # let the other task interleave
+        return cap.count
+
+    assert await asyncio.gather(run(3), run(7), run(11)) == [3, 7, 11]
+
+
+async def test_joined_eager_load_never_read_is_unused_but_not_when_nothing_was_found(
+    engine: AsyncEngine,
+) -> None:
+    async with AsyncSession(engine) as session:
+        stmt = select(Book).options(joinedload(Book.author)).order_by(Book.id)
+        async with dbprobe.capture() as unread:
+            titles = [b.title for b in (await session.scalars(stmt)).unique().all()]
+        async with dbprobe.capture() as read:
+            names = [b.author.name for b in (await session.scalars(stmt)).unique().all()]
+        async with dbprobe.capture() as empty:
+            none = (await session.scalars(stmt.where(Book.id < 0))).unique().all()
+    assert len(titles) == len(names) == AUTHORS * BOOKS_PER_AUTHOR
+    assert none == []
+    assert [f.evidence["relationship"] for f in unread.findings] == ["Book.author"]
+    assert read.findings == []
+    assert empty.findings == []
+
+
+async def test_selectin_eager_load_with_no_parent_rows_is_not_reported(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture() as cap:
+        stmt = select(Author).where(Author.id < 0).options(selectinload(Author.books))
+        assert (await session.scalars(stmt)).all() == []
+    assert cap.findings == []
