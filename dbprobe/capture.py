@@ -30,9 +30,11 @@ from dbprobe.instrument.nplusone import (
     DEFAULT_THRESHOLD,
     find_n_plus_one,
     find_unused_eager_loads,
+    is_missing_greenlet,
+    missing_greenlet_finding,
 )
 from dbprobe.instrument.statements import StatementRecorder, count_statements
-from dbprobe.report.model import Finding, Severity
+from dbprobe.report.model import Finding
 
 __all__ = [
     "Capture",
@@ -115,25 +117,8 @@ class Capture:
         )
 
     def _note_missing_greenlet(self) -> None:
-        rel = self._recorder.last_relationship
-        if rel:
-            what = f"lazy load of {rel}"
-            fix = (
-                f".options(selectinload({rel})) or `await obj.awaitable_attrs.{rel.split('.')[-1]}`"
-            )
-        else:
-            what, fix = "a lazy load", "an eager loader option or awaitable_attrs"
         self._extra.append(
-            Finding(
-                kind="missing_greenlet",
-                severity=Severity.ERROR,
-                operation=None,
-                message=(
-                    f"{what} ran outside SQLAlchemy's async context (MissingGreenlet): an "
-                    f"AsyncSession cannot load lazily on attribute access; use {fix}"
-                ),
-                evidence={"relationship": rel, "suggestion": fix},
-            )
+            missing_greenlet_finding(self._recorder.last_relationship, operation=None)
         )
 
 
@@ -153,9 +138,7 @@ async def capture(
         try:
             yield cap
         except (sa_exc.MissingGreenlet, sa_exc.StatementError) as exc:
-            # aiosqlite's adapter wraps MissingGreenlet in a StatementError; asyncpg's does not.
-            orig = getattr(exc, "orig", None)
-            if isinstance(exc, sa_exc.MissingGreenlet) or isinstance(orig, sa_exc.MissingGreenlet):
+            if is_missing_greenlet(exc):
                 cap._note_missing_greenlet()
             raise
 

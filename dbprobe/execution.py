@@ -12,7 +12,7 @@ import datetime as dt
 import platform
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from typing import Any, TypeVar
@@ -24,7 +24,16 @@ from dbprobe.engine import Database, Isolation, PoolOptions, Target, open_databa
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.probes import repo, uow
 from dbprobe.report.build import operation_findings, operation_reports
-from dbprobe.report.model import Finding, Report, RunInfo, TargetInfo, ToolInfo
+from dbprobe.report.model import (
+    Finding,
+    OperationReport,
+    Report,
+    Resources,
+    RunInfo,
+    Section,
+    TargetInfo,
+    ToolInfo,
+)
 from dbprobe.resources import ResourceSampler
 from dbprobe.runner import LoadPlan, Operation, RetryPolicy, WorkloadResult, run_workload
 from dbprobe.seedgen import load_scale
@@ -86,6 +95,78 @@ async def _uow_world(db: Database, hot_set: int) -> uow.UowWorld:
     return uow.UowWorld(users=users, programs=programs, hot_sessions=max(1, min(hot_set, sessions)))
 
 
+@dataclass(frozen=True)
+class PreparedTarget:
+    """A connected, seeded target, and what the report needs to say about it."""
+
+    db: Database
+    scale: str
+    seed: int
+    checksum: str
+    started_at: dt.datetime
+    started: float  # perf_counter() at the start of the whole run
+
+
+@contextlib.asynccontextmanager
+async def prepared_target(
+    options: TargetOptions, *, stop: asyncio.Event, hooks: ProbeHooks
+) -> AsyncIterator[PreparedTarget]:
+    """Connect and seed if needed (interruptible), yield, and always dispose the engine."""
+    started_at = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    scale = load_scale(options.scale)
+    db = await open_database(options.target, options.pool, options.isolation)
+    try:
+        seeded: SeedResult = await run_until_stopped(
+            ensure_seeded(db, scale, options.seed, on_progress=hooks.on_seed_progress), stop
+        )
+        yield PreparedTarget(db, scale.name, options.seed, seeded.checksum, started_at, started)
+    finally:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(db.dispose(), _DISPOSE_GRACE_S)
+
+
+def assemble_report(
+    probe: str,
+    prepared: PreparedTarget,
+    *,
+    config: Mapping[str, Any],
+    operations: Sequence[OperationReport],
+    findings: Sequence[Finding],
+    resources: Resources,
+    interrupted: bool,
+    argv: Sequence[str],
+    sections: Sequence[Section] = (),
+) -> Report:
+    """The report of a run: the header every probe shares, and the probe's own results."""
+    db = prepared.db
+    return Report(
+        tool=ToolInfo("dbprobe", version("dbprobe")),
+        run=RunInfo(
+            probe=probe,
+            started_at=prepared.started_at,
+            duration_s=time.perf_counter() - prepared.started,
+            argv=tuple(argv),
+            host=socket.gethostname(),
+            python=platform.python_version(),
+            interrupted=interrupted,
+        ),
+        target=TargetInfo(
+            backend=db.backend.value,
+            url=db.target.masked,
+            server_version=db.server_version,
+            scale=prepared.scale,
+            seed=prepared.seed,
+            isolation=db.isolation.value,
+        ),
+        config=dict(config) | {"seed_checksum": prepared.checksum},
+        operations=tuple(operations),
+        findings=tuple(findings),
+        resources=resources,
+        sections=tuple(sections),
+    )
+
+
 async def _probe(
     probe: str,
     options: TargetOptions,
@@ -105,15 +186,9 @@ async def _probe(
     A mixed workload (uow) is one phase of weighted operations; a catalogue
     (repo) is one phase per entry, so that each is measured on its own.
     """
-    started_at = dt.datetime.now(dt.UTC)
-    started = time.perf_counter()
-    scale = load_scale(options.scale)
-    db = await open_database(options.target, options.pool, options.isolation)
     results: list[WorkloadResult] = []
-    try:
-        seeded: SeedResult = await run_until_stopped(
-            ensure_seeded(db, scale, options.seed, on_progress=hooks.on_seed_progress), stop
-        )
+    async with prepared_target(options, stop=stop, hooks=hooks) as prepared:
+        db = prepared.db
         phases = await run_until_stopped(build(db), stop)
         sampler = ResourceSampler()
         if hooks.on_run_start is not None:
@@ -139,40 +214,19 @@ async def _probe(
             )
             if results[-1].interrupted:
                 break
-    finally:
-        with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(db.dispose(), _DISPOSE_GRACE_S)
     ops = tuple(op for r in results for op in operation_reports(r))
     findings: list[Finding] = evaluate_slos(slos, ops)
     findings += [f for r in results for f in operation_findings(r)]
-    return Report(
-        tool=ToolInfo("dbprobe", version("dbprobe")),
-        run=RunInfo(
-            probe=probe,
-            started_at=started_at,
-            duration_s=time.perf_counter() - started,
-            argv=tuple(argv),
-            host=socket.gethostname(),
-            python=platform.python_version(),
-            interrupted=any(r.interrupted for r in results),
-        ),
-        target=TargetInfo(
-            backend=db.backend.value,
-            url=db.target.masked,
-            server_version=db.server_version,
-            scale=scale.name,
-            seed=options.seed,
-            isolation=db.isolation.value,
-        ),
+    return assemble_report(
+        probe,
+        prepared,
         config=config
-        | {
-            "pool_size": options.pool.size,
-            "n_plus_one_threshold": n_plus_one_threshold,
-            "seed_checksum": seeded.checksum,
-        },
+        | {"pool_size": options.pool.size, "n_plus_one_threshold": n_plus_one_threshold},
         operations=ops,
-        findings=tuple(findings),
+        findings=findings,
         resources=sampler.finish(),
+        interrupted=any(r.interrupted for r in results),
+        argv=argv,
     )
 
 

@@ -26,6 +26,8 @@ from dbprobe.instrument.nplusone import (
     FindingTally,
     find_n_plus_one,
     find_unused_eager_loads,
+    is_missing_greenlet,
+    missing_greenlet_finding,
 )
 from dbprobe.metrics import LatencyHistogram
 
@@ -198,6 +200,9 @@ async def _run_once(
                 stats.statements_total += tally.count
                 kind = classify_error(exc)
                 stats.record_failure(exc, kind, mask_secret(_first_line(exc), db.target))
+                if is_missing_greenlet(exc):
+                    finding = missing_greenlet_finding(tally.last_relationship, operation=op.name)
+                    stats.findings.add([finding], execution=False)
                 if kind.retryable and retry_no < retry.retries:
                     retry_no += 1
                     stats.retries += 1

@@ -14,10 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import exc as sa_exc
+
 from dbprobe.instrument.statements import StatementStats, WriteOnlyLink
 from dbprobe.report.model import Finding, Severity
 
-__all__ = ["DEFAULT_THRESHOLD", "FindingTally", "find_n_plus_one", "find_unused_eager_loads"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "FindingTally",
+    "find_n_plus_one",
+    "find_unused_eager_loads",
+    "is_missing_greenlet",
+    "missing_greenlet_finding",
+]
 
 DEFAULT_THRESHOLD = 3
 
@@ -115,6 +124,32 @@ def find_unused_eager_loads(
     ]
 
 
+def is_missing_greenlet(exc: BaseException) -> bool:
+    """A lazy load on attribute access under AsyncSession (aiosqlite wraps it in StatementError)."""
+    orig = getattr(exc, "orig", None)
+    return isinstance(exc, sa_exc.MissingGreenlet) or isinstance(orig, sa_exc.MissingGreenlet)
+
+
+def missing_greenlet_finding(relationship: str | None, *, operation: str | None) -> Finding:
+    """The finding for a MissingGreenlet, naming the relationship SQLAlchemy was loading."""
+    if relationship:
+        what = f"lazy load of {relationship}"
+        attr = relationship.split(".")[-1]
+        fix = f".options(selectinload({relationship})) or `await obj.awaitable_attrs.{attr}`"
+    else:
+        what, fix = "a lazy load", "an eager loader option or awaitable_attrs"
+    return Finding(
+        kind="missing_greenlet",
+        severity=Severity.ERROR,
+        operation=operation,
+        message=(
+            f"{what} ran outside SQLAlchemy's async context (MissingGreenlet): an "
+            f"AsyncSession cannot load lazily on attribute access; use {fix}"
+        ),
+        evidence={"relationship": relationship, "suggestion": fix},
+    )
+
+
 @dataclass
 class _Seen:
     finding: Finding
@@ -129,8 +164,9 @@ class FindingTally:
         self._seen: dict[tuple[str, str], _Seen] = {}
         self.executions = 0
 
-    def add(self, findings: Iterable[Finding]) -> None:
-        self.executions += 1
+    def add(self, findings: Iterable[Finding], *, execution: bool = True) -> None:
+        """Add the findings of one execution (``execution=False``: of a failed attempt)."""
+        self.executions += int(execution)
         for f in findings:
             key = (f.kind, str(f.evidence.get("fingerprint") or f.evidence.get("relationship")))
             seen = self._seen.get(key)

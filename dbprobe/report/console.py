@@ -77,6 +77,7 @@ def format_findings(report: Report) -> RenderableType | None:
 
 def print_report(report: Report, console: Console) -> None:
     parts: list[RenderableType] = [format_header(report), format_operations(report)]
+    parts.extend(section for s in report.sections if (section := s.render()) is not None)
     parts.extend(p for p in (format_errors(report), format_findings(report)) if p is not None)
     res = report.resources
     parts.append(

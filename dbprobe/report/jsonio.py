@@ -23,6 +23,7 @@ from dbprobe.report.model import (
     Finding,
     OperationReport,
     QueryCounts,
+    RawSection,
     Report,
     Resources,
     RunInfo,
@@ -35,6 +36,9 @@ __all__ = ["SCHEMA", "read_report", "report_from_dict", "report_to_dict", "write
 
 SCHEMA = "dbprobe.report/1"
 
+_CORE_KEYS = frozenset(
+    {"schema", "tool", "run", "target", "config", "operations", "findings", "resources"}
+)
 _LATENCY_KEYS = ("min", "p50", "p90", "p95", "p99", "p999", "max", "mean", "stddev")
 
 
@@ -107,7 +111,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "rss_mb_peak": round(report.resources.rss_mb_peak, 1),
             "cpu_percent": round(report.resources.cpu_percent, 1),
         },
-    }
+    } | {section.name: section.to_json() for section in report.sections}
 
 
 def report_from_dict(d: Mapping[str, Any]) -> Report:
@@ -164,6 +168,7 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
         resources=Resources(
             float(res["rss_mb_start"]), float(res["rss_mb_peak"]), float(res["cpu_percent"])
         ),
+        sections=tuple(RawSection(k, v) for k, v in d.items() if k not in _CORE_KEYS),
     )
 
 

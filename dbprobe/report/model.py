@@ -11,7 +11,9 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from rich.console import RenderableType
 
 from dbprobe.metrics import LatencySummary
 
@@ -19,9 +21,11 @@ __all__ = [
     "Finding",
     "OperationReport",
     "QueryCounts",
+    "RawSection",
     "Report",
     "Resources",
     "RunInfo",
+    "Section",
     "Severity",
     "TargetInfo",
     "ToolInfo",
@@ -125,6 +129,35 @@ class Resources:
     cpu_percent: float
 
 
+class Section(Protocol):
+    """A probe's own part of the report (a pool timeline, an isolation matrix...).
+
+    It appears in the JSON under the top-level key ``name`` and, if
+    :meth:`render` returns something, in the console after the table.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def to_json(self) -> dict[str, Any]: ...
+
+    def render(self) -> RenderableType | None: ...
+
+
+@dataclass(frozen=True)
+class RawSection:
+    """A section read back from a report file: its JSON as it was written."""
+
+    name: str
+    data: Mapping[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.data)
+
+    def render(self) -> RenderableType | None:
+        return None
+
+
 @dataclass(frozen=True)
 class Report:
     tool: ToolInfo
@@ -134,6 +167,7 @@ class Report:
     operations: tuple[OperationReport, ...]
     findings: tuple[Finding, ...]
     resources: Resources
+    sections: tuple[Section, ...] = ()
 
     def operation(self, name: str) -> OperationReport:
         for op in self.operations:
