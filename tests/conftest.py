@@ -18,6 +18,9 @@ from dbprobe.engine import Backend, Database, PoolOptions, Target, open_database
 from dbprobe.seedgen import load_scale
 from dbprobe.seeding import ensure_seeded
 
+# pytester drives generated suites in the plugin tests (tests/plugin).
+pytest_plugins = ["pytester"]
+
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "WriteOnlyLink",
     "count_statements",
     "install_statement_counter",
+    "record_engine",
 ]
 
 # Distinct parameter sets remembered per fingerprint: enough to tell an N+1
@@ -105,11 +106,23 @@ class StatementRecorder:
         "locations",
         "log",
         "reads",
+        "reads_tracked",
         "statements",
     )
 
-    def __init__(self, *, detail: bool = True, locations: bool = True, log: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        detail: bool = True,
+        locations: bool = True,
+        log: bool = False,
+        reads_tracked: bool = True,
+    ) -> None:
         self.count = 0
+        # Reads of relationship attributes can only be attributed through the
+        # task's context; a recorder bound to an engine cannot see them, and
+        # must not call an eager load "unused" for want of seeing its reads.
+        self.reads_tracked = reads_tracked
         self.detail = detail
         self.locations = locations
         self.statements: dict[str, StatementStats] = {}
@@ -154,6 +167,8 @@ class StatementRecorder:
         load does not, so it counts only if a row of its parent class was
         loaded: an eager option on a query that found nothing loaded nothing.
         """
+        if not self.reads_tracked:
+            return set()
         joined = {rel for rel, cls in self.eager_joined.items() if cls in self.loaded_classes}
         return self.eager | joined
 
@@ -174,15 +189,30 @@ def _parameter_key(parameters: Any) -> int:
 
 
 _current: ContextVar[StatementRecorder | None] = ContextVar("dbprobe_statements", default=None)
+_TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+# Recorders bound to one engine rather than to a task: every statement on that
+# engine is theirs, whichever task or event loop runs it (the pytest plugin's
+# per-test capture, where fixtures and test may run in different contexts).
+_bound: dict[Engine, StatementRecorder] = {}
+
+
+def _recorder_for(engine: Engine | None) -> StatementRecorder | None:
+    recorder = _current.get()
+    if recorder is None and _bound and engine is not None:
+        recorder = _bound.get(engine)
+    return recorder
 
 
 def _before_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    recorder = _current.get()
-    # Transaction control that dbprobe itself emits for SQLite (BEGIN IMMEDIATE)
-    # is not a statement of the operation: asyncpg begins without one.
-    if recorder is None or statement.startswith("BEGIN"):
+    recorder = _recorder_for(conn.engine)
+    # Transaction control is not a statement of the operation, and only SQLite
+    # sends it as SQL (BEGIN IMMEDIATE from dbprobe, SAVEPOINT from the ORM):
+    # asyncpg begins and nests transactions through its own protocol calls, so
+    # counting them would make the two backends disagree.
+    if recorder is None or statement.startswith(_TRANSACTION_CONTROL):
         return
     recorder.count += 1
     if recorder.detail:
@@ -192,13 +222,13 @@ def _before_cursor_execute(
 def _after_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    recorder = _current.get()
+    recorder = _recorder_for(conn.engine)
     if recorder is not None:
         recorder._end()
 
 
 def _handle_error(context: Any) -> None:
-    recorder = _current.get()
+    recorder = _recorder_for(context.engine)
     if recorder is not None:
         recorder._end()
 
@@ -253,6 +283,11 @@ def _write_only_links(target: Mapper[Any]) -> tuple[WriteOnlyLink, ...]:
 
 def _do_orm_execute(state: Any) -> None:
     recorder = _current.get()
+    if recorder is None and _bound:
+        try:
+            recorder = _bound.get(state.session.get_bind(mapper=state.bind_mapper))
+        except Exception:  # an unbound session: nothing of ours to record
+            recorder = None
     if recorder is None or not recorder.detail:
         return
     if state.is_relationship_load:
@@ -329,6 +364,19 @@ def install_statement_counter(engine: AsyncEngine | Engine | None = None) -> Non
     event.listen(Session, "do_orm_execute", _do_orm_execute)
     event.listen(Mapper, "load", _on_load)
     _installed = True
+
+
+@contextmanager
+def record_engine(engine: AsyncEngine | Engine, *, log: bool = True) -> Iterator[StatementRecorder]:
+    """Record every statement run on ``engine`` while the block is open, from any task."""
+    install_statement_counter()
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    recorder = StatementRecorder(detail=True, locations=True, log=log, reads_tracked=False)
+    _bound[sync_engine] = recorder
+    try:
+        yield recorder
+    finally:
+        _bound.pop(sync_engine, None)
 
 
 @contextmanager

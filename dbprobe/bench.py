@@ -1,0 +1,145 @@
+"""Timing a coroutine inside the running event loop: the engine of ``dbprobe_bench``.
+
+pytest-benchmark cannot time a coroutine, so suites wrap each call in
+``asyncio.run()`` and measure event-loop start-up instead of their query. Here
+each round is awaited in the caller's own loop and timed around the ``await``
+alone; the statements each round issues are recorded and checked for N+1
+patterns like any probe operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dbprobe.errors import ConfigError
+from dbprobe.instrument.nplusone import (
+    DEFAULT_THRESHOLD,
+    FindingTally,
+    find_n_plus_one,
+    find_unused_eager_loads,
+)
+from dbprobe.instrument.statements import count_statements
+from dbprobe.metrics import LatencyHistogram, LatencySummary
+from dbprobe.report.model import Finding
+
+__all__ = ["BenchStats", "bench"]
+
+
+@dataclass(frozen=True)
+class BenchStats:
+    """The result of one benchmark: latency percentiles, statements per call, findings.
+
+    Attributes:
+        name: what was timed (the test's node id in the pytest plugin).
+        rounds, warmup, concurrency: as asked for.
+        latency: percentiles of the timed rounds, in ms.
+        statements_mean, statements_max: SQL statements per call.
+        findings: N+1 and unused-eager-load findings over all rounds.
+        histogram: the encoded HdrHistogram of the rounds (microseconds).
+        timed: False when timing was disabled (``--dbprobe-disable``): one plain call.
+    """
+
+    name: str
+    rounds: int
+    warmup: int
+    concurrency: int
+    latency: LatencySummary
+    statements_mean: float
+    statements_max: int
+    findings: tuple[Finding, ...]
+    histogram: str
+    timed: bool = True
+
+    @property
+    def min_ms(self) -> float:
+        return self.latency.min_ms
+
+    @property
+    def p50_ms(self) -> float:
+        return self.latency.p50_ms
+
+    @property
+    def p95_ms(self) -> float:
+        return self.latency.p95_ms
+
+    @property
+    def p99_ms(self) -> float:
+        return self.latency.p99_ms
+
+    @property
+    def max_ms(self) -> float:
+        return self.latency.max_ms
+
+    @property
+    def mean_ms(self) -> float:
+        return self.latency.mean_ms
+
+
+async def bench(
+    fn: Callable[..., Awaitable[Any]],
+    *args: Any,
+    rounds: int = 50,
+    warmup: int = 5,
+    concurrency: int = 1,
+    name: str | None = None,
+    n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+    timed: bool = True,
+    clock_ns: Callable[[], int] = time.perf_counter_ns,
+) -> BenchStats:
+    """Await ``fn(*args)`` ``rounds`` times after ``warmup`` untimed calls, in this loop.
+
+    ``concurrency`` tasks share the rounds. ``timed=False`` makes one plain
+    call (pytest ``--dbprobe-disable``). Only the ``await`` is timed; setting up
+    the statement recorder around it is not.
+    """
+    name = name or str(getattr(fn, "__qualname__", repr(fn)))
+    threshold = n_plus_one_threshold
+    if rounds < 1:
+        raise ConfigError(f"rounds must be at least 1, got {rounds}")
+    if warmup < 0:
+        raise ConfigError(f"warmup must be 0 or more, got {warmup}")
+    if concurrency < 1:
+        raise ConfigError(f"concurrency must be at least 1, got {concurrency}")
+    if not timed:
+        rounds, warmup, concurrency = 1, 0, 1
+
+    for _ in range(warmup):
+        await fn(*args)
+    histogram = LatencyHistogram()
+    tally = FindingTally()
+    counts: list[int] = []
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            with count_statements() as recorder:
+                started = clock_ns()
+                await fn(*args)
+                elapsed = clock_ns() - started
+            histogram.record_ns(elapsed)
+            counts.append(recorder.count)
+            tally.add(
+                find_n_plus_one(recorder.statements.values(), operation=name, threshold=threshold)
+                + find_unused_eager_loads(recorder.eager_loaded(), recorder.reads, operation=name)
+            )
+
+    share, extra = divmod(rounds, concurrency)
+    if concurrency == 1:
+        await worker(rounds)
+    else:
+        await asyncio.gather(*(worker(share + (i < extra)) for i in range(concurrency)))
+    return BenchStats(
+        name=name,
+        rounds=rounds,
+        warmup=warmup,
+        concurrency=concurrency,
+        latency=histogram.summary(),
+        statements_mean=sum(counts) / len(counts),
+        statements_max=max(counts),
+        findings=tuple(tally.findings()),
+        histogram=histogram.encode(),
+        timed=timed,
+    )

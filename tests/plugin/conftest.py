@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbprobe.engine import Target
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The --dbprobe-db of a generated suite: a fresh SQLite file, or the test PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'plugin.sqlite3'}"
+    target: Target = request.getfixturevalue("pg_target")
+    return target.url.render_as_string(hide_password=False)

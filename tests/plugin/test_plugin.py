@@ -1,0 +1,232 @@
+"""The pytest plugin, tested on generated suites run by pytester in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+FIXTURES_SUITE = """
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import dbprobe
+from dbprobe.domain import Movement
+
+{header}
+
+{mark}
+async def test_engine_has_the_reference_schema(dbprobe_engine):
+    async with dbprobe_engine.connect() as conn:
+        n = (await conn.execute(select(func.count()).select_from(Movement))).scalar_one()
+    assert n >= 0
+
+{mark}
+async def test_seeded_holds_the_tiny_scale(dbprobe_seeded):
+    async with dbprobe_seeded.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Movement))).scalar_one() == 48
+
+{mark}
+async def test_session_writes_1(dbprobe_session):
+    dbprobe_session.add(Movement(id=99999, name="temp", pattern="core", primary_muscle="abs",
+        primary_region="core", skill_level=1, cns_load=1, is_compound=False, is_active=True))
+    await dbprobe_session.commit()
+    assert await dbprobe_session.get(Movement, 99999) is not None
+
+{mark}
+async def test_session_writes_2_were_rolled_back(dbprobe_session):
+    assert await dbprobe_session.get(Movement, 99999) is None
+
+{mark}
+async def test_queries_counts_the_tests_statements(dbprobe_session, dbprobe_queries):
+    await dbprobe_session.execute(select(Movement).limit(3))
+    await dbprobe_session.execute(select(Movement).limit(4))
+    assert dbprobe_queries.count == 2
+
+{mark}
+async def test_bench_times_a_query(dbprobe_bench, dbprobe_seeded):
+    async def get_movement():
+        async with AsyncSession(dbprobe_seeded) as session:
+            await session.get(Movement, 1)
+    stats = await dbprobe_bench(get_movement, rounds=20, warmup=2)
+    assert stats.rounds == 20
+    assert stats.latency.count == 20
+    assert 0 < stats.p50_ms <= stats.p95_ms <= stats.p99_ms
+    assert stats.statements_max == 1
+
+{mark}
+async def test_assert_max_queries(dbprobe_session):
+    async with dbprobe.assert_max_queries(1):
+        await dbprobe_session.execute(select(Movement).limit(1))
+"""
+
+# Inner runs: no cache, and the fixture loop scope set (unset, pytest-asyncio warns).
+BASE = ("-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function")
+STRICT = ("pytestmark = pytest.mark.asyncio", "")
+AUTO = ("", "")
+ANYIO = ('@pytest.fixture\ndef anyio_backend():\n    return "asyncio"', "@pytest.mark.anyio")
+
+
+def _suite(header: str, mark: str) -> str:
+    return FIXTURES_SUITE.format(header=header, mark=mark)
+
+
+@pytest.mark.parametrize(
+    ("mode", "header", "mark", "args"),
+    [
+        ("strict", *STRICT, ["-o", "asyncio_mode=strict"]),
+        ("auto", *AUTO, ["-o", "asyncio_mode=auto"]),
+        ("anyio", *ANYIO, ["-o", "asyncio_mode=strict"]),
+    ],
+)
+def test_every_fixture_works_under_each_async_framework(
+    pytester: pytest.Pytester, db_url: str, mode: str, header: str, mark: str, args: list[str]
+) -> None:
+    pytester.makepyfile(test_suite=_suite(header, mark))
+    result = pytester.runpytest_subprocess(*BASE, "-W", "error", "--dbprobe-db", db_url, *args)
+    result.assert_outcomes(passed=7)
+
+
+def test_benchmark_table_in_the_terminal_summary_and_json_report(
+    pytester: pytest.Pytester, db_url: str
+) -> None:
+    pytester.makepyfile(
+        test_bench="""
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+from dbprobe.domain import Movement
+
+pytestmark = pytest.mark.asyncio
+
+async def test_get_movement(dbprobe_bench, dbprobe_seeded):
+    async def get_movement():
+        async with AsyncSession(dbprobe_seeded) as session:
+            await session.get(Movement, 2)
+    await dbprobe_bench(get_movement, rounds=30, warmup=3)
+"""
+    )
+    report = pytester.path / "bench.json"
+    result = pytester.runpytest_subprocess(
+        *BASE, "--dbprobe-db", db_url, "--dbprobe-json", str(report)
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*dbprobe benchmarks (ms)*",
+            "benchmark*rounds*min*p50*p95*p99*max*mean*stmts*",
+            "test_bench.py::test_get_movement*30*",
+        ]
+    )
+    data = json.loads(report.read_text())
+    assert data["schema"] == "dbprobe.report/1"
+    assert data["run"]["probe"] == "pytest"
+    (op,) = data["operations"]
+    assert op["name"] == "test_bench.py::test_get_movement"
+    assert op["count"] == op["latency_ms"]["count"] == 30
+    assert op["queries"]["per_op_max"] == 1
+
+
+def test_n_plus_one_fails_the_test_naming_the_relationship(
+    pytester: pytest.Pytester, db_url: str
+) -> None:
+    pytester.makepyfile(
+        test_nplusone="""
+import pytest
+from sqlalchemy import select
+import dbprobe
+from dbprobe.domain import Program
+
+pytestmark = pytest.mark.asyncio
+
+async def test_weeks_of_a_program(dbprobe_session):
+    program = (await dbprobe_session.scalars(select(Program).where(Program.id == 1))).one()
+    async with dbprobe.assert_no_n_plus_one():
+        for week in await program.awaitable_attrs.microcycles:
+            await week.awaitable_attrs.sessions
+"""
+    )
+    result = pytester.runpytest_subprocess(*BASE, "--dbprobe-db", db_url)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*NPlusOneError*N+1: Microcycle.sessions (collection) lazy-loaded * times*",
+            "*.options(selectinload(Microcycle.sessions))*",
+        ]
+    )
+
+
+def test_bench_times_the_coroutine_not_loop_start_up(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_noop="""
+import pytest
+
+pytestmark = pytest.mark.asyncio
+
+async def test_noop(dbprobe_bench):
+    async def nothing():
+        return None
+    stats = await dbprobe_bench(nothing, rounds=200, warmup=10)
+    print(f"NOOP_P50_MS={stats.p50_ms}")
+"""
+    )
+    result = pytester.runpytest_subprocess(*BASE, "-s")
+    result.assert_outcomes(passed=1)
+    (p50_ms,) = [float(m[1]) for m in re.finditer(r"NOOP_P50_MS=([0-9.e-]+)", result.stdout.str())]
+    # asyncio.run() per call, which pytest-benchmark users fall back to, starts
+    # an event loop each time (hundreds of µs); an await of a no-op inside the
+    # running loop is a microsecond or so. This bounds what is measured.
+    assert p50_ms < 0.05
+
+
+def test_disable_runs_each_benchmark_once_untimed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_disabled="""
+import pytest
+
+pytestmark = pytest.mark.asyncio
+CALLS = []
+
+async def test_counted(dbprobe_bench):
+    async def work():
+        CALLS.append(1)
+    stats = await dbprobe_bench(work, rounds=50, warmup=5)
+    assert len(CALLS) == 1
+    assert stats.timed is False
+"""
+    )
+    result = pytester.runpytest_subprocess(*BASE, "--dbprobe-disable")
+    result.assert_outcomes(passed=1)
+    assert "dbprobe benchmarks" not in result.stdout.str()
+
+
+def test_options_are_read_from_the_ini_file(pytester: pytest.Pytester, db_url: str) -> None:
+    pytester.makeini(
+        f"[pytest]\ndbprobe_db = {db_url}\ndbprobe_scale = tiny\nasyncio_mode = auto\n"
+        "asyncio_default_fixture_loop_scope = function\n"
+    )
+    pytester.makepyfile(
+        test_ini='''
+from sqlalchemy import func, select
+from dbprobe.domain import Program
+
+async def test_seeded(dbprobe_seeded):
+    async with dbprobe_seeded.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(Program))).scalar_one() >= 6
+    assert dbprobe_seeded.url.get_backend_name() == "'''
+        + db_url.split("+")[0].split(":")[0]
+        + """"
+"""
+    )
+    result = pytester.runpytest_subprocess(*BASE)
+    result.assert_outcomes(passed=1)
+
+
+def test_bad_scale_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_x="def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--dbprobe-scale", "huge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--dbprobe-scale 'huge': choose one of tiny, small, medium, large*"]
+    )
