@@ -142,6 +142,9 @@ class OperationStats:
     errors: int = 0
     error_classes: Counter[ErrorClass] = field(default_factory=Counter)
     error_samples: dict[ErrorClass, list[str]] = field(default_factory=dict)
+    # The server's DETAIL of the first failures per class (PostgreSQL only): for a
+    # deadlock it names which process waited on which, the evidence to keep.
+    error_details: dict[ErrorClass, list[str]] = field(default_factory=dict)
     statements_total: int = 0
     statements_committed: int = 0
     statements_max: int = 0
@@ -159,6 +162,11 @@ class OperationStats:
         if len(samples) < _ERROR_SAMPLES_PER_CLASS:
             code = error_code(exc)
             samples.append(f"[{code}] {message}" if code else message)
+        detail = getattr(getattr(exc, "orig", None), "detail", None)
+        if isinstance(detail, str) and detail:
+            details = self.error_details.setdefault(kind, [])
+            if len(details) < _ERROR_SAMPLES_PER_CLASS:
+                details.append(detail)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from dbprobe.domain.planning import DAY_TYPES, TYPE_REGIONS, estimated_minutes
+from dbprobe.domain.planning import DAY_TYPES, REST_CHOICES_S, TYPE_REGIONS, estimated_minutes
 from dbprobe.errors import ConfigError
 
 __all__ = [
@@ -234,7 +234,7 @@ def _programs(
                     sets, reps, rest_s = (
                         rng.randint(2, 5),
                         rng.randint(3, 12),
-                        rng.choice((60, 90, 120, 180)),
+                        rng.choice(REST_CHOICES_S),
                     )
                     prescriptions.append((sets, reps, rest_s))
                     exercises.append((

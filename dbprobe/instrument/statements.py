@@ -105,6 +105,7 @@ class StatementRecorder:
         "loaded_classes",
         "locations",
         "log",
+        "parent",
         "reads",
         "reads_tracked",
         "statements",
@@ -134,6 +135,8 @@ class StatementRecorder:
         self.log: list[str] | None = [] if log else None
         self._pending: _Pending | None = None
         self._running: tuple[StatementStats, int] | None = None
+        #: The capture that was current when this one began (they nest).
+        self.parent: StatementRecorder | None = None
 
     def _begin(self, statement: str, parameters: Any, executemany: bool) -> None:
         fp = fingerprint(statement)
@@ -197,39 +200,54 @@ _TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO 
 _bound: dict[Engine, StatementRecorder] = {}
 
 
-def _recorder_for(engine: Engine | None) -> StatementRecorder | None:
+_NONE: tuple[StatementRecorder, ...] = ()
+
+
+def _recorders(engine: Engine | None) -> tuple[StatementRecorder, ...]:
+    """The recorders a statement on ``engine`` belongs to, innermost first.
+
+    Captures nest (a benchmark round around an ``assert_max_queries`` block):
+    each one counts every statement run while it is open. A recorder bound to
+    the engine counts them too, whichever context runs them.
+    """
     recorder = _current.get()
-    if recorder is None and _bound and engine is not None:
-        recorder = _bound.get(engine)
-    return recorder
+    if recorder is not None and recorder.parent is None and not _bound:
+        return (recorder,)  # the hot path: one capture, nothing bound
+    found: list[StatementRecorder] = []
+    while recorder is not None:
+        found.append(recorder)
+        recorder = recorder.parent
+    bound = _bound.get(engine) if _bound and engine is not None else None
+    if bound is not None and bound not in found:
+        found.append(bound)
+    return tuple(found) if found else _NONE
 
 
 def _before_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    recorder = _recorder_for(conn.engine)
+    recorders = _recorders(conn.engine)
     # Transaction control is not a statement of the operation, and only SQLite
     # sends it as SQL (BEGIN IMMEDIATE from dbprobe, SAVEPOINT from the ORM):
     # asyncpg begins and nests transactions through its own protocol calls, so
     # counting them would make the two backends disagree.
-    if recorder is None or statement.startswith(_TRANSACTION_CONTROL):
+    if not recorders or statement.startswith(_TRANSACTION_CONTROL):
         return
-    recorder.count += 1
-    if recorder.detail:
-        recorder._begin(statement, parameters, executemany)
+    for recorder in recorders:
+        recorder.count += 1
+        if recorder.detail:
+            recorder._begin(statement, parameters, executemany)
 
 
 def _after_cursor_execute(
     conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
 ) -> None:
-    recorder = _recorder_for(conn.engine)
-    if recorder is not None:
+    for recorder in _recorders(conn.engine):
         recorder._end()
 
 
 def _handle_error(context: Any) -> None:
-    recorder = _recorder_for(context.engine)
-    if recorder is not None:
+    for recorder in _recorders(context.engine):
         recorder._end()
 
 
@@ -282,14 +300,18 @@ def _write_only_links(target: Mapper[Any]) -> tuple[WriteOnlyLink, ...]:
 
 
 def _do_orm_execute(state: Any) -> None:
-    recorder = _current.get()
-    if recorder is None and _bound:
+    engine = None
+    if _bound:
         try:
-            recorder = _bound.get(state.session.get_bind(mapper=state.bind_mapper))
-        except Exception:  # an unbound session: nothing of ours to record
-            recorder = None
-    if recorder is None or not recorder.detail:
-        return
+            engine = state.session.get_bind(mapper=state.bind_mapper)
+        except Exception:  # an unbound session: nothing bound of ours to record
+            engine = None
+    for recorder in _recorders(engine):
+        if recorder.detail:
+            _note_orm_execute(recorder, state)
+
+
+def _note_orm_execute(recorder: StatementRecorder, state: Any) -> None:
     if state.is_relationship_load:
         prop = state.loader_strategy_path[-1]
         if not isinstance(prop, RelationshipProperty):
@@ -327,15 +349,18 @@ class _ReadTrackingAttribute(InstrumentedAttribute[Any]):
     def __get__(self, instance: Any, owner: Any) -> Any:
         if instance is not None:
             recorder = _current.get()
-            if recorder is not None and recorder.detail:
+            while recorder is not None:
                 recorder.reads.add(f"{self.class_.__name__}.{self.key}")
+                recorder = recorder.parent
         return super().__get__(instance, owner)
 
 
 def _on_load(target: Any, context: Any) -> None:
     recorder = _current.get()
-    if recorder is not None and recorder.eager_joined:
-        recorder.loaded_classes.add(type(target))
+    while recorder is not None:
+        if recorder.eager_joined:
+            recorder.loaded_classes.add(type(target))
+        recorder = recorder.parent
 
 
 def _track_reads(prop: RelationshipProperty[Any]) -> None:
@@ -386,6 +411,7 @@ def count_statements(
     """Make a fresh recorder current for the enclosed code (in this task and its children)."""
     install_statement_counter()
     recorder = StatementRecorder(detail=detail, locations=locations, log=log)
+    recorder.parent = _current.get()
     token = _current.set(recorder)
     try:
         yield recorder

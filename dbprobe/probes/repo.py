@@ -36,7 +36,7 @@ from dbprobe.domain.models import (
     TrainingSession,
     User,
 )
-from dbprobe.domain.planning import TYPE_REGIONS, estimated_minutes
+from dbprobe.domain.planning import REST_CHOICES_S, TYPE_REGIONS, estimated_minutes
 from dbprobe.domain.uow import UnitOfWork
 from dbprobe.engine import Database
 from dbprobe.errors import ConfigError
@@ -92,7 +92,6 @@ SESSION_PATTERNS: dict[str, tuple[str, ...]] = {
 PAGE_SIZE = 20
 ACTIVE_PROGRAMS_LIMIT = 20
 IDS_PER_LOOKUP = 10
-_REST_CHOICES_S = (60, 90, 120, 180)
 
 
 @dataclass(frozen=True)
@@ -281,7 +280,7 @@ async def generate_session(uow: UnitOfWork, rng: random.Random, kind: str) -> Tr
             position=position,
             sets=rng.randint(2, 5),
             reps=rng.randint(3, 12),
-            rest_s=rng.choice(_REST_CHOICES_S),
+            rest_s=rng.choice(REST_CHOICES_S),
         )
         for position, movement in enumerate(chosen)
     ]

@@ -12,14 +12,17 @@ Three transaction types in a weighted mix:
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbprobe.domain.models import Microcycle, Program, SessionExercise, TrainingSession
-from dbprobe.domain.planning import DAY_TYPES, TYPE_REGIONS, estimated_minutes
+from dbprobe.domain.planning import (
+    REST_CHOICES_S,
+    TYPE_REGIONS,
+    build_program,
+    estimated_minutes,
+)
 from dbprobe.errors import ConfigError
 from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy
 
@@ -34,7 +37,6 @@ __all__ = [
 
 OPERATION_NAMES = ("create_program", "reschedule_session", "read_program")
 DEFAULT_MIX: Mapping[str, int] = {"create_program": 1, "reschedule_session": 3, "read_program": 6}
-_REST_CHOICES_S = (60, 90, 120, 180)
 _ALL_REGIONS = sorted({r for regions in TYPE_REGIONS.values() for r in regions})
 
 
@@ -98,41 +100,13 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
         weeks, days = rng.randint(8, 12), rng.randint(4, 5)
         async with ctx.unit_of_work(write=True) as uow:
             catalogue = await uow.movements.active_in_regions(_ALL_REGIONS)
-            pools = {
-                kind: [m.id for m in catalogue if m.primary_region in regions]
-                for kind, regions in TYPE_REGIONS.items()
-            }
-            program = Program(
+            program = build_program(
                 user_id=rng.randint(1, world.users),
-                name=f"Generated {weeks}x{days}",
                 weeks=weeks,
                 days_per_week=days,
-                is_active=True,
-                created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                catalogue=catalogue,
+                rng=rng,
             )
-            for week in range(weeks):
-                cycle = Microcycle(week_index=week)
-                for day, kind in enumerate(DAY_TYPES[days]):
-                    exercises = [
-                        SessionExercise(
-                            movement_id=rng.choice(pools[kind]),
-                            position=pos,
-                            sets=rng.randint(2, 5),
-                            reps=rng.randint(3, 12),
-                            rest_s=rng.choice(_REST_CHOICES_S),
-                        )
-                        for pos in range(rng.randint(4, 6))
-                    ]
-                    minutes = estimated_minutes([(e.sets, e.reps, e.rest_s) for e in exercises])
-                    cycle.sessions.append(
-                        TrainingSession(
-                            day_index=day,
-                            session_type=kind,
-                            estimated_minutes=minutes,
-                            exercises=exercises,
-                        )
-                    )
-                program.microcycles.append(cycle)
             uow.programs.add(program)
             await uow.commit()
 
@@ -147,7 +121,7 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
             # rows written after reading them, the classic lost-update shape.
             session.day_index = (session.day_index + 1) % 5
             exercise = rng.choice(session.exercises)
-            exercise.rest_s = rng.choice([r for r in _REST_CHOICES_S if r != exercise.rest_s])
+            exercise.rest_s = rng.choice([r for r in REST_CHOICES_S if r != exercise.rest_s])
             session.estimated_minutes = estimated_minutes(
                 [(e.sets, e.reps, e.rest_s) for e in session.exercises]
             )

@@ -273,3 +273,12 @@ async def test_selectin_eager_load_with_no_parent_rows_is_not_reported(engine: A
         stmt = select(Author).where(Author.id < 0).options(selectinload(Author.books))
         assert (await session.scalars(stmt)).all() == []
     assert cap.findings == []
+
+
+async def test_nested_captures_each_count_every_statement(engine: AsyncEngine) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture() as outer:
+        await session.execute(select(Author.id).limit(1))
+        async with dbprobe.capture() as inner:
+            await session.execute(select(Author.id).limit(1))
+            await session.execute(select(Book.id).limit(1))
+    assert (outer.count, inner.count) == (3, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -82,7 +83,7 @@ def _suite(header: str, mark: str) -> str:
     ],
 )
 def test_every_fixture_works_under_each_async_framework(
-    pytester: pytest.Pytester, db_url: str, mode: str, header: str, mark: str, args: list[str]
+    db_url: str, pytester: pytest.Pytester, mode: str, header: str, mark: str, args: list[str]
 ) -> None:
     pytester.makepyfile(test_suite=_suite(header, mark))
     result = pytester.runpytest_subprocess(*BASE, "-W", "error", "--dbprobe-db", db_url, *args)
@@ -90,7 +91,7 @@ def test_every_fixture_works_under_each_async_framework(
 
 
 def test_benchmark_table_in_the_terminal_summary_and_json_report(
-    pytester: pytest.Pytester, db_url: str
+    db_url: str, pytester: pytest.Pytester
 ) -> None:
     pytester.makepyfile(
         test_bench="""
@@ -129,7 +130,7 @@ async def test_get_movement(dbprobe_bench, dbprobe_seeded):
 
 
 def test_n_plus_one_fails_the_test_naming_the_relationship(
-    pytester: pytest.Pytester, db_url: str
+    db_url: str, pytester: pytest.Pytester
 ) -> None:
     pytester.makepyfile(
         test_nplusone="""
@@ -201,7 +202,7 @@ async def test_counted(dbprobe_bench):
     assert "dbprobe benchmarks" not in result.stdout.str()
 
 
-def test_options_are_read_from_the_ini_file(pytester: pytest.Pytester, db_url: str) -> None:
+def test_options_are_read_from_the_ini_file(db_url: str, pytester: pytest.Pytester) -> None:
     pytester.makeini(
         f"[pytest]\ndbprobe_db = {db_url}\ndbprobe_scale = tiny\nasyncio_mode = auto\n"
         "asyncio_default_fixture_loop_scope = function\n"
@@ -230,3 +231,20 @@ def test_bad_scale_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(
         ["*--dbprobe-scale 'huge': choose one of tiny, small, medium, large*"]
     )
+
+
+def test_example_performance_suite_passes_with_its_statement_budgets(
+    db_url: str, pytester: pytest.Pytester
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "performance"
+    report = pytester.path / "perf.json"
+    result = pytester.runpytest_subprocess(
+        *BASE, str(example), "--dbprobe-db", db_url, "--dbprobe-json", str(report)
+    )
+    result.assert_outcomes(passed=11)
+    data = json.loads(report.read_text())
+    assert len(data["operations"]) == 11
+    assert data["findings"] == []
+    budgets = {op["name"].split("::")[1]: op["queries"]["per_op_max"] for op in data["operations"]}
+    assert budgets["test_single_movement"] == 1
+    assert budgets["test_program_read_has_no_n_plus_one"] == 4
