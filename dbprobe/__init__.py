@@ -1,20 +1,28 @@
-"""dbprobe: asyncio database performance probes for SQLAlchemy 2 (SQLite, PostgreSQL)."""
+"""dbprobe: asyncio database performance probes for SQLAlchemy 2 (SQLite, PostgreSQL).
+
+The public names below load on first use (PEP 562), so that ``python -m
+dbprobe --help`` does not import SQLAlchemy.
+"""
 
 from __future__ import annotations
 
-from dbprobe.capture import (
-    Capture,
-    CapturedStatement,
-    NPlusOneError,
-    QueryBudgetError,
-    assert_max_queries,
-    assert_no_n_plus_one,
-    capture,
-)
-from dbprobe.errors import DbprobeError, ErrorClass, classify_error
-from dbprobe.instrument import count_statements, install_statement_counter
-from dbprobe.metrics import LatencyHistogram, LatencySummary
-from dbprobe.report.model import Finding, Severity
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dbprobe.errors import DbprobeError, ErrorClass, classify_error
+    from dbprobe.instrument import count_statements, install_statement_counter
+    from dbprobe.metrics import LatencyHistogram, LatencySummary
+    from dbprobe.report.model import Finding, Severity
+    from dbprobe.statement_capture import (
+        Capture,
+        CapturedStatement,
+        NPlusOneError,
+        QueryBudgetError,
+        assert_max_queries,
+        assert_no_n_plus_one,
+        capture,
+    )
 
 __all__ = [
     "Capture",
@@ -34,3 +42,35 @@ __all__ = [
     "count_statements",
     "install_statement_counter",
 ]
+
+_HOME = {
+    "Capture": "dbprobe.statement_capture",
+    "CapturedStatement": "dbprobe.statement_capture",
+    "DbprobeError": "dbprobe.errors",
+    "ErrorClass": "dbprobe.errors",
+    "Finding": "dbprobe.report.model",
+    "LatencyHistogram": "dbprobe.metrics",
+    "LatencySummary": "dbprobe.metrics",
+    "NPlusOneError": "dbprobe.statement_capture",
+    "QueryBudgetError": "dbprobe.statement_capture",
+    "Severity": "dbprobe.report.model",
+    "assert_max_queries": "dbprobe.statement_capture",
+    "assert_no_n_plus_one": "dbprobe.statement_capture",
+    "capture": "dbprobe.statement_capture",
+    "classify_error": "dbprobe.errors",
+    "count_statements": "dbprobe.instrument",
+    "install_statement_counter": "dbprobe.instrument",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dbprobe' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

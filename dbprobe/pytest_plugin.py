@@ -35,7 +35,7 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dbprobe.bench import BenchStats, bench
-from dbprobe.capture import Capture
+from dbprobe.statement_capture import Capture
 from dbprobe.engine import (
     Isolation,
     PoolOptions,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from dbprobe import choices
 from dbprobe.domain.planning import DAY_TYPES, REST_CHOICES_S, TYPE_REGIONS, estimated_minutes
 from dbprobe.errors import ConfigError
 
@@ -88,7 +89,7 @@ def _seed_file(name: str) -> dict[str, Any]:
     return tomllib.loads(text)
 
 
-SCALE_NAMES: tuple[str, ...] = ("tiny", "small", "medium", "large")
+SCALE_NAMES = choices.SCALE_NAMES
 
 
 def load_scale(name: str) -> Scale:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import exc as sa_exc
 
+from dbprobe import choices
 from dbprobe.instrument.statements import StatementStats, WriteOnlyLink
 from dbprobe.report.model import Finding, Severity
 
@@ -28,7 +29,7 @@ __all__ = [
     "missing_greenlet_finding",
 ]
 
-DEFAULT_THRESHOLD = 3
+DEFAULT_THRESHOLD = choices.DEFAULT_N_PLUS_ONE_THRESHOLD
 
 
 def _fix_for_lazy(stats: StatementStats) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dbprobe import choices
 from dbprobe.domain.planning import (
     REST_CHOICES_S,
     TYPE_REGIONS,
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 OPERATION_NAMES = ("create_program", "reschedule_session", "read_program")
-DEFAULT_MIX: Mapping[str, int] = {"create_program": 1, "reschedule_session": 3, "read_program": 6}
+DEFAULT_MIX: Mapping[str, int] = choices.DEFAULT_UOW_MIX
 _ALL_REGIONS = sorted({r for regions in TYPE_REGIONS.values() for r in regions})
 
 

@@ -1,9 +1,6 @@
-"""The command line: subcommands, argument parsing, exit statuses.
+"""The commands behind the parser: each builds options, runs a probe, prints, returns a status.
 
-This is the only module that exits or writes to the terminal outside the
-console report. Exit statuses: 0 success; 1 findings that fail the run (an
-SLO violation); 2 bad input or an unusable target (one line on stderr);
-130 interrupted (Ctrl-C or SIGTERM), after the partial report is written.
+Imported only once the command line has been parsed (see dbprobe.cli).
 """
 
 from __future__ import annotations
@@ -13,13 +10,18 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import NoReturn
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from dbprobe.cli import (
+    DEFAULT_DURATION_S,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 from dbprobe.engine import (
     Isolation,
     PoolOptions,
@@ -28,7 +30,7 @@ from dbprobe.engine import (
     open_database,
     resolve_target,
 )
-from dbprobe.errors import ConfigError, DbprobeError, UsageError
+from dbprobe.errors import DbprobeError
 from dbprobe.execution import (
     Interrupted,
     ProbeHooks,
@@ -37,228 +39,15 @@ from dbprobe.execution import (
     run_until_stopped,
     run_uow,
 )
-from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.probes import repo, uow
 from dbprobe.report.console import print_report
 from dbprobe.report.jsonio import write_report
 from dbprobe.report.model import Report, Severity
 from dbprobe.runner import LoadPlan, RetryPolicy
-from dbprobe.seedgen import SCALE_NAMES, load_scale
+from dbprobe.seedgen import load_scale
 from dbprobe.seeding import SeedResult, seed
-from dbprobe.slo import SloCheck, parse_slo
 
-__all__ = ["main"]
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-
-_DEFAULT_DURATION_S = 5.0
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of printing usage: the CLI prints one line."""
-
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
-        return value
-
-    return parse
-
-
-_positive_int = _int_at_least(1)
-_non_negative_int = _int_at_least(0)
-
-
-def _seconds(allow_zero: bool) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text.removesuffix("s"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected seconds, e.g. 5 or 0.5, got {text!r}"
-            ) from None
-        if value < 0 or (value == 0 and not allow_zero) or value != value:
-            raise argparse.ArgumentTypeError(
-                f"must be {'0 or more' if allow_zero else 'positive'}, got {text}"
-            )
-        return value
-
-    return parse
-
-
-def _slo(text: str) -> SloCheck:
-    try:
-        return parse_slo(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _mix(text: str) -> dict[str, int]:
-    try:
-        return uow.parse_mix(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _add_target_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--db",
-        metavar="URL",
-        help="database URL (default: $DBPROBE_DB_URL, else an SQLite file in dbprobe's data "
-        "directory); e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test",
-    )
-    p.add_argument(
-        "--scale", choices=SCALE_NAMES, default="small", help="seeded data size (default small)"
-    )
-    p.add_argument(
-        "--seed", type=_non_negative_int, default=1, help="random seed of the data and the load"
-    )
-    p.add_argument(
-        "--connect-timeout",
-        type=_seconds(False),
-        default=10.0,
-        metavar="S",
-        help="give up on a server that does not answer within S seconds (default 10)",
-    )
-
-
-_FINDING_KINDS = ("n_plus_one", "unused_eager_load")
-
-
-def _add_load_options(
-    p: argparse.ArgumentParser, *, threads: int, duration_s: float | None, warmup_s: float
-) -> None:
-    """Options every load-driving probe shares: amount of load, retries, reports, checks."""
-    p.add_argument(
-        "--threads",
-        type=_positive_int,
-        default=threads,
-        help="concurrent workers: asyncio tasks, each with its own session and connection "
-        f"(default {threads})",
-    )
-    amount = p.add_mutually_exclusive_group()
-    amount.add_argument(
-        "--transactions", type=_positive_int, metavar="M", help="transactions per worker"
-    )
-    default = f"default {duration_s:g} unless --transactions" if duration_s else "seconds"
-    amount.add_argument(
-        "--duration", type=_seconds(False), metavar="S", help=f"measure for S seconds ({default})"
-    )
-    p.add_argument(
-        "--warmup",
-        type=_seconds(True),
-        default=warmup_s,
-        metavar="S",
-        help=f"run S seconds unrecorded first (default {warmup_s:g})",
-    )
-    p.add_argument(
-        "--isolation",
-        choices=[i.value for i in Isolation],
-        help="transaction isolation (default: read_committed on PostgreSQL, "
-        "serializable on SQLite)",
-    )
-    p.add_argument(
-        "--retries",
-        type=_non_negative_int,
-        default=3,
-        help="retries of deadlocks, serialization failures and lock timeouts (default 3)",
-    )
-    p.add_argument(
-        "--pool-size",
-        type=_positive_int,
-        metavar="N",
-        help="connection pool size (default: --threads, one connection per worker)",
-    )
-    p.add_argument(
-        "--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)"
-    )
-    p.add_argument(
-        "--slo",
-        type=_slo,
-        action="append",
-        default=[],
-        metavar="EXPR",
-        help='objective, e.g. "p95<100ms", "error_rate<1%%", "read_program:p99<20ms"; '
-        "a violation exits 1 (repeatable)",
-    )
-    p.add_argument(
-        "--fail-on",
-        choices=_FINDING_KINDS,
-        action="append",
-        default=[],
-        metavar="KIND",
-        help=f"exit 1 when a finding of this kind is reported ({', '.join(_FINDING_KINDS)}; "
-        "repeatable)",
-    )
-    p.add_argument(
-        "--n-plus-one-threshold",
-        type=_int_at_least(2),
-        default=DEFAULT_THRESHOLD,
-        metavar="N",
-        help="a SELECT repeated N times with different parameters in one operation is an N+1 "
-        f"(default {DEFAULT_THRESHOLD})",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
-
-
-def _build_parser() -> _Parser:
-    parser = _Parser(
-        prog="dbprobe",
-        description="asyncio database performance probes for SQLAlchemy 2 on SQLite and PostgreSQL",
-    )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
-    p_seed = sub.add_parser(
-        "seed", help="(re)load the reference domain at a scale; print its checksum"
-    )
-    _add_target_options(p_seed)
-
-    p_uow = sub.add_parser("uow", help="Unit-of-Work transactions under concurrent workers")
-    _add_target_options(p_uow)
-    _add_load_options(p_uow, threads=10, duration_s=_DEFAULT_DURATION_S, warmup_s=1.0)
-    p_uow.add_argument(
-        "--mix",
-        type=_mix,
-        metavar="NAME=W,...",
-        help="weights of the transaction types (default "
-        + ",".join(f"{k}={v}" for k, v in uow.DEFAULT_MIX.items())
-        + ")",
-    )
-    p_uow.add_argument(
-        "--hot-set",
-        type=_positive_int,
-        default=20,
-        metavar="K",
-        help="reschedules pick among the first K sessions, so workers conflict (default 20)",
-    )
-
-    p_repo = sub.add_parser(
-        "repo", help="the repository query catalogue, each query measured, N+1 patterns named"
-    )
-    _add_target_options(p_repo)
-    _add_load_options(p_repo, threads=1, duration_s=None, warmup_s=0.0)
-    p_repo.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="run only this catalogue entry (repeatable; see --list)",
-    )
-    p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
-    return parser
+__all__ = ["run_command"]
 
 
 class _ConsoleHooks:
@@ -368,7 +157,7 @@ async def _uow_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
     options = uow.UowOptions(
-        plan=_plan(args, _DEFAULT_DURATION_S, 0),
+        plan=_plan(args, DEFAULT_DURATION_S, 0),
         retry=RetryPolicy(retries=args.retries),
         mix=args.mix or dict(uow.DEFAULT_MIX),
         hot_set=args.hot_set,
@@ -438,16 +227,14 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``dbprobe`` and ``python -m dbprobe``; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """Run the parsed command; DbprobeErrors become one line on stderr and status 2."""
     # Written to a file or a CI log, the table keeps its full width instead of
     # rich's 80-column default for non-terminals.
     out = Console() if sys.stdout.isatty() else Console(width=160)
     err = Console(stderr=True)
     shown_argv = ["dbprobe", *(mask_url_text(a) for a in argv)]
     try:
-        args = _build_parser().parse_args(argv)
         target = resolve_target(args.db)
         if args.command == "repo" and args.list:
             return _list_catalogue(out)

@@ -1,0 +1,31 @@
+"""Names and defaults the command line offers before anything heavy is imported.
+
+``python -m dbprobe --help`` builds its parser from these alone, so it does
+not pay for importing SQLAlchemy, rich or the drivers. The modules that own
+each concept import them from here, so there is one definition of each.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_N_PLUS_ONE_THRESHOLD",
+    "DEFAULT_UOW_MIX",
+    "FINDING_KINDS",
+    "ISOLATION_LEVELS",
+    "SCALE_NAMES",
+]
+
+#: Named scales of the reference domain (seeds/scales.toml defines them).
+SCALE_NAMES: tuple[str, ...] = ("tiny", "small", "medium", "large")
+
+#: Isolation levels a probe can ask for (values of dbprobe.engine.Isolation).
+ISOLATION_LEVELS: tuple[str, ...] = ("read_committed", "repeatable_read", "serializable")
+
+#: A SELECT repeated this many times with different parameters in one operation is an N+1.
+DEFAULT_N_PLUS_ONE_THRESHOLD = 3
+
+#: Finding kinds that ``--fail-on`` can turn into exit status 1.
+FINDING_KINDS: tuple[str, ...] = ("n_plus_one", "unused_eager_load")
+
+#: Weights of the uow probe's transaction types.
+DEFAULT_UOW_MIX: dict[str, int] = {"create_program": 1, "reschedule_session": 3, "read_program": 6}

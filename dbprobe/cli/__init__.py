@@ -1,0 +1,268 @@
+"""The command line: subcommands, argument parsing, exit statuses.
+
+This package is the only place that exits or writes to the terminal outside
+the console report. Exit statuses: 0 success; 1 findings that fail the run
+(an SLO violation, a finding named by ``--fail-on``); 2 bad input or an
+unusable target (one line on stderr); 130 interrupted (Ctrl-C or SIGTERM),
+after the partial report is written.
+
+The parser is built from light modules only: ``dbprobe --help`` and a
+mistyped option answer without importing SQLAlchemy, rich or the drivers
+(:mod:`dbprobe.cli.commands` holds everything that needs them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from dbprobe.choices import (
+    DEFAULT_N_PLUS_ONE_THRESHOLD,
+    DEFAULT_UOW_MIX,
+    FINDING_KINDS,
+    ISOLATION_LEVELS,
+    SCALE_NAMES,
+)
+
+__all__ = [
+    "EXIT_FINDINGS",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+DEFAULT_DURATION_S = 5.0
+
+
+class ArgumentError(Exception):
+    """A command line argparse refused; reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage: the CLI prints one line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentError(f"{self.prog}: {message}")
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1)
+_non_negative_int = _int_at_least(0)
+
+
+def _seconds(allow_zero: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text.removesuffix("s"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected seconds, e.g. 5 or 0.5, got {text!r}"
+            ) from None
+        if value < 0 or (value == 0 and not allow_zero) or value != value:
+            raise argparse.ArgumentTypeError(
+                f"must be {'0 or more' if allow_zero else 'positive'}, got {text}"
+            )
+        return value
+
+    return parse
+
+
+def _slo(text: str) -> Any:
+    from dbprobe.errors import ConfigError
+    from dbprobe.slo import parse_slo
+
+    try:
+        return parse_slo(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _mix(text: str) -> dict[str, int]:
+    from dbprobe.errors import ConfigError
+    from dbprobe.probes.uow import parse_mix
+
+    try:
+        return parse_mix(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL (default: $DBPROBE_DB_URL, else an SQLite file in dbprobe's data "
+        "directory); e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test",
+    )
+    p.add_argument(
+        "--scale", choices=SCALE_NAMES, default="small", help="seeded data size (default small)"
+    )
+    p.add_argument(
+        "--seed", type=_non_negative_int, default=1, help="random seed of the data and the load"
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=_seconds(False),
+        default=10.0,
+        metavar="S",
+        help="give up on a server that does not answer within S seconds (default 10)",
+    )
+
+
+def _add_load_options(
+    p: argparse.ArgumentParser, *, threads: int, duration_s: float | None, warmup_s: float
+) -> None:
+    """Options every load-driving probe shares: amount of load, retries, reports, checks."""
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=threads,
+        help="concurrent workers: asyncio tasks, each with its own session and connection "
+        f"(default {threads})",
+    )
+    amount = p.add_mutually_exclusive_group()
+    amount.add_argument(
+        "--transactions", type=_positive_int, metavar="M", help="transactions per worker"
+    )
+    default = f"default {duration_s:g} unless --transactions" if duration_s else "seconds"
+    amount.add_argument(
+        "--duration", type=_seconds(False), metavar="S", help=f"measure for S seconds ({default})"
+    )
+    p.add_argument(
+        "--warmup",
+        type=_seconds(True),
+        default=warmup_s,
+        metavar="S",
+        help=f"run S seconds unrecorded first (default {warmup_s:g})",
+    )
+    p.add_argument(
+        "--isolation",
+        choices=ISOLATION_LEVELS,
+        help="transaction isolation (default: read_committed on PostgreSQL, "
+        "serializable on SQLite)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=3,
+        help="retries of deadlocks, serialization failures and lock timeouts (default 3)",
+    )
+    p.add_argument(
+        "--pool-size",
+        type=_positive_int,
+        metavar="N",
+        help="connection pool size (default: --threads, one connection per worker)",
+    )
+    p.add_argument(
+        "--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)"
+    )
+    p.add_argument(
+        "--slo",
+        type=_slo,
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help='objective, e.g. "p95<100ms", "error_rate<1%%", "read_program:p99<20ms"; '
+        "a violation exits 1 (repeatable)",
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=FINDING_KINDS,
+        action="append",
+        default=[],
+        metavar="KIND",
+        help=f"exit 1 when a finding of this kind is reported ({', '.join(FINDING_KINDS)}; "
+        "repeatable)",
+    )
+    p.add_argument(
+        "--n-plus-one-threshold",
+        type=_int_at_least(2),
+        default=DEFAULT_N_PLUS_ONE_THRESHOLD,
+        metavar="N",
+        help="a SELECT repeated N times with different parameters in one operation is an N+1 "
+        f"(default {DEFAULT_N_PLUS_ONE_THRESHOLD})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="dbprobe",
+        description="asyncio database performance probes for SQLAlchemy 2 on SQLite and PostgreSQL",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p_seed = sub.add_parser(
+        "seed", help="(re)load the reference domain at a scale; print its checksum"
+    )
+    _add_target_options(p_seed)
+
+    p_uow = sub.add_parser("uow", help="Unit-of-Work transactions under concurrent workers")
+    _add_target_options(p_uow)
+    _add_load_options(p_uow, threads=10, duration_s=DEFAULT_DURATION_S, warmup_s=1.0)
+    p_uow.add_argument(
+        "--mix",
+        type=_mix,
+        metavar="NAME=W,...",
+        help="weights of the transaction types (default "
+        + ",".join(f"{k}={v}" for k, v in DEFAULT_UOW_MIX.items())
+        + ")",
+    )
+    p_uow.add_argument(
+        "--hot-set",
+        type=_positive_int,
+        default=20,
+        metavar="K",
+        help="reschedules pick among the first K sessions, so workers conflict (default 20)",
+    )
+
+    p_repo = sub.add_parser(
+        "repo", help="the repository query catalogue, each query measured, N+1 patterns named"
+    )
+    _add_target_options(p_repo)
+    _add_load_options(p_repo, threads=1, duration_s=None, warmup_s=0.0)
+    p_repo.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only this catalogue entry (repeatable; see --list)",
+    )
+    p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``dbprobe`` and ``python -m dbprobe``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ArgumentError as exc:
+        print(f"dbprobe: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from dbprobe.cli.commands import run_command
+
+    return run_command(args, argv)
