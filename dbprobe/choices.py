@@ -25,7 +25,11 @@ ISOLATION_LEVELS: tuple[str, ...] = ("read_committed", "repeatable_read", "seria
 DEFAULT_N_PLUS_ONE_THRESHOLD = 3
 
 #: Finding kinds that ``--fail-on`` can turn into exit status 1.
-FINDING_KINDS: tuple[str, ...] = ("n_plus_one", "unused_eager_load")
+FINDING_KINDS: tuple[str, ...] = (
+    "n_plus_one",
+    "unused_eager_load",
+    "anomaly",
+)
 
 #: Weights of the uow probe's transaction types.
 DEFAULT_UOW_MIX: dict[str, int] = {"create_program": 1, "reschedule_session": 3, "read_program": 6}

@@ -252,7 +252,67 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only this catalogue entry (repeatable; see --list)",
     )
     p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
+
+    _add_isolation_parser(sub)
     return parser
+
+
+def _add_output_options(p: argparse.ArgumentParser, fail_on: tuple[str, ...]) -> None:
+    p.add_argument(
+        "--json", type=Path, metavar="PATH", help="write the report (schema dbprobe.report/1)"
+    )
+    p.add_argument(
+        "--fail-on",
+        choices=fail_on,
+        action="append",
+        default=[],
+        metavar="KIND",
+        help=f"exit 1 when a finding of this kind is reported ({', '.join(fail_on)})",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
+
+def _add_isolation_parser(sub: Any) -> None:
+    from dbprobe.probes.hermitage import TEST_NAMES  # the standard library only
+
+    p = sub.add_parser(
+        "isolation",
+        help="Hermitage anomaly tests (G0 ... G2) at each isolation level: prevented or allowed",
+    )
+    _add_target_options(p)
+    p.add_argument(
+        "--level",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="isolation level to test (repeatable; PostgreSQL: read_committed, repeatable_read, "
+        "serializable; SQLite: deferred, immediate; default: all the target offers)",
+    )
+    p.add_argument(
+        "--test",
+        action="append",
+        default=[],
+        choices=TEST_NAMES,
+        metavar="NAME",
+        help=f"anomaly test to run (repeatable; default all: {', '.join(TEST_NAMES)})",
+    )
+    p.add_argument("--list", action="store_true", help="print the test scripts and exit")
+    p.add_argument(
+        "--busy-timeout-ms",
+        type=_int_at_least(1),
+        default=200,
+        metavar="MS",
+        help="SQLite: how long a write waits for the lock before it counts as refused "
+        "(default 200)",
+    )
+    p.add_argument(
+        "--lock-wait-limit",
+        type=_seconds(False),
+        default=10.0,
+        metavar="S",
+        help="end a step that waits longer than S seconds for a lock, as an error (default 10)",
+    )
+    _add_output_options(p, ("anomaly",))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

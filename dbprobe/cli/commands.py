@@ -207,6 +207,40 @@ def _list_catalogue(out: Console) -> int:
     return EXIT_OK
 
 
+async def _isolation_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    from dbprobe.probes.isolation import IsolationOptions, run_isolation
+
+    options = IsolationOptions(
+        levels=tuple(args.level),
+        tests=tuple(args.test),
+        sqlite_busy_timeout_ms=args.busy_timeout_ms,
+        lock_wait_limit_s=args.lock_wait_limit,
+    )
+    target_options = TargetOptions(
+        target=target,
+        scale=args.scale,
+        seed=args.seed,
+        pool=PoolOptions(size=1, connect_timeout_s=args.connect_timeout),
+    )
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run_isolation(
+            target_options, options, stop=stop, argv=argv, hooks=hooks.hooks()
+        )
+    return _finish(report, args, out)
+
+
+def _list_isolation_tests(out: Console) -> int:
+    from dbprobe.probes.hermitage import CATALOGUE, script_text
+
+    for test in CATALOGUE:
+        out.print(script_text(test) + "\n", highlight=False, markup=False)
+    return EXIT_OK
+
+
 def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
     if args.json is not None:
         write_report(report, args.json)
@@ -238,6 +272,10 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         target = resolve_target(args.db)
         if args.command == "repo" and args.list:
             return _list_catalogue(out)
+        if args.command == "isolation" and args.list:
+            return _list_isolation_tests(out)
+        if args.command == "isolation":
+            return asyncio.run(_isolation_command(args, target, shown_argv, out, err))
         if args.command == "seed":
             return asyncio.run(_seed_command(args, target, out, err))
         if args.command == "repo":
