@@ -8,10 +8,12 @@ each concept import them from here, so there is one definition of each.
 from __future__ import annotations
 
 __all__ = [
+    "DEADLOCK_PATTERNS",
     "DEFAULT_N_PLUS_ONE_THRESHOLD",
     "DEFAULT_UOW_MIX",
     "FINDING_KINDS",
     "ISOLATION_LEVELS",
+    "LOCK_ORDERS",
     "SCALE_NAMES",
 ]
 
@@ -29,7 +31,12 @@ FINDING_KINDS: tuple[str, ...] = (
     "n_plus_one",
     "unused_eager_load",
     "anomaly",
+    "deadlock",
 )
+
+#: How a deadlock-probe transfer writes, and in which order it locks its accounts.
+DEADLOCK_PATTERNS: tuple[str, ...] = ("for_update", "atomic", "naive")
+LOCK_ORDERS: tuple[str, ...] = ("random", "sorted")
 
 #: Weights of the uow probe's transaction types.
 DEFAULT_UOW_MIX: dict[str, int] = {"create_program": 1, "reschedule_session": 3, "read_program": 6}

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dbprobe.choices import (
+    DEADLOCK_PATTERNS,
     DEFAULT_N_PLUS_ONE_THRESHOLD,
     DEFAULT_UOW_MIX,
     FINDING_KINDS,
     ISOLATION_LEVELS,
+    LOCK_ORDERS,
     SCALE_NAMES,
 )
 
@@ -253,8 +255,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
 
+    _add_deadlock_parser(sub)
     _add_isolation_parser(sub)
     return parser
+
+
+def _add_deadlock_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "deadlock",
+        help="concurrent transfers: deadlocks, serialization failures, and a ledger check "
+        "that finds lost updates",
+    )
+    _add_target_options(p)
+    _add_load_options(p, threads=8, duration_s=DEFAULT_DURATION_S, warmup_s=0.0)
+    p.add_argument(
+        "--accounts",
+        type=_int_at_least(2),
+        default=4,
+        metavar="K",
+        help="move money among accounts 1..K of the seeded ledger (tiny has 16, small 100); "
+        "fewer accounts, more contention (default 4)",
+    )
+    p.add_argument(
+        "--pattern",
+        choices=DEADLOCK_PATTERNS,
+        default="for_update",
+        help="for_update: SELECT ... FOR UPDATE then write; atomic: SET balance = balance - x; "
+        "naive: read, compute, write back (the lost-update pattern) (default for_update)",
+    )
+    p.add_argument(
+        "--lock-order",
+        choices=LOCK_ORDERS,
+        default="random",
+        help="random: lock the accounts in the order the transfer names them (A->B and B->A "
+        "cross: deadlocks); sorted: by id (default random)",
+    )
 
 
 def _add_output_options(p: argparse.ArgumentParser, fail_on: tuple[str, ...]) -> None:

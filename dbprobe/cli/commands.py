@@ -207,6 +207,27 @@ def _list_catalogue(out: Console) -> int:
     return EXIT_OK
 
 
+async def _deadlock_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    from dbprobe.probes.deadlock import DeadlockOptions, run_deadlock
+
+    options = DeadlockOptions(
+        _plan(args, DEFAULT_DURATION_S, 0),
+        accounts=args.accounts,
+        pattern=args.pattern,
+        lock_order=args.lock_order,
+        retry=RetryPolicy(retries=args.retries),
+    )
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run_deadlock(
+            _target_options(args, target), options, stop=stop, argv=argv, hooks=hooks.hooks()
+        )
+    return _finish(report, args, out)
+
+
 async def _isolation_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
@@ -274,6 +295,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return _list_catalogue(out)
         if args.command == "isolation" and args.list:
             return _list_isolation_tests(out)
+        if args.command == "deadlock":
+            return asyncio.run(_deadlock_command(args, target, shown_argv, out, err))
         if args.command == "isolation":
             return asyncio.run(_isolation_command(args, target, shown_argv, out, err))
         if args.command == "seed":

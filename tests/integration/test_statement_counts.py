@@ -83,7 +83,7 @@ async def test_concurrent_tasks_never_mix_their_counts(tiny_db: Database) -> Non
     assert counts == [4] * 8
 
 
-async def test_statements_outside_a_tally_are_not_counted(tiny_db: Database) -> None:
+async def test_nested_tallies_each_count_what_ran_while_they_were_open(tiny_db: Database) -> None:
     _operations(tiny_db)
     with count_statements() as outer:
         async with tiny_db.read_sessions() as s:
@@ -92,4 +92,4 @@ async def test_statements_outside_a_tally_are_not_counted(tiny_db: Database) -> 
             async with tiny_db.read_sessions() as s:
                 await s.execute(select(func.count()).select_from(Program))
                 await s.execute(select(func.count()).select_from(Program))
-    assert (outer.count, inner.count) == (1, 2)
+    assert (outer.count, inner.count) == (3, 2)

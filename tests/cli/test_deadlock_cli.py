@@ -1,0 +1,45 @@
+"""`dbprobe deadlock` from the command line: a lost update exits 1, a sound pattern 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dbprobe.engine import Target
+
+
+def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
+    env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [sys.executable, "-m", "dbprobe", "deadlock", "--scale", "tiny", *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_naive_transfers_lose_updates_and_exit_1_while_for_update_exits_0(
+    tmp_path: Path, pg_target: Target
+) -> None:
+    url = pg_target.url.render_as_string(hide_password=False)
+    out = tmp_path / "naive.json"
+    common = ["--db", url, "--threads", "16", "--transactions", "30", "--accounts", "2",
+              "--lock-order", "sorted"]  # fmt: skip
+    naive = _run([*common, "--pattern", "naive", "--json", str(out)], tmp_path)
+    assert naive.returncode == 1, naive.stderr
+    data = json.loads(out.read_text())
+    (lost,) = [f for f in data["findings"] if f["kind"] == "lost_update"]
+    assert lost["severity"] == "error"
+    assert data["deadlock"]["invariant"]["holds"] is False
+    sound = _run([*common, "--pattern", "for_update", "--quiet"], tmp_path)
+    assert sound.returncode == 0, sound.stderr
+
+
+def test_a_single_account_is_refused(tmp_path: Path) -> None:
+    proc = _run(["--accounts", "1"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "dbprobe: error: dbprobe deadlock: argument --accounts: must be 2 or more, got 1"
+    ]
