@@ -32,6 +32,8 @@ FINDING_KINDS: tuple[str, ...] = (
     "unused_eager_load",
     "anomaly",
     "deadlock",
+    "pool_exhaustion",
+    "leaked_connection",
 )
 
 #: How a deadlock-probe transfer writes, and in which order it locks its accounts.

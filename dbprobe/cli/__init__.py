@@ -255,9 +255,79 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
 
+    _add_pool_parser(sub)
     _add_deadlock_parser(sub)
     _add_isolation_parser(sub)
     return parser
+
+
+def _add_pool_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "pool", help="connection-pool exhaustion: checkout waits apart from query time, holders"
+    )
+    _add_target_options(p)
+    p.add_argument(
+        "--pool-size",
+        type=_int_at_least(1),
+        default=5,
+        metavar="N",
+        help="connections the pool keeps (SQLAlchemy pool_size; default 5)",
+    )
+    p.add_argument(
+        "--max-overflow",
+        type=_int_at_least(0),
+        default=10,
+        metavar="N",
+        help="connections it may open beyond --pool-size (max_overflow; default 10)",
+    )
+    p.add_argument(
+        "--pool-timeout",
+        type=_seconds(False),
+        default=30.0,
+        metavar="S",
+        help="how long a checkout waits before sqlalchemy.exc.TimeoutError (default 30)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_int_at_least(1),
+        default=20,
+        metavar="N",
+        help="concurrent demand: workers, each holding one connection at a time (default 20)",
+    )
+    p.add_argument(
+        "--hold-ms",
+        type=_int_at_least(0),
+        default=100,
+        metavar="MS",
+        help="how long a worker keeps its connection: pg_sleep on PostgreSQL, a short read "
+        "then a sleep on SQLite (default 100)",
+    )
+    p.add_argument(
+        "--duration",
+        type=_seconds(False),
+        default=10.0,
+        metavar="S",
+        help="seconds during which workers take connections (default 10)",
+    )
+    p.add_argument(
+        "--ramp",
+        action="store_true",
+        help="demand steps from 1 up to --threads and back down, once a second",
+    )
+    p.add_argument(
+        "--trace-holders",
+        action="store_true",
+        help="remember the code location of each checkout; list who held connections longest",
+    )
+    p.add_argument(
+        "--slo",
+        type=_slo,
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help='objective on the hold operation (checkout wait + hold), e.g. "p99<500ms"',
+    )
+    _add_output_options(p, ("pool_exhaustion", "leaked_connection"))
 
 
 def _add_deadlock_parser(sub: Any) -> None:

@@ -207,6 +207,36 @@ def _list_catalogue(out: Console) -> int:
     return EXIT_OK
 
 
+async def _pool_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    from dbprobe.probes.pool import PoolProbeOptions, run_pool
+
+    probe = PoolProbeOptions(
+        pool_size=args.pool_size,
+        max_overflow=args.max_overflow,
+        pool_timeout_s=args.pool_timeout,
+        threads=args.threads,
+        hold_ms=args.hold_ms,
+        duration_s=args.duration,
+        ramp=args.ramp,
+        trace_holders=args.trace_holders,
+    )
+    options = TargetOptions(
+        target=target,
+        scale=args.scale,
+        seed=args.seed,
+        pool=probe.pool_options(args.connect_timeout),
+    )
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run_pool(
+            options, probe, stop=stop, argv=argv, hooks=hooks.hooks(), slos=args.slo
+        )
+    return _finish(report, args, out)
+
+
 async def _deadlock_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
@@ -295,6 +325,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return _list_catalogue(out)
         if args.command == "isolation" and args.list:
             return _list_isolation_tests(out)
+        if args.command == "pool":
+            return asyncio.run(_pool_command(args, target, shown_argv, out, err))
         if args.command == "deadlock":
             return asyncio.run(_deadlock_command(args, target, shown_argv, out, err))
         if args.command == "isolation":

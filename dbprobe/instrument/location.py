@@ -9,6 +9,7 @@ to the user's code.
 
 from __future__ import annotations
 
+import asyncio.events
 import sys
 import sysconfig
 from pathlib import Path
@@ -35,6 +36,9 @@ def _prefixes() -> tuple[str, ...]:
 
 
 _SKIP: tuple[str, ...] | None = None
+# A task's frames end where the event loop runs its step: past it lies only the
+# code that started the loop (asyncio.run's caller), which issued nothing.
+_LOOP_STEP = asyncio.events.Handle._run.__code__
 
 
 def user_location(frame: FrameType | None = None) -> str | None:
@@ -47,6 +51,8 @@ def user_location(frame: FrameType | None = None) -> str | None:
     current: greenlet.greenlet | None = greenlet.getcurrent()
     while True:
         while frame is not None:
+            if frame.f_code is _LOOP_STEP:
+                return None
             filename = frame.f_code.co_filename
             if not filename.startswith(skip) and not filename.startswith("<"):
                 return f"{filename}:{frame.f_lineno}"
