@@ -191,12 +191,13 @@ def _add_load_options(
     )
     p.add_argument(
         "--fail-on",
-        choices=FINDING_KINDS,
+        choices=(*FINDING_KINDS, *REGRESSION_LEVELS),
         action="append",
         default=[],
         metavar="KIND",
-        help=f"exit 1 when a finding of this kind is reported ({', '.join(FINDING_KINDS)}; "
-        "repeatable)",
+        help=f"exit 1 when a finding of this kind is reported ({', '.join(FINDING_KINDS)}), "
+        "or a regression against --compare of at least this severity (minor, warning, "
+        "critical); repeatable",
     )
     p.add_argument(
         "--n-plus-one-threshold",
@@ -207,6 +208,7 @@ def _add_load_options(
         f"(default {DEFAULT_N_PLUS_ONE_THRESHOLD})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    _add_gate_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_pool_parser(sub)
     _add_deadlock_parser(sub)
     _add_isolation_parser(sub)
+    _add_gate_commands(sub)
     return parser
 
 
@@ -360,6 +363,166 @@ def _add_deadlock_parser(sub: Any) -> None:
         help="random: lock the accounts in the order the transfer names them (A->B and B->A "
         "cross: deadlocks); sorted: by id (default random)",
     )
+
+
+REGRESSION_LEVELS = ("minor", "warning", "critical")
+METRICS = ("p50", "p95", "p99", "throughput")
+EXPORT_KINDS = ("pytest-benchmark", "github-action-benchmark")
+
+
+def _fraction(text: str) -> float:
+    from dbprobe.compare import parse_fraction
+    from dbprobe.errors import ConfigError
+
+    try:
+        return parse_fraction(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_history_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--history",
+        type=Path,
+        metavar="PATH",
+        help="the baseline and history store (default $DBPROBE_HISTORY, else history.sqlite3 "
+        "in dbprobe's data directory)",
+    )
+
+
+def _add_comparison_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metric", choices=METRICS, default="p50", help="what to compare (default p50)")
+    p.add_argument(
+        "--threshold", type=_fraction, metavar="PCT", help="a minor regression from (default 10%%)"
+    )
+    p.add_argument("--warn", type=_fraction, metavar="PCT", help="a warning from (default 20%%)")
+    p.add_argument("--critical", type=_fraction, metavar="PCT", help="critical from (default 50%%)")
+    p.add_argument(
+        "--threshold-for",
+        action="append",
+        default=[],
+        metavar="OP=PCT[/WARN/CRIT]",
+        help="thresholds of one operation, e.g. read_program=25%% (repeatable)",
+    )
+    p.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="compare runs of different probes, scales or backends anyway",
+    )
+    _add_history_option(p)
+
+
+def _add_report_files(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown report")
+    p.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="write one self-contained HTML report (needs the html extra: matplotlib)",
+    )
+    p.add_argument(
+        "--export",
+        nargs=2,
+        action="append",
+        metavar=("KIND", "PATH"),
+        help=f"write the result for a CI tool: KIND is {' or '.join(EXPORT_KINDS)}",
+    )
+
+
+def _add_gate_options(p: argparse.ArgumentParser) -> None:
+    """Baseline, comparison and report-file options every load probe takes."""
+    p.add_argument(
+        "--compare",
+        metavar="BASELINE",
+        help="compare with a saved baseline (a name, or a report file); a regression at or "
+        "above --fail-on minor|warning|critical (default minor) exits 1",
+    )
+    p.add_argument("--save-baseline", metavar="NAME", help="save this run as baseline NAME")
+    p.add_argument(
+        "--record", action="store_true", help="record this run in the history (dbprobe history)"
+    )
+    p.add_argument("--label", metavar="TEXT", help="a label for the recorded run, e.g. a commit")
+    _add_comparison_options(p)
+    _add_report_files(p)
+
+
+def _add_gate_commands(sub: Any) -> None:
+    p = sub.add_parser("baseline", help="list, show, save or delete saved baselines")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    p_list = actions.add_parser("list", help="the saved baselines")
+    _add_history_option(p_list)
+    p_show = actions.add_parser("show", help="one baseline's report")
+    p_show.add_argument("name")
+    p_show.add_argument("--markdown", action="store_true", help="as Markdown")
+    _add_history_option(p_show)
+    p_save = actions.add_parser("save", help="save a report file as a baseline")
+    p_save.add_argument("name")
+    p_save.add_argument("report", type=Path)
+    _add_history_option(p_save)
+    p_delete = actions.add_parser("delete", help="delete a baseline")
+    p_delete.add_argument("name")
+    _add_history_option(p_delete)
+
+    p = sub.add_parser(
+        "compare",
+        help="compare two runs (baseline names or report files): significant regressions exit 1",
+    )
+    p.add_argument("baseline", help="the baseline: a saved name or a report file")
+    p.add_argument("current", help="the run to judge: a saved name or a report file")
+    p.add_argument(
+        "--fail-on",
+        choices=REGRESSION_LEVELS,
+        action="append",
+        default=[],
+        help="exit 1 on a regression at or above this severity (default minor)",
+    )
+    p.add_argument(
+        "--absolute",
+        action="store_true",
+        help="judge raw ratios, without dividing out the run-wide shift (dedicated hardware)",
+    )
+    _add_comparison_options(p)
+    _add_report_files(p)
+
+    p = sub.add_parser("report", help="render a saved result as Markdown, HTML or CI exports")
+    p.add_argument("result", type=Path, help="a report file written with --json")
+    p.add_argument("--compare", metavar="BASELINE", help="add the comparison with a baseline")
+    p.add_argument("--trend", action="store_true", help="add each operation's recorded history")
+    _add_comparison_options(p)
+    _add_report_files(p)
+
+    p = sub.add_parser("history", help="an operation's recorded figure over time, step changes")
+    p.add_argument("probe")
+    p.add_argument("operation")
+    p.add_argument("--metric", choices=METRICS, default="p50")
+    p.add_argument("--backend", choices=("sqlite", "postgresql"))
+    p.add_argument("--scale", choices=SCALE_NAMES)
+    p.add_argument("--window", type=_int_at_least(2), default=5, help="runs on each side of a step")
+    p.add_argument(
+        "--step", type=_fraction, default=0.10, metavar="PCT", help="smallest step (10%%)"
+    )
+    _add_history_option(p)
+
+    p = sub.add_parser("suite", help="run uow and repo at one scale; one combined result")
+    _add_target_options(p)
+    p.add_argument("--threads", type=_int_at_least(1), default=4)
+    p.add_argument("--duration", type=_seconds(False), default=5.0, metavar="S")
+    p.add_argument("--warmup", type=_seconds(True), default=1.0, metavar="S")
+    p.add_argument("--repo-transactions", type=_int_at_least(1), default=50, metavar="N")
+    p.add_argument("--retries", type=_int_at_least(0), default=3)
+    p.add_argument("--only", action="append", default=[], choices=("uow", "repo"))
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML page")
+    p.add_argument(
+        "--fail-on", choices=REGRESSION_LEVELS, action="append", default=[], metavar="LEVEL"
+    )
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--compare", metavar="BASELINE")
+    p.add_argument("--save-baseline", metavar="NAME")
+    p.add_argument("--record", action="store_true")
+    p.add_argument("--label", metavar="TEXT")
+    _add_comparison_options(p)
 
 
 def _add_output_options(p: argparse.ArgumentParser, fail_on: tuple[str, ...]) -> None:

@@ -284,6 +284,44 @@ async def _isolation_command(
     return _finish(report, args, out)
 
 
+def _gate_command(args: argparse.Namespace, out: Console) -> int:
+    from dbprobe.cli import gate
+
+    if args.command == "baseline":
+        return gate.baseline_command(args, out)
+    if args.command == "compare":
+        return gate.compare_command(args, out)
+    if args.command == "report":
+        return gate.report_command(args, out)
+    return gate.history_command(args, out)
+
+
+async def _suite_command(
+    args: argparse.Namespace, target: Target, out: Console, err: Console
+) -> int:
+    from dbprobe.cli.gate import suite_outputs
+    from dbprobe.suite import SuiteSettings, run_suite
+
+    settings = SuiteSettings(
+        threads=args.threads,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        repo_transactions=args.repo_transactions,
+        retries=args.retries,
+    )
+    options = TargetOptions(
+        target=target,
+        scale=args.scale,
+        seed=args.seed,
+        pool=PoolOptions(size=args.threads, connect_timeout_s=args.connect_timeout),
+    )
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        reports = await run_suite(options, settings, only=args.only, stop=stop, hooks=hooks.hooks())
+    return suite_outputs(reports, args, out)
+
+
 def _list_isolation_tests(out: Console) -> int:
     from dbprobe.probes.hermitage import CATALOGUE, script_text
 
@@ -293,6 +331,10 @@ def _list_isolation_tests(out: Console) -> int:
 
 
 def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
+    if hasattr(args, "compare"):
+        from dbprobe.cli.gate import after_run
+
+        report = after_run(report, args, out)
     if args.json is not None:
         write_report(report, args.json)
     if not args.quiet:
@@ -306,7 +348,7 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
-    failing = set(getattr(args, "fail_on", ()))
+    failing = set(getattr(args, "fail_on", ()))  # kinds; regression levels made ERRORs
     if any(f.severity is Severity.ERROR or f.kind in failing for f in report.findings):
         return EXIT_FINDINGS
     return EXIT_OK
@@ -320,7 +362,11 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     err = Console(stderr=True)
     shown_argv = ["dbprobe", *(mask_url_text(a) for a in argv)]
     try:
+        if args.command in ("baseline", "compare", "report", "history"):
+            return _gate_command(args, out)
         target = resolve_target(args.db)
+        if args.command == "suite":
+            return asyncio.run(_suite_command(args, target, out, err))
         if args.command == "repo" and args.list:
             return _list_catalogue(out)
         if args.command == "isolation" and args.list:

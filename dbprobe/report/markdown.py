@@ -1,0 +1,213 @@
+"""The Markdown report: sized for a pull-request comment (GitHub-flavoured pipe tables).
+
+``format_*`` functions return text; writing it is the caller's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dbprobe.compare import Comparison, Verdict
+from dbprobe.report.model import Report, Severity
+from dbprobe.report.text import (
+    format_change,
+    format_judged,
+    format_result_p,
+    format_value,
+    headline,
+    run_line,
+    summary_line,
+    thresholds_line,
+    verdict_label,
+)
+from dbprobe.report.view import ReportView
+from dbprobe.trend import Trend
+
+__all__ = ["format_markdown", "format_suite_markdown", "markdown_table"]
+
+_SEVERITY_MARK = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "💬"}
+_VERDICT_MARK = {
+    Verdict.REGRESSED: "🔴",
+    Verdict.IMPROVED: "🟢",
+    Verdict.UNCHANGED: "⚪",
+    Verdict.INSUFFICIENT: "❔",
+}
+
+
+def _cell(text: object) -> str:
+    # A pipe would end the cell and a newline the row.
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: Sequence[int] = ()
+) -> str:
+    """A pipe table; columns whose index is in ``right`` are right-aligned."""
+    align = ["---:" if i in right else "---" for i in range(len(headers))]
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _operations(report: Report) -> str:
+    rows = [
+        (
+            f"`{op.name}`",
+            op.count,
+            op.errors,
+            op.retries,
+            *(
+                f"{v:.3f}"
+                for v in (op.latency_ms.p50_ms, op.latency_ms.p95_ms, op.latency_ms.p99_ms)
+            ),
+            f"{op.latency_ms.max_ms:.3f}",
+            f"{op.throughput_per_s:.1f}",
+            f"{op.queries.per_op_mean:.1f}",
+        )
+        for op in report.operations
+    ]
+    headers = (
+        "operation",
+        "count",
+        "errors",
+        "retries",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "tx/s",
+        "stmts/tx",
+    )
+    return markdown_table(headers, rows, right=range(1, len(headers)))
+
+
+def _findings(report: Report, comparison: Comparison | None) -> str:
+    # With a comparison shown, its verdicts are in its table: list the probe's own here.
+    shown_elsewhere = ("regression", "improvement") if comparison is not None else ()
+    findings = [f for f in report.findings if f.kind not in shown_elsewhere]
+    if not findings:
+        return "No findings."
+    lines = []
+    for f in findings:
+        where = f" `{f.operation}`" if f.operation else ""
+        lines.append(
+            f"- {_SEVERITY_MARK[f.severity]} **{f.severity.value}** `{f.kind}`{where}: {f.message}"
+        )
+    return "\n".join(lines)
+
+
+def _comparison(comparison: Comparison) -> str:
+    base = comparison.baseline
+    name = f"`{base.label}`" if base.label else f"of {base.started_at}"
+    parts = [
+        f"**Compared with baseline {name}** ({base.backend}, scale {base.scale}, host "
+        f"{base.host}, run {base.started_at}): {summary_line(comparison)}.",
+        f"<sub>{thresholds_line(comparison)}; a regression must be significant and beyond "
+        "its threshold; *borderline* means the 95% interval reaches below the threshold."
+        "</sub>",
+    ]
+    parts += [f"> ⚠️ {w}" for w in comparison.warnings]
+    unit = comparison.metric.unit
+    rows = [
+        (
+            f"`{r.operation}`",
+            format_value(r.baseline_value, unit),
+            format_value(r.current_value, unit),
+            format_change(r.raw_change),
+            format_judged(r),
+            format_result_p(r),
+            f"{r.baseline_count} / {r.current_count}",
+            f"{_VERDICT_MARK[r.verdict]} {verdict_label(r)}",
+        )
+        for r in comparison.results
+    ]
+    parts.append(
+        markdown_table(
+            (
+                "operation",
+                f"baseline {comparison.metric.value}",
+                "current",
+                "change",
+                "judged change (95% CI)",
+                "p",
+                "n (base / now)",
+                "verdict",
+            ),
+            rows,
+            right=(1, 2, 3, 5, 6),
+        )
+    )
+    if comparison.only_in_baseline:
+        parts.append(
+            "Only in the baseline: " + ", ".join(f"`{n}`" for n in comparison.only_in_baseline)
+        )
+    if comparison.only_in_current:
+        parts.append(
+            "New (not in the baseline): " + ", ".join(f"`{n}`" for n in comparison.only_in_current)
+        )
+    return "\n\n".join(parts)
+
+
+def _trends(trends: Sequence[Trend]) -> str:
+    rows = []
+    for t in trends:
+        if not t.points:
+            continue
+        last = t.points[-1]
+        steps = "; ".join(
+            f"{'worse' if s.is_regression else 'better'} by {abs(s.worse - 1):.0%} at run "
+            f"{t.points[s.index].label or t.points[s.index].started_at}"
+            for s in t.steps
+        )
+        rows.append(
+            (
+                f"`{t.operation}`",
+                t.metric.value,
+                len(t.points),
+                format_value(last.value, t.metric.unit),
+                steps or "none",
+            )
+        )
+    if not rows:
+        return ""
+    return "**History** (recorded runs)\n\n" + markdown_table(
+        ("operation", "metric", "runs", "latest", "step changes"), rows, right=(2, 3)
+    )
+
+
+def _body(view: ReportView, level: int) -> str:
+    report = view.report
+    hashes = "#" * level
+    parts = [
+        f"{hashes} {headline(report)}",
+        f"<sub>{run_line(report)}</sub>",
+    ]
+    if view.comparison is not None:
+        parts.append(_comparison(view.comparison))
+    parts += ["**Operations** (latency in ms, committed operations)", _operations(report)]
+    parts += ["**Findings**", _findings(report, view.comparison)]
+    trends = _trends(view.trends)
+    if trends:
+        parts.append(trends)
+    return "\n\n".join(parts)
+
+
+def format_markdown(view: ReportView | Report) -> str:
+    """One run as Markdown (header, comparison, operations, findings, history)."""
+    if isinstance(view, Report):
+        view = ReportView(view)
+    return _body(view, 3) + "\n"
+
+
+def format_suite_markdown(views: Sequence[ReportView]) -> str:
+    """Several runs (a suite) as one Markdown document, with a summary first."""
+    rows = []
+    for v in views:
+        verdict = summary_line(v.comparison) if v.comparison is not None else "no baseline"
+        errors = sum(f.severity is Severity.ERROR for f in v.report.findings)
+        rows.append((v.report.run.probe, len(v.report.operations), errors, verdict))
+    summary = markdown_table(
+        ("probe", "operations", "error findings", "against baseline"), rows, right=(1, 2)
+    )
+    parts = ["## dbprobe suite", summary, *(_body(v, 3) for v in views)]
+    return "\n\n".join(parts) + "\n"

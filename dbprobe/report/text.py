@@ -1,0 +1,127 @@
+"""Short texts shared by the Markdown and HTML reports (pure formatting)."""
+
+from __future__ import annotations
+
+import math
+
+from dbprobe.compare import CompareResult, Comparison, Level, Verdict
+from dbprobe.report.model import Report
+
+__all__ = [
+    "format_change",
+    "format_interval",
+    "format_judged",
+    "format_p",
+    "format_result_p",
+    "format_value",
+    "headline",
+    "run_line",
+    "summary_line",
+    "thresholds_line",
+    "verdict_label",
+]
+
+
+def format_value(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "—"
+    if unit == "ms":
+        return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+    return f"{value:.1f} {unit}"
+
+
+def format_change(fraction: float) -> str:
+    return "—" if math.isnan(fraction) else f"{fraction:+.1%}"
+
+
+def format_interval(result: CompareResult) -> str:
+    if result.interval is None:
+        return "—"
+    return f"{result.interval.low - 1:+.1%} … {result.interval.high - 1:+.1%}"
+
+
+def format_judged(result: CompareResult) -> str:
+    """The change the verdict is about (run-wide shift taken out) with its 95% interval."""
+    if math.isnan(result.ratio):
+        return "—"
+    if result.interval is None:
+        return format_change(result.change)
+    return f"{format_change(result.change)} ({format_interval(result)})"
+
+
+def format_result_p(result: CompareResult) -> str:
+    """The p-value the verdict rests on; a dash when there was no test."""
+    return "—" if result.test == "none" else format_p(result.p_value)
+
+
+def format_p(p: float) -> str:
+    if p >= 0.001:
+        return f"{p:.3f}"
+    return "<1e-12" if p < 1e-12 else f"{p:.0e}"
+
+
+def verdict_label(result: CompareResult) -> str:
+    if result.verdict is Verdict.REGRESSED and result.level is not None:
+        borderline = "" if result.confident else ", borderline"
+        return f"regressed ({result.level.value}{borderline})"
+    return result.verdict.value
+
+
+def headline(report: Report) -> str:
+    t = report.target
+    return (
+        f"dbprobe {report.run.probe} on {t.backend} ({t.server_version}), "
+        f"scale {t.scale}, seed {t.seed}"
+    )
+
+
+def run_line(report: Report) -> str:
+    r, t = report.run, report.target
+    workers = report.config.get("threads", "?")
+    text = (
+        f"started {r.started_at.isoformat(timespec='seconds')}, took {r.duration_s:.1f} s, "
+        f"host {r.host}, Python {r.python}, {workers} workers, isolation {t.isolation}"
+    )
+    return text + (" — interrupted: partial results" if r.interrupted else "")
+
+
+def thresholds_line(comparison: Comparison) -> str:
+    levels = {r.levels for r in comparison.results}
+    default = max(
+        levels, key=lambda lv: sum(r.levels == lv for r in comparison.results), default=None
+    )
+    text = f"metric {comparison.metric.value}, significance p < {comparison.alpha:g}"
+    if default is not None:
+        text += (
+            f", thresholds minor {default.minor:.0%} / warning {default.warning:.0%} / "
+            f"critical {default.critical:.0%}"
+        )
+    if len(levels) > 1:
+        text += " (some operations have their own)"
+    if comparison.machine_factor != 1.0:
+        text += (
+            f"; run-wide shift x{comparison.machine_factor:.3f} divided out "
+            "(judged changes are relative to it)"
+        )
+    return text
+
+
+def summary_line(comparison: Comparison) -> str:
+    """``2 regressions (1 critical, 1 minor), 1 improvement, 3 unchanged``."""
+    regressions = comparison.regressions()
+    parts: list[str] = []
+    if regressions:
+        by_level = [
+            f"{sum(r.level is level for r in regressions)} {level.value}"
+            for level in (Level.CRITICAL, Level.WARNING, Level.MINOR)
+            if any(r.level is level for r in regressions)
+        ]
+        plural = "s" if len(regressions) > 1 else ""
+        parts.append(f"{len(regressions)} regression{plural} ({', '.join(by_level)})")
+    else:
+        parts.append("no regression")
+    for verdict in (Verdict.IMPROVED, Verdict.UNCHANGED, Verdict.INSUFFICIENT):
+        n = sum(r.verdict is verdict for r in comparison.results)
+        if n:
+            parts.append(f"{n} {verdict.value}")
+    return ", ".join(parts)

@@ -1,0 +1,244 @@
+"""``dbprobe suite``: every probe at one scale against one target, one combined result.
+
+A probe takes part by being an entry of :data:`SUITE_PROBES` — a name and a
+coroutine function that runs it with the suite's settings and returns its
+Report. The pool, deadlock and isolation probes join by adding their entry.
+
+The suite writes, into one directory: each probe's report (``<probe>.json``,
+schema ``dbprobe.report/1``), ``suite.md`` (a pull-request comment),
+``suite.html`` (one self-contained page), ``pytest-benchmark.json`` and
+``benchmark-custom.json`` (github-action-benchmark ``pytest`` and
+``customSmallerIsBetter`` inputs). Baselines of a suite are one per probe,
+saved as ``NAME/<probe>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbprobe.baseline import BaselineInfo, HistoryStore
+from dbprobe.compare import Level, Metric, Thresholds, exit_status
+from dbprobe.errors import ConfigError
+from dbprobe.execution import ProbeHooks, TargetOptions, run_repo, run_uow
+from dbprobe.probes import uow
+from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_json, write_export
+from dbprobe.report.html import render_suite_html
+from dbprobe.report.jsonio import write_report
+from dbprobe.report.markdown import format_suite_markdown
+from dbprobe.report.model import Report
+from dbprobe.report.render import build_view, trends_for
+from dbprobe.report.view import ReportView
+from dbprobe.runner import LoadPlan, RetryPolicy
+
+__all__ = [
+    "SUITE_PROBES",
+    "SuiteFiles",
+    "SuiteProbe",
+    "SuiteSettings",
+    "run_suite",
+    "save_suite_baseline",
+    "suite_baseline_name",
+    "suite_exit_status",
+    "suite_views",
+    "write_suite",
+]
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """How much load each probe of the suite gets.
+
+    Attributes:
+        threads: concurrent workers of the load probes (uow).
+        duration_s: measured seconds per load probe (uow).
+        warmup_s: unrecorded seconds before each load probe measures.
+        repo_transactions: calls of each repo catalogue entry (one worker, as
+            the repo probe runs by default: the entries are measured alone).
+        retries: retries of retryable failures.
+    """
+
+    threads: int = 4
+    duration_s: float = 5.0
+    warmup_s: float = 1.0
+    repo_transactions: int = 50
+    retries: int = 3
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        if self.duration_s <= 0:
+            raise ConfigError(f"--duration must be positive, got {self.duration_s:g}")
+        if self.warmup_s < 0:
+            raise ConfigError(f"--warmup must be 0 or more, got {self.warmup_s:g}")
+        if self.repo_transactions < 1:
+            raise ConfigError(
+                f"--repo-transactions must be at least 1, got {self.repo_transactions}"
+            )
+
+
+ProbeRun = Callable[[TargetOptions, SuiteSettings, asyncio.Event, ProbeHooks], Awaitable[Report]]
+
+
+@dataclass(frozen=True)
+class SuiteProbe:
+    """One probe of the suite: its name and how the suite runs it."""
+
+    name: str
+    run: ProbeRun
+
+
+async def _uow(
+    options: TargetOptions, s: SuiteSettings, stop: asyncio.Event, hooks: ProbeHooks
+) -> Report:
+    probe = uow.UowOptions(
+        plan=LoadPlan(s.threads, None, s.duration_s, s.warmup_s),
+        retry=RetryPolicy(retries=s.retries),
+    )
+    return await run_uow(options, probe, stop=stop, hooks=hooks, argv=("dbprobe", "suite"))
+
+
+async def _repo(
+    options: TargetOptions, s: SuiteSettings, stop: asyncio.Event, hooks: ProbeHooks
+) -> Report:
+    return await run_repo(
+        options,
+        LoadPlan(1, s.repo_transactions, None, 0.0),
+        retry=RetryPolicy(retries=s.retries),
+        stop=stop,
+        hooks=hooks,
+        argv=("dbprobe", "suite"),
+    )
+
+
+#: The probes ``dbprobe suite`` runs, in order.
+SUITE_PROBES: tuple[SuiteProbe, ...] = (SuiteProbe("uow", _uow), SuiteProbe("repo", _repo))
+
+
+async def run_suite(
+    options: TargetOptions,
+    settings: SuiteSettings | None = None,
+    *,
+    probes: Sequence[SuiteProbe] = SUITE_PROBES,
+    only: Sequence[str] = (),
+    stop: asyncio.Event | None = None,
+    hooks: ProbeHooks | None = None,
+) -> tuple[Report, ...]:
+    """Run each probe (or those named in ``only``) in turn; their reports, in order.
+
+    An interrupt (``stop``) ends the probe running and skips the rest; the
+    reports so far are returned, the last one marked interrupted.
+    """
+    settings = settings or SuiteSettings()
+    stop = stop or asyncio.Event()
+    known = [p.name for p in probes]
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise ConfigError(f"unknown probe {unknown[0]!r} for the suite; it runs {', '.join(known)}")
+    reports: list[Report] = []
+    for probe in probes:
+        if only and probe.name not in only:
+            continue
+        report = await probe.run(options, settings, stop, hooks or ProbeHooks())
+        reports.append(report)
+        if report.run.interrupted or stop.is_set():
+            break
+    return tuple(reports)
+
+
+def suite_baseline_name(name: str, probe: str) -> str:
+    """The baseline of one probe of suite baseline ``name``: ``NAME/<probe>``."""
+    return f"{name}/{probe}"
+
+
+def save_suite_baseline(
+    store: HistoryStore, name: str, reports: Sequence[Report]
+) -> tuple[BaselineInfo, ...]:
+    """Save each report as ``NAME/<probe>``."""
+    return tuple(store.save_baseline(suite_baseline_name(name, r.run.probe), r) for r in reports)
+
+
+def suite_views(
+    reports: Sequence[Report],
+    *,
+    store: HistoryStore | None = None,
+    baseline: str | None = None,
+    with_history: bool = False,
+    metric: Metric = Metric.P50,
+    thresholds: Thresholds | None = None,
+    allow_mismatch: bool = False,
+) -> tuple[ReportView, ...]:
+    """Each report with its comparison against ``baseline/<probe>`` and its trends."""
+    if (baseline or with_history) and store is None:
+        store = HistoryStore()
+    views = []
+    for report in reports:
+        name = suite_baseline_name(baseline, report.run.probe) if baseline else ""
+        base = store.baseline(name) if baseline and store is not None else None
+        trends = trends_for(store, report, metric) if with_history and store is not None else ()
+        views.append(
+            build_view(
+                report,
+                baseline=base,
+                baseline_label=name,
+                metric=metric,
+                thresholds=thresholds,
+                allow_mismatch=allow_mismatch,
+                trends=trends,
+            )
+        )
+    return tuple(views)
+
+
+def suite_exit_status(views: Sequence[ReportView], fail_on: Level = Level.MINOR) -> int:
+    """1 if any probe's comparison has a regression at or above ``fail_on``."""
+    return max(
+        (exit_status(v.comparison, fail_on) for v in views if v.comparison is not None),
+        default=0,
+    )
+
+
+@dataclass(frozen=True)
+class SuiteFiles:
+    """What :func:`write_suite` wrote."""
+
+    reports: tuple[Path, ...]
+    markdown: Path
+    html: Path | None
+    pytest_benchmark: Path
+    custom: Path
+
+
+def write_suite(
+    views: Sequence[ReportView],
+    out_dir: Path,
+    *,
+    html: bool = True,
+    metric: Metric = Metric.P50,
+) -> SuiteFiles:
+    """Write every format of a suite's result into ``out_dir`` (created if needed).
+
+    ``html=False`` skips the HTML page (it needs matplotlib).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    reports = [v.report for v in views]
+    report_paths = []
+    for report in reports:
+        path = out_dir / f"{report.run.probe}.json"
+        write_report(report, path)
+        report_paths.append(path)
+    markdown = out_dir / "suite.md"
+    markdown.write_text(format_suite_markdown(views), encoding="utf-8")
+    html_path = None
+    if html:
+        html_path = out_dir / "suite.html"
+        html_path.write_text(render_suite_html(views), encoding="utf-8")
+    pytest_path = out_dir / "pytest-benchmark.json"
+    write_export(pytest_path, pytest_benchmark_json(reports))
+    custom_metric = metric if metric.quantile is not None else Metric.P50
+    custom_path = out_dir / "benchmark-custom.json"
+    write_export(custom_path, custom_smaller_is_better(reports, metric=custom_metric))
+    return SuiteFiles(tuple(report_paths), markdown, html_path, pytest_path, custom_path)

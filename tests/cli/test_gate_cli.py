@@ -1,0 +1,70 @@
+"""Baselines and the regression gate from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DBPROBE_DB_URL", "DBPROBE_HISTORY")}
+    env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [sys.executable, "-m", "dbprobe", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_save_list_compare_report_and_delete_a_baseline(tmp_path: Path) -> None:
+    run = tmp_path / "run.json"
+    first = _run(["uow", "--scale", "tiny", "--threads", "2", "--transactions", "15",
+                  "--json", str(run), "--save-baseline", "main", "--record", "--quiet"], tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    listing = _run(["baseline", "list"], tmp_path)
+    assert listing.stdout.split()[:4] == ["main", "uow", "sqlite", "tiny"]
+    # A run compared with itself has changed in nothing: exit 0, every verdict unchanged.
+    same = _run(["compare", "main", str(run), "--markdown", str(tmp_path / "cmp.md")], tmp_path)
+    assert same.returncode == 0, same.stderr
+    assert "regressed" not in same.stdout
+    assert "unchanged" in same.stdout
+    assert (tmp_path / "cmp.md").read_text().count("| `") >= 3
+    exported = tmp_path / "bench.json"
+    report = _run(
+        ["report", str(run), "--export", "github-action-benchmark", str(exported)], tmp_path
+    )
+    assert report.returncode == 0, report.stderr
+    entries = json.loads(exported.read_text())
+    assert {e["unit"] for e in entries} == {"ms"}
+    assert len(entries) == 3
+    history = _run(["history", "uow", "read_program"], tmp_path)
+    assert history.returncode == 0
+    assert len(history.stdout.strip().splitlines()) == 1
+    deleted = _run(["baseline", "delete", "main"], tmp_path)
+    assert deleted.returncode == 0
+    unknown = _run(["compare", "main", str(run)], tmp_path)
+    assert unknown.returncode == 2
+    assert len(unknown.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_or_foreign_baseline_files_are_one_line_errors(tmp_path: Path) -> None:
+    truncated = tmp_path / "truncated.json"
+    truncated.write_text('{"schema": "dbprobe.report/1", "tool"')
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"schema": "someone.else/7"}))
+    for bad in (truncated, foreign):
+        proc = _run(["compare", str(bad), str(bad)], tmp_path)
+        assert proc.returncode == 2
+        (line,) = proc.stderr.strip().splitlines()
+        assert str(bad) in line
+        assert "Traceback" not in proc.stderr
+    history_file = tmp_path / "history.sqlite3"
+    history_file.write_text("not a database")
+    proc = _run(["baseline", "list", "--history", str(history_file)], tmp_path)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1

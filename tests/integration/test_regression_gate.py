@@ -1,0 +1,133 @@
+"""The regression gate end to end: a real baseline, a real slowdown, on both backends.
+
+Operations of the test's own run through the real load engine against a
+seeded database; the baseline is saved in and read back from a real history
+file. One operation then gets a real slowdown — ``pg_sleep(0.005)`` on
+PostgreSQL, a busy-looping recursive CTE on SQLite — and the gate must name
+it and only it. Run again without the slowdown, it must stay quiet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from dbprobe.baseline import HistoryStore
+from dbprobe.compare import Level, Verdict, compare_reports, comparison_findings, exit_status
+from dbprobe.domain.models import Movement, Program, User
+from dbprobe.engine import Backend, Database
+from dbprobe.execution import PreparedTarget, assemble_report
+from dbprobe.report.build import operation_reports
+from dbprobe.report.model import Report, Resources, Severity
+from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy, run_workload
+
+pytestmark = pytest.mark.asyncio
+
+# SQLite has no sleep function; counting to N in a recursive CTE keeps its
+# engine busy for a few milliseconds, inside the statement like a slow query.
+_BUSY_SQLITE = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 6000) "
+    "SELECT count(*) FROM c"
+)
+
+
+def _operations(db: Database, *, slow: bool) -> list[Operation]:
+    async def read_program(ctx: OperationContext) -> None:
+        async with ctx.unit_of_work(write=False) as uow:
+            await uow.session.execute(select(Program).where(Program.id == ctx.rng.randint(1, 6)))
+            await uow.commit()
+
+    async def list_movements(ctx: OperationContext) -> None:
+        async with ctx.unit_of_work(write=False) as uow:
+            await uow.session.execute(select(Movement.name).order_by(Movement.id).limit(10))
+            await uow.commit()
+
+    async def count_programs(ctx: OperationContext) -> None:
+        async with ctx.unit_of_work(write=False) as uow:
+            await uow.session.execute(select(func.count(Program.id)))
+            await uow.commit()
+
+    async def get_user(ctx: OperationContext) -> None:
+        async with ctx.unit_of_work(write=False) as uow:
+            await uow.session.execute(select(User).where(User.id == ctx.rng.randint(1, 8)))
+            await uow.commit()
+
+    async def get_movement(ctx: OperationContext) -> None:
+        async with ctx.unit_of_work(write=False) as uow:
+            await uow.session.execute(select(Movement).where(Movement.id == ctx.rng.randint(1, 48)))
+            if slow:
+                if db.backend is Backend.POSTGRESQL:
+                    await uow.session.execute(text("SELECT pg_sleep(0.005)"))
+                else:
+                    await uow.session.execute(text(_BUSY_SQLITE))
+            await uow.commit()
+
+    return [
+        Operation(name, 1, run)
+        for name, run in (
+            ("read_program", read_program),
+            ("list_movements", list_movements),
+            ("count_programs", count_programs),
+            ("get_user", get_user),
+            ("get_movement", get_movement),
+        )
+    ]
+
+
+async def _run(db: Database, *, slow: bool) -> Report:
+    started = time.perf_counter()
+    result = await run_workload(
+        db,
+        _operations(db, slow=slow),
+        LoadPlan(4, 150),  # 600 transactions, about 120 per operation
+        retry=RetryPolicy(retries=0),
+        seed=1,
+        stop=asyncio.Event(),
+    )
+    prepared = PreparedTarget(db, "tiny", 1, "test", dt.datetime.now(dt.UTC), started)
+    return assemble_report(
+        "gate",
+        prepared,
+        config={"threads": 4, "transactions": 150},
+        operations=operation_reports(result),
+        findings=(),
+        resources=Resources(0.0, 0.0, 0.0),
+        interrupted=False,
+        argv=("test",),
+    )
+
+
+async def test_a_real_slowdown_of_one_operation_is_the_only_regression(
+    tiny_db: Database, tmp_path: Path
+) -> None:
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    await _run(tiny_db, slow=False)  # warm caches and the connection pool
+    store.save_baseline("main", await _run(tiny_db, slow=False))
+    baseline = store.baseline("main")  # as read back from the file
+
+    unchanged = compare_reports(baseline, await _run(tiny_db, slow=False), baseline_label="main")
+    assert unchanged.regressions() == (), [r.describe() for r in unchanged.results]
+    assert exit_status(unchanged) == 0
+    assert all(f.kind != "regression" for f in comparison_findings(unchanged))
+
+    slowed = compare_reports(baseline, await _run(tiny_db, slow=True), baseline_label="main")
+    regressions = slowed.regressions()
+    assert [r.operation for r in regressions] == ["get_movement"], [
+        r.describe() for r in slowed.results
+    ]
+    (regression,) = regressions
+    assert regression.verdict is Verdict.REGRESSED
+    assert regression.level is not None
+    assert regression.level.rank >= Level.MINOR.rank
+    assert regression.interval is not None
+    assert regression.interval.low > 1.1
+    assert regression.p_value < 1e-6
+    assert exit_status(slowed, Level.MINOR) == 1
+    findings = [f for f in comparison_findings(slowed) if f.kind == "regression"]
+    assert [(f.operation, f.severity) for f in findings] == [("get_movement", Severity.ERROR)]
+    assert "get_movement p50" in findings[0].message

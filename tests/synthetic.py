@@ -1,0 +1,98 @@
+"""Seeded synthetic latency samples and the Reports that carry them (for pure tests).
+
+The statistics are tested on samples of a known distribution (lognormal, the
+usual model of latency: skewed, with a long right tail), recorded into the
+same HdrHistogram a probe run records into, so the tests see exactly what a
+comparison of two real reports sees.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dbprobe.metrics import LatencyHistogram
+from dbprobe.metrics.distribution import Distribution
+from dbprobe.report.model import (
+    OperationReport,
+    QueryCounts,
+    Report,
+    Resources,
+    RunInfo,
+    TargetInfo,
+    ToolInfo,
+)
+
+T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+
+
+def lognormal_ms(
+    rng: random.Random, n: int, *, median_ms: float = 2.0, sigma: float = 0.5
+) -> list[float]:
+    """``n`` latencies in ms, lognormal around ``median_ms``."""
+    mu = math.log(median_ms)
+    return [rng.lognormvariate(mu, sigma) for _ in range(n)]
+
+
+def histogram(values_ms: Sequence[float]) -> LatencyHistogram:
+    hist = LatencyHistogram()
+    for v in values_ms:
+        hist.record_ns(round(v * 1e6))
+    return hist
+
+
+def distribution(values_ms: Sequence[float]) -> Distribution:
+    return Distribution.from_encoded_histogram(histogram(values_ms).encode())
+
+
+def operation(
+    name: str, values_ms: Sequence[float], *, duration_s: float = 10.0
+) -> OperationReport:
+    hist = histogram(values_ms)
+    summary = hist.summary()
+    n = len(values_ms)
+    return OperationReport(
+        name=name,
+        count=n,
+        attempts=n,
+        commits=n,
+        rollbacks=0,
+        errors=0,
+        retries=0,
+        cancelled=0,
+        error_classes={},
+        error_samples={},
+        latency_ms=summary,
+        commit_latency_ms=summary,
+        throughput_per_s=n / duration_s,
+        queries=QueryCounts(total=3 * n, per_op_mean=3.0, per_op_max=3),
+        histogram=hist.encode(),
+    )
+
+
+def report(
+    operations: Mapping[str, Sequence[float]],
+    *,
+    probe: str = "uow",
+    backend: str = "sqlite",
+    scale: str = "tiny",
+    host: str = "ci-1",
+    started_at: dt.datetime = T0,
+    config: Mapping[str, Any] | None = None,
+    duration_s: float = 10.0,
+    findings: tuple[Any, ...] = (),
+) -> Report:
+    return Report(
+        tool=ToolInfo("dbprobe", "0.1.0"),
+        run=RunInfo(probe, started_at, duration_s, ("dbprobe", probe), host, "3.11.2"),
+        target=TargetInfo(backend, f"{backend}://x", "SQLite 3.40.1", scale, 1, "serializable"),
+        config=dict(config or {"threads": 4, "duration_s": duration_s, "warmup_s": 1.0}),
+        operations=tuple(
+            operation(name, values, duration_s=duration_s) for name, values in operations.items()
+        ),
+        findings=findings,
+        resources=Resources(50.0, 60.0, 80.0),
+    )
