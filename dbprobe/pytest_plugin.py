@@ -35,7 +35,6 @@ import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from dbprobe.bench import BenchStats, bench
-from dbprobe.statement_capture import Capture
 from dbprobe.engine import (
     Isolation,
     PoolOptions,
@@ -60,6 +59,7 @@ from dbprobe.report.model import (
 )
 from dbprobe.seedgen import SCALE_NAMES, load_scale
 from dbprobe.seeding import create_schema, ensure_seeded
+from dbprobe.statement_capture import Capture
 
 __all__ = ["PluginOptions"]
 
@@ -408,16 +408,44 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     session.config.stash[_STARTED_KEY] = (dt.datetime.now(dt.UTC), time.perf_counter())
 
 
+_GATE_KEY = pytest.StashKey[list[str]]()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     options = config.stash.get(_OPTIONS_KEY, None)
-    if options is None or not config.stash[_RESULTS_KEY]:
+    if options is None or not any(s.timed for s in config.stash[_RESULTS_KEY]):
         return
     started_at, started = config.stash[_STARTED_KEY]
+    report = session_report(config, started_at, time.perf_counter() - started)
     if options.json is not None:
-        write_report(
-            session_report(config, started_at, time.perf_counter() - started), options.json
-        )
+        write_report(report, options.json)
+    if options.save is None and options.compare is None:
+        return
+    # Imported here: the statistics are only needed when a session saves or compares.
+    from dbprobe.baseline import HistoryStore
+    from dbprobe.compare import Level, compare_reports, exit_status
+    from dbprobe.report.render import load_baseline
+    from dbprobe.report.text import summary_line
+
+    lines: list[str] = []
+    try:
+        store = HistoryStore()
+        if options.compare is not None:
+            baseline, label = load_baseline(options.compare, store)
+            comparison = compare_reports(baseline, report, baseline_label=label)
+            lines += [*comparison.warnings, *(r.describe() for r in comparison.results)]
+            lines.append(f"against baseline {options.compare!r}: {summary_line(comparison)}")
+            if exit_status(comparison, Level(options.fail_on)):
+                lines.append(f"dbprobe: regression at or above {options.fail_on}: session failed")
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if options.save is not None:
+            store.save_baseline(options.save, report)
+            lines.append(f"saved the session's benchmarks as baseline {options.save!r}")
+    except DbprobeError as exc:
+        lines.append(f"dbprobe: {exc}")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    config.stash[_GATE_KEY] = lines
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -425,6 +453,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not results:
         return
     tr = terminalreporter
+    gate = config.stash.get(_GATE_KEY, [])
+    if gate:
+        tr.section("dbprobe comparison")
+        for line in gate:
+            tr.write_line(line)
     tr.section("dbprobe benchmarks (ms)")
     width = max(len(s.name) for s in results)
     tr.write_line(

@@ -248,3 +248,47 @@ def test_example_performance_suite_passes_with_its_statement_budgets(
     budgets = {op["name"].split("::")[1]: op["queries"]["per_op_max"] for op in data["operations"]}
     assert budgets["test_single_movement"] == 1
     assert budgets["test_program_read_has_no_n_plus_one"] == 4
+
+
+GATE_SUITE = """
+import asyncio
+import os
+import pytest
+
+pytestmark = pytest.mark.asyncio
+EXTRA_S = float(os.environ.get("SLOWDOWN_S", "0"))
+
+
+@pytest.mark.parametrize("base_ms", [2, 3, 4])
+async def test_step(dbprobe_bench, base_ms):
+    async def step():
+        await asyncio.sleep(base_ms / 1000 + (EXTRA_S if base_ms == 3 else 0))
+    await dbprobe_bench(step, rounds=60, warmup=2)
+"""
+
+
+def test_compare_fails_the_session_on_an_injected_slowdown_and_passes_without(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DBPROBE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("DBPROBE_HISTORY", raising=False)
+    pytester.makepyfile(test_gate=GATE_SUITE)
+    saved = pytester.runpytest_subprocess(*BASE, "--dbprobe-save", "base")
+    saved.assert_outcomes(passed=3)
+    saved.stdout.fnmatch_lines(["*saved the session's benchmarks as baseline 'base'*"])
+
+    monkeypatch.setenv("SLOWDOWN_S", "0.01")  # step[3] takes 13 ms instead of 3
+    slowed = pytester.runpytest_subprocess(*BASE, "--dbprobe-compare", "base")
+    assert slowed.ret == pytest.ExitCode.TESTS_FAILED
+    slowed.stdout.fnmatch_lines(
+        [
+            "*test_gate.py::test_step[[]3[]]* p50 *regressed (critical)*",
+            "*regression at or above minor: session failed*",
+        ]
+    )
+    assert "test_step[2]" not in "".join(l for l in slowed.stdout.lines if "regressed" in l)
+
+    monkeypatch.setenv("SLOWDOWN_S", "0")
+    same = pytester.runpytest_subprocess(*BASE, "--dbprobe-compare", "base")
+    assert same.ret == pytest.ExitCode.OK
+    same.stdout.fnmatch_lines(["*against baseline 'base': *3 unchanged*"])
