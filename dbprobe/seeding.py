@@ -22,10 +22,21 @@ from dbprobe.engine import PG_SCHEMA, Backend, Database
 from dbprobe.errors import SeedStateError
 from dbprobe.seedgen import COLUMNS, TABLE_ORDER, Checksum, RowBatch, Scale, generate
 
-__all__ = ["SeedResult", "create_schema", "ensure_seeded", "seed", "table_checksum"]
+__all__ = [
+    "CleanResult",
+    "SeedResult",
+    "clean",
+    "create_schema",
+    "ensure_seeded",
+    "seed",
+    "table_checksum",
+]
 
 #: Every table dbprobe creates, children after parents; only these are ever emptied.
 OWN_TABLES: tuple[str, ...] = (*TABLE_ORDER, "transfers", SeedState.__tablename__)
+
+#: Tables a probe creates for itself beside the reference domain (dbprobe isolation).
+PROBE_TABLES: tuple[str, ...] = ("isolation_test",)
 
 # SQLAlchemy's storage format for DateTime on SQLite; raw executemany bypasses
 # its bind processors, so the loader writes the same text the ORM would.
@@ -48,24 +59,39 @@ class SeedResult:
         return sum(self.rows.values())
 
 
-async def create_schema(db: Database) -> None:
+def _where(db: Database) -> str:
+    return db.target.where if db.backend is Backend.SQLITE else f"schema {PG_SCHEMA}"
+
+
+async def create_schema(db: Database, *, force: bool = False) -> None:
     """Create dbprobe's namespace and tables if missing; never alters existing tables.
 
     The tables are created in one transaction together with the seed-state
     table, so a table of one of our names without the seed-state table beside
     it is somebody else's: dbprobe refuses to touch it rather than empty it.
+    A target whose dbprobe tables are missing but which holds other tables is
+    somebody's database too: dbprobe adds nothing to it unless ``force``.
     """
     async with db.engine.begin() as conn:
         if db.backend is Backend.POSTGRESQL:
             await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
         existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        foreign = sorted(t for t in OWN_TABLES if t in existing)
-        if foreign and SeedState.__tablename__ not in existing:
-            where = db.target.where if db.backend is Backend.SQLITE else f"schema {PG_SCHEMA}"
-            raise SeedStateError(
-                f"{where} already holds tables dbprobe did not create ({', '.join(foreign)}); "
-                "dbprobe will not write to them: point --db at another database or file"
-            )
+        if SeedState.__tablename__ not in existing:
+            clashing = sorted(t for t in OWN_TABLES if t in existing)
+            if clashing:
+                raise SeedStateError(
+                    f"{_where(db)} already holds tables dbprobe did not create "
+                    f"({', '.join(clashing)}); dbprobe will not write to them: point --db at "
+                    "another database or file"
+                )
+            others = sorted(existing - set(PROBE_TABLES))
+            if others and not force:
+                shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+                raise SeedStateError(
+                    f"{_where(db)} holds tables of its own ({shown}) and no dbprobe tables: "
+                    "point --db at an empty database or file, or pass --force to add "
+                    "dbprobe's tables beside them"
+                )
         await conn.run_sync(Base.metadata.create_all)
 
 
@@ -81,9 +107,10 @@ async def ensure_seeded(
     seed_value: int,
     *,
     on_progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> SeedResult:
     """Seed unless the target already holds a complete seed of this scale and seed."""
-    await create_schema(db)
+    await create_schema(db, force=force)
     async with db.engine.connect() as conn:
         state = await _seed_state(conn)
         if (
@@ -98,7 +125,7 @@ async def ensure_seeded(
             rows = {t: await _count(conn, t) for t in TABLE_ORDER}
             await conn.rollback()
             return SeedResult(scale.name, seed_value, state.checksum, rows, False, 0.0)
-    return await seed(db, scale, seed_value, on_progress=on_progress)
+    return await seed(db, scale, seed_value, on_progress=on_progress, force=force)
 
 
 async def seed(
@@ -108,13 +135,14 @@ async def seed(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    force: bool = False,
 ) -> SeedResult:
     """Empty dbprobe's tables and load ``scale`` for ``seed_value`` in one transaction.
 
     ``on_progress(rows_loaded, rows_expected)`` is called after each batch.
     """
     started = clock()
-    await create_schema(db)
+    await create_schema(db, force=force)
     expected = _expected_rows(scale)
     loaded: dict[str, int] = dict.fromkeys(TABLE_ORDER, 0)
     async with db.engine.begin() as conn:
@@ -217,3 +245,32 @@ async def table_checksum(conn: AsyncConnection) -> str:
         async for rows in result.partitions(10_000):
             checksum.add_rows(rows)
     return checksum.hexdigest()
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """What ``dbprobe clean`` removed."""
+
+    tables: tuple[str, ...]
+    schema_dropped: bool
+
+
+async def clean(db: Database) -> CleanResult:
+    """Drop exactly the tables dbprobe created (and its schema on PostgreSQL, if then empty).
+
+    The seed-state table is the proof that the others are dbprobe's: without
+    it nothing but dbprobe's probe tables is dropped.
+    """
+    async with db.engine.begin() as conn:
+        existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        ours = [t for t in PROBE_TABLES if t in existing]
+        if SeedState.__tablename__ in existing:
+            ours += [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in existing]
+        prefix = f"{PG_SCHEMA}." if db.backend is Backend.POSTGRESQL else ""
+        for table in ours:
+            await conn.execute(text(f"DROP TABLE {prefix}{table}"))
+        schema_dropped = False
+        if db.backend is Backend.POSTGRESQL and not (existing - set(ours)):
+            await conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} RESTRICT"))
+            schema_dropped = True
+    return CleanResult(tuple(ours), schema_dropped)

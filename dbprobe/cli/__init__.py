@@ -131,6 +131,11 @@ def _add_target_options(p: argparse.ArgumentParser) -> None:
         metavar="S",
         help="give up on a server that does not answer within S seconds (default 10)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="add dbprobe's tables to a database or file that holds other tables",
+    )
 
 
 def _add_load_options(
@@ -261,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_deadlock_parser(sub)
     _add_isolation_parser(sub)
     _add_gate_commands(sub)
+
+    p_clean = sub.add_parser(
+        "clean", help="drop exactly the tables dbprobe created (the default SQLite file: delete it)"
+    )
+    _add_target_options(p_clean)
     return parser
 
 

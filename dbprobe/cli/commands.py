@@ -116,7 +116,7 @@ async def _seed_command(
     try:
         with _ConsoleHooks(err, quiet=False) as hooks:
             result: SeedResult = await run_until_stopped(
-                seed(db, scale, args.seed, on_progress=hooks.seed_progress), stop
+                seed(db, scale, args.seed, on_progress=hooks.seed_progress, force=args.force), stop
             )
     finally:
         await db.dispose()
@@ -284,6 +284,29 @@ async def _isolation_command(
     return _finish(report, args, out)
 
 
+async def _clean_command(target: Target, args: argparse.Namespace, out: Console) -> int:
+    from dbprobe.engine import data_dir
+    from dbprobe.seeding import clean
+
+    path = target.sqlite_path
+    if path is not None and path.parent == data_dir() and path.name == "dbprobe.sqlite3":
+        # dbprobe's own default file: all of it is dbprobe's, so it goes whole.
+        removed = [p for p in (path, *path.parent.glob(path.name + "-*")) if p.exists()]
+        for p in removed:
+            p.unlink()
+        out.print(f"removed {', '.join(str(p) for p in removed) or 'nothing'}", highlight=False)
+        return EXIT_OK
+    db = await open_database(target, PoolOptions(size=1, connect_timeout_s=args.connect_timeout))
+    try:
+        result = await clean(db)
+    finally:
+        await db.dispose()
+    tables = ", ".join(result.tables) or "no tables (none of dbprobe's were there)"
+    schema = " and the dbprobe schema" if result.schema_dropped else ""
+    out.print(f"dropped {tables}{schema} from {target.masked}", highlight=False)
+    return EXIT_OK
+
+
 def _gate_command(args: argparse.Namespace, out: Console) -> int:
     from dbprobe.cli import gate
 
@@ -365,6 +388,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if args.command in ("baseline", "compare", "report", "history"):
             return _gate_command(args, out)
         target = resolve_target(args.db)
+        if args.command == "clean":
+            return asyncio.run(_clean_command(target, args, out))
         if args.command == "suite":
             return asyncio.run(_suite_command(args, target, out, err))
         if args.command == "repo" and args.list:
