@@ -1,0 +1,112 @@
+"""Server-side lock and statement timeouts: classified, retried as configured, counted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from dbprobe.engine import PoolOptions, Target, open_database
+from dbprobe.errors import ErrorClass
+from dbprobe.execution import ProbeHooks, TargetOptions, run_uow
+from dbprobe.probes import uow
+from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy, run_workload
+from dbprobe.seedgen import load_scale
+from dbprobe.seeding import ensure_seeded
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _alter_database(target: Target, setting: str) -> None:
+    dsn = target.url.set(drivername="postgresql", database="postgres").render_as_string(
+        hide_password=False
+    )
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"ALTER DATABASE {target.url.database} SET {setting}")
+    finally:
+        await conn.close()
+
+
+async def test_server_lock_timeout_is_classified_retried_and_counted(fault_db: Target) -> None:
+    db = await open_database(fault_db, PoolOptions(size=1))
+    await ensure_seeded(db, load_scale("tiny"), 1)
+    await db.dispose()
+    # Set on the server, for every new session of this database: dbprobe does not know it.
+    await _alter_database(fault_db, "lock_timeout = '20ms'")
+    holder = await asyncpg.connect(
+        fault_db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    release = asyncio.Event()
+    try:
+        # Another client holds the one row every worker needs, until the run's
+        # first progress tick: by then each worker has hit the lock timeout.
+        await holder.execute("SET lock_timeout = 0; BEGIN")
+        await holder.execute("SELECT id FROM dbprobe.sessions WHERE id = 1 FOR UPDATE")
+
+        async def release_when_told() -> None:
+            await release.wait()
+            await holder.execute("ROLLBACK")
+
+        releaser = asyncio.create_task(release_when_told())
+        options = uow.UowOptions(
+            plan=LoadPlan(workers=10, transactions_per_worker=5),
+            retry=RetryPolicy(retries=200),
+            mix={"reschedule_session": 1},
+            hot_set=1,
+        )
+        report = await run_uow(
+            TargetOptions(fault_db, scale="tiny", pool=PoolOptions(10)),
+            options,
+            hooks=ProbeHooks(on_progress=lambda fraction, done: release.set()),
+        )
+        await releaser
+    finally:
+        await holder.close()
+    op = report.operation("reschedule_session")
+    assert op.error_classes["lock_timeout"] >= 10  # every worker, at least once
+    assert set(op.error_classes) == {"lock_timeout"}
+    assert op.retries == op.error_classes["lock_timeout"] - op.errors
+    assert op.commits + op.errors == 50
+    assert op.attempts == op.commits + op.rollbacks
+    assert all(s.startswith("[55P03]") for s in op.error_samples["lock_timeout"])
+
+
+async def test_server_statement_timeout_is_classified_and_not_retried(fault_db: Target) -> None:
+    await _alter_database(fault_db, "statement_timeout = '150ms'")
+    db = await open_database(fault_db, PoolOptions(size=2))
+
+    async def slow(ctx: OperationContext) -> None:
+        async with ctx.unit_of_work(write=False) as work:
+            await work.session.execute(text("SELECT pg_sleep(0.6)"))
+            await work.commit()
+
+    async def quick(ctx: OperationContext) -> None:
+        async with ctx.unit_of_work(write=False) as work:
+            await work.session.execute(text("SELECT 1"))
+            await work.commit()
+
+    try:
+        result = await run_workload(
+            db,
+            [Operation("slow", 1, slow), Operation("quick", 1, quick)],
+            LoadPlan(workers=2, transactions_per_worker=6),
+            retry=RetryPolicy(retries=3),
+            seed=5,
+            stop=asyncio.Event(),
+        )
+    finally:
+        await db.dispose()
+    slow_stats, quick_stats = result.operations
+    # statement_timeout is not retryable: running it again cannot succeed.
+    assert dict(slow_stats.error_classes) == {ErrorClass.STATEMENT_TIMEOUT: slow_stats.errors}
+    assert all(
+        s.startswith("[57014]") for s in slow_stats.error_samples[ErrorClass.STATEMENT_TIMEOUT]
+    )
+    assert slow_stats.retries == 0
+    assert slow_stats.commits == 0
+    assert slow_stats.errors == slow_stats.attempts > 0
+    assert quick_stats.errors == 0, quick_stats.error_samples
+    assert quick_stats.commits + slow_stats.errors == 12
