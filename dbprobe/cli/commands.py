@@ -411,7 +411,12 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         err.print(
             "dbprobe: interrupted before measuring began; nothing was changed", highlight=False
         )
-        return EXIT_INTERRUPTED
+        # The seed or set-up transaction never committed, so leaving now loses
+        # nothing; waiting could hang on a driver thread still in a batch (see
+        # _finish).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
     except DbprobeError as exc:
         # One line, no traceback: the message says what to fix.
         print(f"dbprobe: error: {exc}", file=sys.stderr)
