@@ -15,6 +15,7 @@ __all__ = [
     "ISOLATION_LEVELS",
     "LOCK_ORDERS",
     "SCALE_NAMES",
+    "SELECT_VIAS",
 ]
 
 #: Named scales of the reference domain (seeds/scales.toml defines them).
@@ -35,6 +36,9 @@ FINDING_KINDS: tuple[str, ...] = (
     "pool_exhaustion",
     "leaked_connection",
 )
+
+#: The layers the select probe reads through.
+SELECT_VIAS: tuple[str, ...] = ("orm", "core", "driver", "all")
 
 #: How a deadlock-probe transfer writes, and in which order it locks its accounts.
 DEADLOCK_PATTERNS: tuple[str, ...] = ("for_update", "atomic", "naive")

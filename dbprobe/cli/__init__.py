@@ -27,6 +27,7 @@ from dbprobe.choices import (
     ISOLATION_LEVELS,
     LOCK_ORDERS,
     SCALE_NAMES,
+    SELECT_VIAS,
 )
 
 __all__ = [
@@ -262,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
 
+    p_select = sub.add_parser(
+        "select", help="point selects by primary key through the ORM, Core and the bare driver"
+    )
+    _add_target_options(p_select)
+    _add_load_options(p_select, threads=10, duration_s=DEFAULT_DURATION_S, warmup_s=1.0)
+    p_select.add_argument(
+        "--via",
+        choices=SELECT_VIAS,
+        default="all",
+        help="orm (AsyncSession.get), core (engine.connect + a Core select), driver "
+        "(asyncpg/aiosqlite directly, prepared statement, one connection per worker), or all "
+        "three one after another (default all)",
+    )
     _add_pool_parser(sub)
     _add_deadlock_parser(sub)
     _add_isolation_parser(sub)

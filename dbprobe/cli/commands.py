@@ -207,6 +207,30 @@ def _list_catalogue(out: Console) -> int:
     return EXIT_OK
 
 
+async def _select_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    from dbprobe.probes.select import SelectOptions, run_select
+
+    options = SelectOptions(
+        plan=_plan(args, DEFAULT_DURATION_S, 0),
+        via=args.via,
+        retry=RetryPolicy(retries=args.retries),
+    )
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run_select(
+            _target_options(args, target),
+            options,
+            stop=stop,
+            argv=argv,
+            hooks=hooks.hooks(),
+            slos=args.slo,
+        )
+    return _finish(report, args, out)
+
+
 async def _pool_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
@@ -396,6 +420,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return _list_catalogue(out)
         if args.command == "isolation" and args.list:
             return _list_isolation_tests(out)
+        if args.command == "select":
+            return asyncio.run(_select_command(args, target, shown_argv, out, err))
         if args.command == "pool":
             return asyncio.run(_pool_command(args, target, shown_argv, out, err))
         if args.command == "deadlock":
