@@ -230,8 +230,8 @@ async def _drop_load_checks(conn: AsyncConnection) -> list[str]:
     constraints stay. Only dbprobe's own tables are touched.
     """
     names = ", ".join(f"'{t}'" for t in OWN_TABLES)
-    fks: list[tuple[str, str, str]] = [
-        (str(r[0]), str(r[1]), str(r[2]))
+    fks: list[tuple[str, ...]] = [
+        tuple(map(str, r))
         for r in await conn.exec_driver_sql(
             "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
             "FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid "
@@ -239,8 +239,8 @@ async def _drop_load_checks(conn: AsyncConnection) -> list[str]:
             f"AND r.relname IN ({names})"
         )
     ]
-    indexes: list[tuple[str, str]] = [
-        (str(r[0]), str(r[1]))
+    indexes: list[tuple[str, ...]] = [
+        tuple(map(str, r))
         for r in await conn.exec_driver_sql(
             "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
             "FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid "
