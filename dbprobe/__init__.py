@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from dbprobe.errors import DbprobeError, ErrorClass, classify_error
     from dbprobe.instrument import count_statements, install_statement_counter
     from dbprobe.metrics import LatencyHistogram, LatencySummary
+    from dbprobe.report.merge import merge_reports
     from dbprobe.report.model import Finding, Severity
+    from dbprobe.scenarios import ScenarioContext, scenario
     from dbprobe.statement_capture import (
         Capture,
         CapturedStatement,
@@ -34,6 +36,7 @@ __all__ = [
     "LatencySummary",
     "NPlusOneError",
     "QueryBudgetError",
+    "ScenarioContext",
     "Severity",
     "assert_max_queries",
     "assert_no_n_plus_one",
@@ -41,6 +44,8 @@ __all__ = [
     "classify_error",
     "count_statements",
     "install_statement_counter",
+    "merge_reports",
+    "scenario",
 ]
 
 _HOME = {
@@ -60,6 +65,9 @@ _HOME = {
     "classify_error": "dbprobe.errors",
     "count_statements": "dbprobe.instrument",
     "install_statement_counter": "dbprobe.instrument",
+    "merge_reports": "dbprobe.report.merge",
+    "scenario": "dbprobe.scenarios",
+    "ScenarioContext": "dbprobe.scenarios",
 }
 
 

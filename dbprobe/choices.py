@@ -8,12 +8,14 @@ each concept import them from here, so there is one definition of each.
 from __future__ import annotations
 
 __all__ = [
+    "ARRIVAL_KINDS",
     "DEADLOCK_PATTERNS",
     "DEFAULT_N_PLUS_ONE_THRESHOLD",
     "DEFAULT_UOW_MIX",
     "FINDING_KINDS",
     "ISOLATION_LEVELS",
     "LOCK_ORDERS",
+    "PROFILE_NAMES",
     "SCALE_NAMES",
     "SELECT_VIAS",
 ]
@@ -35,7 +37,13 @@ FINDING_KINDS: tuple[str, ...] = (
     "deadlock",
     "pool_exhaustion",
     "leaked_connection",
+    "generator_saturated",
+    "merge_window_mismatch",
 )
+
+#: Load profiles and arrival spacings of a fixed-rate run (dbprobe.profiles, dbprobe.arrivals).
+PROFILE_NAMES: tuple[str, ...] = ("steady", "ramp", "spike", "soak")
+ARRIVAL_KINDS: tuple[str, ...] = ("poisson", "uniform")
 
 #: The layers the select probe reads through.
 SELECT_VIAS: tuple[str, ...] = ("orm", "core", "driver", "all")

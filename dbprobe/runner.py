@@ -1,25 +1,50 @@
-"""The load engine: concurrent workers running weighted operations in a closed loop.
+"""The load engine: concurrent workers running weighted operations, closed or open loop.
 
 Each worker is one asyncio task that opens its own session per transaction,
-picks an operation by weight, runs it (retrying retryable failures with
-backoff and full jitter) and records the outcome. The run ends after a number
-of transactions per worker, after a duration, or when ``stop`` is set (Ctrl-C,
-SIGTERM); in-flight transactions are then cancelled and counted as such, and
+runs an operation (retrying retryable failures with backoff and full jitter)
+and records the outcome. The run ends after a number of transactions per
+worker, after a duration, or when ``stop`` is set (Ctrl-C, SIGTERM);
+in-flight transactions are then cancelled and counted as such, and
 everything recorded so far is returned.
+
+Closed loop (the default): each worker picks an operation by weight, runs it,
+and starts the next one as soon as it is done. When the database stalls, the
+workers stall with it and stop issuing work, so the stall is one slow sample
+per worker: the closed loop under-reports exactly the latency that matters
+("coordinated omission").
+
+Open loop (``LoadPlan.rate_per_s``): operations *arrive* on a seeded schedule
+(Poisson or uniform, shaped by a load profile; :mod:`dbprobe.arrivals`) and
+are served by up to ``workers`` concurrent workers, each taking the next
+arrival when it is free, as pgbench ``-R`` and wrk2 do. Latency is measured
+from the arrival's *intended* start, so time spent waiting behind a stall is
+counted; the service time (from the actual start) and the schedule lag
+(actual minus intended start) are kept beside it. With ``latency_limit_ms``
+an arrival already later than that when a worker takes it is skipped and
+counted (pgbench ``-L``). Arrivals due before the end of a timed run that no
+worker reached are counted as ``unstarted``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
+from bisect import bisect
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import accumulate
+from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from dbprobe.arrivals import ARRIVAL_KINDS, ArrivalSchedule
 from dbprobe.domain.uow import UnitOfWork
 from dbprobe.engine import Database, mask_secret
 from dbprobe.errors import ConfigError, ErrorClass, classify_error, error_code
+from dbprobe.generator import GeneratorLoad
 from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.instrument.nplusone import (
     DEFAULT_THRESHOLD,
@@ -30,8 +55,11 @@ from dbprobe.instrument.nplusone import (
     missing_greenlet_finding,
 )
 from dbprobe.metrics import LatencyHistogram
+from dbprobe.profiles import LoadProfile, Segment
+from dbprobe.timeline import Timeline, TimelinePoint, TimelineRecorder
 
 __all__ = [
+    "LATE_AFTER_MS",
     "LoadPlan",
     "Operation",
     "OperationContext",
@@ -45,6 +73,11 @@ __all__ = [
 # waiting for them; a run must end within seconds of Ctrl-C.
 _CANCEL_GRACE_S = 1.0
 _ERROR_SAMPLES_PER_CLASS = 3
+
+#: An open-loop operation that started more than this after its intended start
+#: is counted as late: well above the event loop's timer granularity (~1 ms),
+#: so a late operation means the schedule slipped, not the clock.
+LATE_AFTER_MS = 10.0
 
 
 class OperationContext:
@@ -66,6 +99,21 @@ class OperationContext:
     @property
     def commit_ns(self) -> int | None:
         return self._uow.commit_ns if self._uow is not None else None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The run's engine (for scenarios that open connections themselves)."""
+        return self.db.engine
+
+    @property
+    def session_factory(self) -> async_sessionmaker[Any]:
+        """Sessions that begin as the driver does (on SQLite a deferred BEGIN): reads."""
+        return self.db.read_sessions
+
+    @property
+    def write_session_factory(self) -> async_sessionmaker[Any]:
+        """Sessions for writes: on SQLite they BEGIN IMMEDIATE, so writers queue, not fail."""
+        return self.db.write_sessions
 
 
 @dataclass(frozen=True)
@@ -100,12 +148,28 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """How much load: workers, and either transactions per worker or a duration."""
+    """How much load: workers, and either transactions per worker or a duration.
+
+    Without ``rate_per_s`` the run is a closed loop. With it, an open loop:
+    operations arrive at that rate (the peak rate of ``profile``), spaced by
+    ``arrivals`` (``poisson`` or ``uniform``), and ``transactions_per_worker``
+    means ``transactions_per_worker * workers`` arrivals in all.
+    ``latency_limit_ms`` skips arrivals already that late when a worker takes
+    them. ``processes`` is read by :mod:`dbprobe.execution`, which runs the
+    plan in that many processes (``rate_per_s`` is then split among them;
+    ``workers`` and ``transactions_per_worker`` are per process);
+    :func:`run_workload` itself always runs in one.
+    """
 
     workers: int
     transactions_per_worker: int | None = None
     duration_s: float | None = None
     warmup_s: float = 0.0
+    rate_per_s: float | None = None
+    arrivals: str = "poisson"
+    latency_limit_ms: float | None = None
+    profile: LoadProfile = field(default_factory=LoadProfile)
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -120,6 +184,83 @@ class LoadPlan:
             raise ConfigError("give either --transactions or --duration, not both")
         if self.warmup_s < 0:
             raise ConfigError(f"--warmup must be 0 or more, got {self.warmup_s:g}")
+        if self.rate_per_s is not None and not (
+            math.isfinite(self.rate_per_s) and self.rate_per_s > 0
+        ):
+            raise ConfigError(
+                f"--rate must be a positive number of operations per second, "
+                f"got {self.rate_per_s:g}"
+            )
+        if self.arrivals not in ARRIVAL_KINDS:
+            raise ConfigError(f"--arrivals must be poisson or uniform, got {self.arrivals!r}")
+        if self.latency_limit_ms is not None:
+            if not (math.isfinite(self.latency_limit_ms) and self.latency_limit_ms > 0):
+                raise ConfigError(
+                    f"--latency-limit must be a positive number of ms, "
+                    f"got {self.latency_limit_ms:g}"
+                )
+            if self.rate_per_s is None:
+                raise ConfigError(
+                    "--latency-limit needs --rate: it skips operations of a fixed-rate schedule"
+                )
+        if self.profile.kind != "steady" and self.rate_per_s is None:
+            raise ConfigError(f"--profile {self.profile.kind} needs --rate (its peak rate)")
+        if self.rate_per_s is not None:
+            self.profile.validate_for(self.duration_s)
+        if self.processes < 1:
+            raise ConfigError(f"--processes must be at least 1, got {self.processes}")
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate_per_s is not None
+
+    def per_process(self) -> LoadPlan:
+        """The plan each of ``processes`` processes runs: its share of the rate, one process."""
+        if self.processes == 1:
+            return self
+        profile = self.profile
+        if profile.kind == "ramp":
+            profile = replace(profile, ramp_from_per_s=profile.ramp_from_per_s / self.processes)
+        rate = self.rate_per_s / self.processes if self.rate_per_s is not None else None
+        return replace(self, rate_per_s=rate, profile=profile, processes=1)
+
+    def describe(self) -> dict[str, Any]:
+        """The open-loop and process settings, as the report's config shows them."""
+        return {
+            "rate_per_s": self.rate_per_s,
+            "arrivals": self.arrivals if self.open_loop else None,
+            "profile": self.profile.describe() if self.open_loop else None,
+            "latency_limit_ms": self.latency_limit_ms,
+            "processes": self.processes,
+        }
+
+    def arrival_schedule(self, seed: int, *, phase: float = 0.0) -> ArrivalSchedule:
+        """The intended starts of an open-loop run (ns after the warm-up begins), as
+        :func:`run_workload` follows them for ``seed``; the arrival count with
+        ``transactions_per_worker`` is ``transactions_per_worker * workers``
+        measured ones."""
+        total = (
+            self.transactions_per_worker * self.workers if self.transactions_per_worker else None
+        )
+        return ArrivalSchedule(
+            self.segments(),
+            arrivals=self.arrivals,
+            # String seeds are hashed (SHA-512) by random.Random: stable across runs.
+            rng=random.Random(f"dbprobe-arrivals:{seed}"),
+            phase=phase,
+            limit=total,
+            count_from_ns=int(self.warmup_s * 1e9),
+        )
+
+    def segments(self) -> tuple[Segment, ...]:
+        """The arrival rate from the start of the warm-up (open loop only)."""
+        assert self.rate_per_s is not None
+        measured = self.profile.segments(self.rate_per_s, self.duration_s)
+        if self.warmup_s <= 0:
+            return measured
+        # The warm-up runs at the rate the measurement starts with.
+        first = measured[0].start_rate
+        return (Segment(self.warmup_s, first, first), *measured)
 
 
 @dataclass
@@ -149,6 +290,13 @@ class OperationStats:
     statements_committed: int = 0
     statements_max: int = 0
     findings: FindingTally = field(default_factory=FindingTally)
+    # Open loop only (None in a closed loop): time from the actual start to the
+    # commit, and from the intended to the actual start.
+    service_latency: LatencyHistogram | None = None
+    schedule_lag: LatencyHistogram | None = None
+    late: int = 0  # started more than LATE_AFTER_MS after the intended start
+    skipped: int = 0  # over the latency limit when a worker took them: not run
+    unstarted: int = 0  # due before the end of a timed run, never reached by a worker
 
     @property
     def cancelled(self) -> int:
@@ -171,11 +319,18 @@ class OperationStats:
 
 @dataclass(frozen=True)
 class WorkloadResult:
-    """What a run recorded, in operation order; ``measured_s`` excludes the warm-up."""
+    """What a run recorded, in operation order; ``measured_s`` excludes the warm-up.
+
+    ``timeline`` holds the measured run interval by interval; ``generator``
+    what the event loop itself spent (see :mod:`dbprobe.generator`).
+    """
 
     operations: tuple[OperationStats, ...]
     measured_s: float
     interrupted: bool
+    timeline: Timeline | None = None
+    generator: GeneratorLoad | None = None
+    open_loop: bool = False
 
 
 def _first_line(exc: BaseException) -> str:
@@ -192,7 +347,14 @@ async def _run_once(
     clock_ns: Callable[[], int],
     db: Database,
     n_plus_one_threshold: int,
-) -> None:
+    intended_ns: int | None = None,
+) -> int:
+    """Run ``op`` to its commit or its last failure.
+
+    Returns the latency recorded (ns), or -1 when the operation gave up. With
+    ``intended_ns`` (open loop), latency runs from the intended start and the
+    service time from the actual one is recorded apart.
+    """
     started = clock_ns()
     retry_no = 0
     while True:
@@ -217,7 +379,7 @@ async def _run_once(
                     await asyncio.sleep(retry.backoff_s(retry_no, rng))
                     continue
                 stats.errors += 1
-                return
+                return -1
         stats.commits += 1
         # Detection runs on the committed attempt only: a failed attempt's
         # statements stop wherever the error struck.
@@ -232,10 +394,23 @@ async def _run_once(
         stats.statements_max = max(stats.statements_max, tally.count)
         # Latency runs from the first attempt to the last commit, retries and
         # backoff included, as pgbench reports it: it is what the caller waits.
-        stats.latency.record_ns(clock_ns() - started)
+        ended = clock_ns()
+        if intended_ns is None:
+            latency = ended - started
+        else:
+            latency = ended - intended_ns
+            if stats.service_latency is not None:
+                stats.service_latency.record_ns(ended - started)
+        stats.latency.record_ns(latency)
         if ctx.commit_ns is not None:
             stats.commit_latency.record_ns(ctx.commit_ns)
-        return
+        return latency
+
+
+def _new_stats(name: str, open_loop: bool) -> OperationStats:
+    if not open_loop:
+        return OperationStats(name)
+    return OperationStats(name, service_latency=LatencyHistogram(), schedule_lag=LatencyHistogram())
 
 
 async def run_workload(
@@ -249,29 +424,54 @@ async def run_workload(
     on_progress: Callable[[float, int], None] | None = None,
     clock_ns: Callable[[], int] = time.perf_counter_ns,
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+    on_tick: Callable[[TimelinePoint], None] | None = None,
+    rss_mb: Callable[[], float] | None = None,
+    schedule_phase: float = 0.0,
 ) -> WorkloadResult:
     """Run ``operations`` under ``plan`` and return what was recorded.
 
     ``on_progress(fraction_done, transactions_done)`` is called about ten
-    times a second from the event loop.
+    times a second from the event loop; ``on_tick(point)`` once per closed
+    timeline interval (about once a second), for a live display. ``rss_mb``
+    samples the process's memory for the timeline. ``schedule_phase`` (0..1)
+    offsets a uniform arrival schedule, so that processes sharing a rate
+    interleave.
     """
     install_statement_counter()
-    names = [op.name for op in operations]
-    weights = [op.weight for op in operations]
-    measured = {op.name: OperationStats(op.name) for op in operations}
-    done = [0]  # measured transactions, all workers
+    ops = list(operations)
+    # Weighted choice as random.choices does it (same draws, same picks), without
+    # building a list per pick: bisect on the cumulative weights.
+    cumulative = list(accumulate(op.weight for op in ops))
+    total_weight = cumulative[-1] + 0.0
+    last = len(cumulative) - 1
+    open_loop = plan.rate_per_s is not None
+    measured_list = [_new_stats(op.name, open_loop) for op in ops]
+    # Warm-up outcomes are recorded and thrown away; one set serves all workers.
+    warmup_list = [_new_stats(op.name, open_loop) for op in ops]
+    done = [0]  # measured transactions finished, all workers
+    settled = [0]  # open loop: arrivals taken by a worker (run or skipped)
 
     begin = clock_ns()
+    begin_unix_s = time.time()
+    cpu_begin_s = time.thread_time()
     measure_from = begin + int(plan.warmup_s * 1e9)
     deadline = measure_from + int(plan.duration_s * 1e9) if plan.duration_s is not None else None
     total = plan.transactions_per_worker * plan.workers if plan.transactions_per_worker else None
 
-    async def worker(index: int) -> None:
+    rate_at: Callable[[float], float] | None = None
+    if plan.rate_per_s is not None:
+        peak = plan.rate_per_s
+
+        def rate_at(t_s: float) -> float:
+            return plan.profile.rate_at(t_s, peak, plan.duration_s)
+
+    timeline = TimelineRecorder(measure_from, rate_at=rate_at, rss_mb=rss_mb)
+    wakeup = LatencyHistogram() if open_loop else None
+
+    async def closed_worker(index: int) -> None:
         # One Random per worker, derived from the run's seed: the sequence of
         # operations a worker picks is reproducible whatever the scheduling.
         rng = random.Random(seed * 1_000_003 + index)
-        warmup = {op.name: OperationStats(op.name) for op in operations}
-        by_name = {op.name: op for op in operations}
         mine = 0
 
         def make_ctx() -> OperationContext:
@@ -283,22 +483,82 @@ async def run_workload(
                 return
             if plan.transactions_per_worker is not None and mine >= plan.transactions_per_worker:
                 return
-            name = rng.choices(names, weights)[0]
+            k = bisect(cumulative, rng.random() * total_weight, 0, last)
             is_measured = now >= measure_from
-            stats = measured[name] if is_measured else warmup[name]
-            await _run_once(
-                by_name[name], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold
+            stats = measured_list[k] if is_measured else warmup_list[k]
+            if is_measured:
+                timeline.begin(now)
+            latency = await _run_once(
+                ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold
             )
             if is_measured:
+                timeline.end(clock_ns(), latency)
                 mine += 1
+                done[0] += 1
+
+    schedule = plan.arrival_schedule(seed, phase=schedule_phase) if open_loop else None
+    pick = random.Random(f"dbprobe-mix:{seed}")
+    limit_ns = int(plan.latency_limit_ms * 1e6) if plan.latency_limit_ms is not None else None
+    late_ns = int(LATE_AFTER_MS * 1e6)
+
+    async def open_worker(index: int) -> None:
+        # Each free worker takes the next arrival: a FIFO queue served by
+        # `workers` servers, with no queue object and no dispatcher task.
+        assert schedule is not None
+        assert wakeup is not None
+        rng = random.Random(seed * 1_000_003 + index)
+
+        def make_ctx() -> OperationContext:
+            return OperationContext(db, rng, index)
+
+        while True:
+            offset = schedule.next_ns()
+            if offset < 0:
+                return
+            k = bisect(cumulative, pick.random() * total_weight, 0, last)
+            intended = begin + offset
+            is_measured = intended >= measure_from
+            stats = measured_list[k] if is_measured else warmup_list[k]
+            now = clock_ns()
+            if deadline is not None and now >= deadline:
+                # Due before the end, but no worker was free for it in time.
+                stats.unstarted += 1
+                continue
+            if intended > now:
+                await asyncio.sleep((intended - now) / 1e9)
+                now = clock_ns()
+                if is_measured:
+                    # A free worker woke up late: only a busy event loop does that.
+                    wakeup.record_ns(max(0, now - intended))
+            lag = now - intended if now > intended else 0
+            settled[0] += is_measured
+            if limit_ns is not None and lag > limit_ns:
+                stats.skipped += 1
+                if is_measured:
+                    timeline.skip(now)
+                continue
+            assert stats.schedule_lag is not None
+            stats.schedule_lag.record_ns(lag)
+            late = lag > late_ns
+            if late:
+                stats.late += 1
+            if is_measured:
+                timeline.begin(now, lag, late)
+            latency = await _run_once(
+                ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
+            )
+            if is_measured:
+                timeline.end(clock_ns(), latency)
                 done[0] += 1
 
     def fraction() -> float:
         now = clock_ns()
         if deadline is not None:
             return min(1.0, max(0.0, (now - begin) / (deadline - begin)))
-        return done[0] / total if total else 0.0
+        finished = settled[0] if open_loop else done[0]
+        return finished / total if total else 0.0
 
+    worker = open_worker if open_loop else closed_worker
     workers = [
         asyncio.create_task(worker(i), name=f"dbprobe-worker-{i}") for i in range(plan.workers)
     ]
@@ -313,10 +573,16 @@ async def run_workload(
             if any(t.done() and not t.cancelled() and t.exception() for t in workers):
                 break  # a bug in a probe: stop the others and raise it below
             await asyncio.wait(pending, timeout=0.1)
+            timeline.tick(clock_ns())
+            # Taken even with no one to show them to, so they do not pile up in a soak.
+            for point in timeline.take_new():
+                if on_tick is not None:
+                    on_tick(point)
             if on_progress is not None:
                 on_progress(fraction(), done[0])
     finally:
         ended = clock_ns()
+        cpu_s = time.thread_time() - cpu_begin_s
         for task in workers:
             task.cancel()
         await asyncio.wait(workers, timeout=_CANCEL_GRACE_S)
@@ -324,4 +590,19 @@ async def run_workload(
         if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
             raise failure
     measured_s = max(0.0, (min(ended, deadline or ended) - measure_from) / 1e9)
-    return WorkloadResult(tuple(measured[n] for n in names), measured_s, interrupted)
+    generator = GeneratorLoad(
+        loop_cpu_s=cpu_s,
+        wall_s=(ended - begin) / 1e9,
+        wakeups=wakeup.count if wakeup is not None else 0,
+        wakeup_lag_p50_ms=wakeup.value_at_percentile_ms(50.0) if wakeup and wakeup.count else 0.0,
+        wakeup_lag_p99_ms=wakeup.value_at_percentile_ms(99.0) if wakeup and wakeup.count else 0.0,
+        wakeup_lag_max_ms=wakeup.summary().max_ms if wakeup and wakeup.count else 0.0,
+    )
+    return WorkloadResult(
+        tuple(measured_list),
+        measured_s,
+        interrupted,
+        timeline=timeline.finish(max(ended, measure_from), begin_unix_s + plan.warmup_s),
+        generator=generator,
+        open_loop=open_loop,
+    )

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from dbprobe.choices import (
+    ARRIVAL_KINDS,
     DEADLOCK_PATTERNS,
     DEFAULT_N_PLUS_ONE_THRESHOLD,
     DEFAULT_UOW_MIX,
     FINDING_KINDS,
     ISOLATION_LEVELS,
     LOCK_ORDERS,
+    PROFILE_NAMES,
     SCALE_NAMES,
     SELECT_VIAS,
 )
@@ -108,6 +110,28 @@ def _mix(text: str) -> dict[str, int]:
 
     try:
         return parse_mix(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text.removesuffix("/s"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected operations per second, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number of operations per second, got {text}"
+        )
+    return value
+
+
+def _profile(text: str) -> Any:
+    from dbprobe.errors import ConfigError
+    from dbprobe.profiles import parse_profile
+
+    try:
+        return parse_profile(text)
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -214,6 +238,41 @@ def _add_load_options(
         f"(default {DEFAULT_N_PLUS_ONE_THRESHOLD})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    p.add_argument(
+        "--rate",
+        type=_rate,
+        metavar="R",
+        help="arrivals per second (all processes together): open loop, latency from each "
+        "operation's intended start (default: closed loop)",
+    )
+    p.add_argument(
+        "--arrivals",
+        choices=ARRIVAL_KINDS,
+        default="poisson",
+        help="spacing of the fixed-rate arrivals, seeded (default poisson)",
+    )
+    p.add_argument(
+        "--profile",
+        type=_profile,
+        metavar="SPEC",
+        help=f"shape of the rate over --duration: {', '.join(PROFILE_NAMES)}, e.g. "
+        "ramp:from=10 or spike:factor=5,seconds=10 (needs --rate)",
+    )
+    p.add_argument(
+        "--latency-limit",
+        type=_seconds(False),
+        metavar="MS",
+        help="skip operations already MS milliseconds late when a worker takes them "
+        "(as pgbench -L; needs --rate)",
+    )
+    p.add_argument(
+        "--processes",
+        type=_int_at_least(1),
+        default=1,
+        metavar="P",
+        help="run the load in P processes, each with --threads workers and its own "
+        "connections; histograms and counts merge exactly (default 1)",
+    )
     _add_gate_options(p)
 
 
@@ -276,6 +335,28 @@ def build_parser() -> argparse.ArgumentParser:
         "(asyncpg/aiosqlite directly, prepared statement, one connection per worker), or all "
         "three one after another (default all)",
     )
+    p_run = sub.add_parser("run", help="your own async scenarios (@dbprobe.scenario) under load")
+    p_run.add_argument("scenarios", help="path/to/scenarios.py, package.module, or module:attr")
+    _add_target_options(p_run)
+    _add_load_options(p_run, threads=10, duration_s=DEFAULT_DURATION_S, warmup_s=1.0)
+    p_run.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="run only this scenario"
+    )
+    p_run.add_argument("--list", action="store_true", help="list the scenarios and exit")
+
+    p_merge = sub.add_parser(
+        "merge", help="combine reports of runs on several machines against one database"
+    )
+    p_merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    p_merge.add_argument(
+        "--slo",
+        type=_slo,
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="objectives checked on the merged figures",
+    )
+    _add_output_options(p_merge, FINDING_KINDS)
     _add_pool_parser(sub)
     _add_deadlock_parser(sub)
     _add_isolation_parser(sub)

@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -96,8 +97,16 @@ class _ConsoleHooks:
         if self._run_task is not None:
             self._progress.update(self._run_task, completed=fraction, detail=f"{done:,} tx")
 
+    def run_tick(self, point: Any) -> None:
+        from dbprobe.report.console import format_live
+
+        if self._run_task is not None:
+            self._progress.update(self._run_task, detail=format_live(point))
+
     def hooks(self) -> ProbeHooks:
-        return ProbeHooks(self.seed_progress, self.run_start, self.run_progress)
+        return ProbeHooks(
+            self.seed_progress, self.run_start, self.run_progress, on_tick=self.run_tick
+        )
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -132,11 +141,21 @@ async def _seed_command(
 
 
 def _plan(args: argparse.Namespace, default_duration_s: float | None, default_tx: int) -> LoadPlan:
-    if args.transactions is None and args.duration is None:
+    transactions, duration = args.transactions, args.duration
+    if transactions is None and duration is None:
         if default_duration_s is not None:
-            return LoadPlan(args.threads, None, default_duration_s, args.warmup)
-        return LoadPlan(args.threads, default_tx, None, args.warmup)
-    return LoadPlan(args.threads, args.transactions, args.duration, args.warmup)
+            duration = default_duration_s
+        else:
+            transactions = default_tx
+    extra: dict[str, Any] = {
+        "rate_per_s": args.rate,
+        "arrivals": args.arrivals,
+        "latency_limit_ms": args.latency_limit * 1000 if args.latency_limit else None,
+        "processes": args.processes,
+    }
+    if args.profile is not None:
+        extra["profile"] = args.profile
+    return LoadPlan(args.threads, transactions, duration, args.warmup, **extra)
 
 
 def _target_options(args: argparse.Namespace, target: Target) -> TargetOptions:
@@ -205,6 +224,45 @@ def _list_catalogue(out: Console) -> int:
     for entry in repo.catalogue(repo.RepoWorld(1, 1, 1, 1, 1)):
         out.print(f"{entry.name:<28} {entry.description}", highlight=False)
     return EXIT_OK
+
+
+async def _run_scenarios_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
+    from dbprobe.execution import run_scenarios
+
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run_scenarios(
+            _target_options(args, target),
+            args.scenarios,
+            _plan(args, DEFAULT_DURATION_S, 0),
+            only=args.only,
+            retry=RetryPolicy(retries=args.retries),
+            slos=args.slo,
+            stop=stop,
+            argv=argv,
+            hooks=hooks.hooks(),
+            n_plus_one_threshold=args.n_plus_one_threshold,
+        )
+    return _finish(report, args, out)
+
+
+def _list_scenarios(args: argparse.Namespace, out: Console) -> int:
+    from dbprobe.scenarios import load_scenarios
+
+    for s in load_scenarios(args.scenarios).scenarios:
+        out.print(f"{s.name:<24} weight {s.weight:<4} {s.defined_at}", highlight=False)
+    return EXIT_OK
+
+
+def _merge_command(args: argparse.Namespace, out: Console) -> int:
+    from dbprobe.report.jsonio import read_report
+    from dbprobe.report.merge import merge_reports
+
+    merged = merge_reports([read_report(p) for p in args.reports], slos=args.slo)
+    return _finish(merged, args, out)
 
 
 async def _select_command(
@@ -411,6 +469,10 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     try:
         if args.command in ("baseline", "compare", "report", "history"):
             return _gate_command(args, out)
+        if args.command == "merge":
+            return _merge_command(args, out)
+        if args.command == "run" and args.list:
+            return _list_scenarios(args, out)
         target = resolve_target(args.db)
         if args.command == "clean":
             return asyncio.run(_clean_command(target, args, out))
@@ -420,6 +482,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return _list_catalogue(out)
         if args.command == "isolation" and args.list:
             return _list_isolation_tests(out)
+        if args.command == "run":
+            return asyncio.run(_run_scenarios_command(args, target, shown_argv, out, err))
         if args.command == "select":
             return asyncio.run(_select_command(args, target, shown_argv, out, err))
         if args.command == "pool":

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from dbprobe.generator import GeneratorLoad, combine_generator_loads
 from dbprobe.report.model import Finding, OperationReport, QueryCounts, Severity
 from dbprobe.runner import OperationStats, WorkloadResult
+from dbprobe.timeline import Timeline, concat_timelines
 
-__all__ = ["operation_findings", "operation_reports"]
+__all__ = ["operation_findings", "operation_reports", "results_generator", "results_timeline"]
 
 
 def _operation_report(stats: OperationStats, measured_s: float) -> OperationReport:
@@ -29,6 +33,14 @@ def _operation_report(stats: OperationStats, measured_s: float) -> OperationRepo
             per_op_max=stats.statements_max,
         ),
         histogram=stats.latency.encode(),
+        service_latency_ms=stats.service_latency.summary() if stats.service_latency else None,
+        schedule_lag_ms=stats.schedule_lag.summary() if stats.schedule_lag else None,
+        late=stats.late,
+        skipped=stats.skipped,
+        unstarted=stats.unstarted,
+        commit_histogram=stats.commit_latency.encode(),
+        service_histogram=stats.service_latency.encode() if stats.service_latency else "",
+        schedule_lag_histogram=stats.schedule_lag.encode() if stats.schedule_lag else "",
     )
 
 
@@ -41,3 +53,15 @@ def operation_findings(result: WorkloadResult) -> list[Finding]:
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     found = [f for s in result.operations for f in s.findings.findings()]
     return sorted(found, key=lambda f: order[f.severity])
+
+
+def results_timeline(results: Sequence[WorkloadResult]) -> Timeline | None:
+    """The timelines of consecutive runs (a catalogue's phases) as one."""
+    return concat_timelines([r.timeline for r in results if r.timeline is not None])
+
+
+def results_generator(results: Sequence[WorkloadResult]) -> GeneratorLoad:
+    """What the event loop spent over consecutive runs."""
+    return combine_generator_loads(
+        [r.generator for r in results if r.generator is not None], parallel=False
+    )

@@ -7,8 +7,15 @@ from rich.table import Table
 from rich.text import Text
 
 from dbprobe.report.model import Report, Severity
+from dbprobe.timeline import TimelinePoint
 
-__all__ = ["format_findings", "format_header", "format_operations", "print_report"]
+__all__ = [
+    "format_findings",
+    "format_header",
+    "format_live",
+    "format_operations",
+    "print_report",
+]
 
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
 
@@ -25,13 +32,39 @@ def format_header(report: Report) -> Text:
 
 
 def format_operations(report: Report) -> Table:
-    """One row per transaction type: counts, latency percentiles, throughput, statements."""
-    table = Table(title="latency in ms; statements per committed transaction", title_justify="left")
-    for header in ("transaction", "count", "errors", "retries", "p50", "p90", "p95", "p99",
-                   "p99.9", "max", "commit p50", "tx/s", "stmts/tx"):  # fmt: skip
+    """One row per transaction type: counts, latency percentiles, throughput, statements.
+
+    For an open-loop run the percentiles run from each operation's intended
+    start, and the service time, schedule lag, late and skipped counts follow.
+    """
+    open_loop = any(op.open_loop for op in report.operations)
+    title = "latency in ms; statements per committed transaction"
+    if open_loop:
+        title = (
+            "latency in ms from each operation's intended start (corrected for coordinated "
+            "omission); svc p99: service time from the actual start; statements per committed "
+            "transaction"
+        )
+    table = Table(title=title, title_justify="left")
+    headers = ["transaction", "count", "errors", "retries", "p50", "p90", "p95", "p99",
+               "p99.9", "max", "commit p50", "tx/s", "stmts/tx"]  # fmt: skip
+    unstarted = any(op.unstarted for op in report.operations)
+    if open_loop:
+        headers += ["svc p99", "lag p99", "late", "skipped"] + (["unstarted"] if unstarted else [])
+    for header in headers:
         table.add_column(header, justify="left" if header == "transaction" else "right")
     for op in report.operations:
         lat = op.latency_ms
+        extra: list[str | Text] = []
+        if open_loop:
+            extra = [
+                f"{op.service_latency_ms.p99_ms:.2f}" if op.service_latency_ms else "",
+                f"{op.schedule_lag_ms.p99_ms:.2f}" if op.schedule_lag_ms else "",
+                Text(str(op.late), style="yellow" if op.late else ""),
+                Text(str(op.skipped), style="yellow" if op.skipped else ""),
+            ]
+            if unstarted:
+                extra.append(Text(str(op.unstarted), style="yellow" if op.unstarted else ""))
         table.add_row(
             op.name,
             str(op.count),
@@ -51,8 +84,23 @@ def format_operations(report: Report) -> Table:
             ),
             f"{op.throughput_per_s:.1f}",
             f"{op.queries.per_op_mean:.1f}",
+            *extra,
         )
     return table
+
+
+def format_live(point: TimelinePoint) -> str:
+    """The live progress line of one timeline interval (the CLI shows the latest)."""
+    text = (
+        f"t={point.t_s:.0f}s {point.throughput_per_s:,.0f} tx/s p50 {point.p50_ms:.1f} ms "
+        f"p99 {point.p99_ms:.1f} ms, {point.errors} errors, {point.in_flight_max} in flight"
+    )
+    if point.target_rate_per_s is not None:
+        text += (
+            f"; target {point.target_rate_per_s:,.0f}/s, lag max {point.lag_max_ms:.1f} ms, "
+            f"{point.late} late, {point.skipped} skipped"
+        )
+    return text
 
 
 def format_errors(report: Report) -> RenderableType | None:
@@ -71,7 +119,10 @@ def format_findings(report: Report) -> RenderableType | None:
     text = Text("findings:\n")
     for f in report.findings:
         text.append(f"  {f.severity.value:<8}", style=_SEVERITY_STYLE[f.severity])
-        text.append(f"{f.kind}: {f.message}\n")
+        location = f.evidence.get("location")
+        # Where the user's code issued it, when the message does not say already.
+        where = f" (at {location})" if location and str(location) not in f.message else ""
+        text.append(f"{f.kind}: {f.message}{where}\n")
     return text
 
 
@@ -82,8 +133,16 @@ def print_report(report: Report, console: Console) -> None:
     res = report.resources
     parts.append(
         Text(
-            f"dbprobe process: RSS {res.rss_mb_start:.0f} -> {res.rss_mb_peak:.0f} MB peak, "
-            f"CPU {res.cpu_percent:.0f} %; run took {report.run.duration_s:.1f} s",
+            f"dbprobe {'processes' if res.processes > 1 else 'process'}: "
+            f"RSS {res.rss_mb_start:.0f} -> {res.rss_mb_peak:.0f} MB peak, "
+            f"CPU {res.cpu_percent:.0f} %"
+            + (
+                f" (event loop {res.loop_cpu_percent:.0f} % of a core"
+                + (", busiest process)" if res.processes > 1 else ")")
+                if res.loop_cpu_percent is not None
+                else ""
+            )
+            + f"; run took {report.run.duration_s:.1f} s",
             style="dim",
         )
     )

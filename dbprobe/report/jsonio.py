@@ -5,6 +5,12 @@ Schema history:
 - ``dbprobe.report/1``: first version (tool, run, target, config, operations,
   findings, resources). Keys may be added within a version; renaming or
   dropping one needs a new version.
+- Added within ``dbprobe.report/1``: ``operations[].commit_histogram`` (always);
+  for an open-loop run (a rate was set) ``operations[].service_latency_ms``,
+  ``schedule_lag_ms``, ``late``, ``skipped``, ``unstarted``,
+  ``service_histogram``, ``schedule_lag_histogram`` (absent in a closed loop,
+  whose ``latency_ms`` is the service time); ``resources.loop_cpu_percent``
+  and ``resources.processes``; the ``timeline`` and ``load`` sections.
 """
 
 from __future__ import annotations
@@ -50,6 +56,88 @@ def _latency_from_dict(d: Mapping[str, Any]) -> LatencySummary:
     return LatencySummary(count=int(d["count"]), **{f"{k}_ms": float(d[k]) for k in _LATENCY_KEYS})
 
 
+def _operation_to_dict(op: OperationReport) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": op.name,
+        "count": op.count,
+        "attempts": op.attempts,
+        "commits": op.commits,
+        "rollbacks": op.rollbacks,
+        "errors": op.errors,
+        "retries": op.retries,
+        "cancelled": op.cancelled,
+        "error_classes": dict(op.error_classes),
+        "error_samples": {k: list(v) for k, v in op.error_samples.items()},
+        "latency_ms": _latency_to_dict(op.latency_ms),
+        "commit_latency_ms": _latency_to_dict(op.commit_latency_ms),
+        "throughput_per_s": round(op.throughput_per_s, 3),
+        "queries": {
+            "total": op.queries.total,
+            "per_op_mean": round(op.queries.per_op_mean, 3),
+            "per_op_max": op.queries.per_op_max,
+        },
+        "histogram": op.histogram,
+    }
+    if op.commit_histogram:
+        data["commit_histogram"] = op.commit_histogram
+    if op.service_latency_ms is not None:
+        # Open loop: latency_ms above runs from the intended start.
+        data["service_latency_ms"] = _latency_to_dict(op.service_latency_ms)
+        data["schedule_lag_ms"] = _latency_to_dict(op.schedule_lag_ms or LatencySummary.empty())
+        data["late"] = op.late
+        data["skipped"] = op.skipped
+        data["unstarted"] = op.unstarted
+        data["service_histogram"] = op.service_histogram
+        data["schedule_lag_histogram"] = op.schedule_lag_histogram
+    return data
+
+
+def _operation_from_dict(op: Mapping[str, Any]) -> OperationReport:
+    service = op.get("service_latency_ms")
+    lag = op.get("schedule_lag_ms")
+    return OperationReport(
+        name=op["name"],
+        count=int(op["count"]),
+        attempts=int(op["attempts"]),
+        commits=int(op["commits"]),
+        rollbacks=int(op["rollbacks"]),
+        errors=int(op["errors"]),
+        retries=int(op["retries"]),
+        cancelled=int(op["cancelled"]),
+        error_classes={k: int(v) for k, v in op["error_classes"].items()},
+        error_samples={k: tuple(v) for k, v in op["error_samples"].items()},
+        latency_ms=_latency_from_dict(op["latency_ms"]),
+        commit_latency_ms=_latency_from_dict(op["commit_latency_ms"]),
+        throughput_per_s=float(op["throughput_per_s"]),
+        queries=QueryCounts(
+            int(op["queries"]["total"]),
+            float(op["queries"]["per_op_mean"]),
+            int(op["queries"]["per_op_max"]),
+        ),
+        histogram=op["histogram"],
+        service_latency_ms=_latency_from_dict(service) if service is not None else None,
+        schedule_lag_ms=_latency_from_dict(lag) if lag is not None else None,
+        late=int(op.get("late", 0)),
+        skipped=int(op.get("skipped", 0)),
+        unstarted=int(op.get("unstarted", 0)),
+        commit_histogram=str(op.get("commit_histogram", "")),
+        service_histogram=str(op.get("service_histogram", "")),
+        schedule_lag_histogram=str(op.get("schedule_lag_histogram", "")),
+    )
+
+
+def _resources_to_dict(res: Resources) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "rss_mb_start": round(res.rss_mb_start, 1),
+        "rss_mb_peak": round(res.rss_mb_peak, 1),
+        "cpu_percent": round(res.cpu_percent, 1),
+    }
+    if res.loop_cpu_percent is not None:
+        data["loop_cpu_percent"] = round(res.loop_cpu_percent, 1)
+        data["processes"] = res.processes
+    return data
+
+
 def report_to_dict(report: Report) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -72,30 +160,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "isolation": report.target.isolation,
         },
         "config": dict(report.config),
-        "operations": [
-            {
-                "name": op.name,
-                "count": op.count,
-                "attempts": op.attempts,
-                "commits": op.commits,
-                "rollbacks": op.rollbacks,
-                "errors": op.errors,
-                "retries": op.retries,
-                "cancelled": op.cancelled,
-                "error_classes": dict(op.error_classes),
-                "error_samples": {k: list(v) for k, v in op.error_samples.items()},
-                "latency_ms": _latency_to_dict(op.latency_ms),
-                "commit_latency_ms": _latency_to_dict(op.commit_latency_ms),
-                "throughput_per_s": round(op.throughput_per_s, 3),
-                "queries": {
-                    "total": op.queries.total,
-                    "per_op_mean": round(op.queries.per_op_mean, 3),
-                    "per_op_max": op.queries.per_op_max,
-                },
-                "histogram": op.histogram,
-            }
-            for op in report.operations
-        ],
+        "operations": [_operation_to_dict(op) for op in report.operations],
         "findings": [
             {
                 "kind": f.kind,
@@ -106,11 +171,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             }
             for f in report.findings
         ],
-        "resources": {
-            "rss_mb_start": round(report.resources.rss_mb_start, 1),
-            "rss_mb_peak": round(report.resources.rss_mb_peak, 1),
-            "cpu_percent": round(report.resources.cpu_percent, 1),
-        },
+        "resources": _resources_to_dict(report.resources),
     } | {section.name: section.to_json() for section in report.sections}
 
 
@@ -137,36 +198,17 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             isolation=target["isolation"],
         ),
         config=dict(d["config"]),
-        operations=tuple(
-            OperationReport(
-                name=op["name"],
-                count=int(op["count"]),
-                attempts=int(op["attempts"]),
-                commits=int(op["commits"]),
-                rollbacks=int(op["rollbacks"]),
-                errors=int(op["errors"]),
-                retries=int(op["retries"]),
-                cancelled=int(op["cancelled"]),
-                error_classes={k: int(v) for k, v in op["error_classes"].items()},
-                error_samples={k: tuple(v) for k, v in op["error_samples"].items()},
-                latency_ms=_latency_from_dict(op["latency_ms"]),
-                commit_latency_ms=_latency_from_dict(op["commit_latency_ms"]),
-                throughput_per_s=float(op["throughput_per_s"]),
-                queries=QueryCounts(
-                    int(op["queries"]["total"]),
-                    float(op["queries"]["per_op_mean"]),
-                    int(op["queries"]["per_op_max"]),
-                ),
-                histogram=op["histogram"],
-            )
-            for op in d["operations"]
-        ),
+        operations=tuple(_operation_from_dict(op) for op in d["operations"]),
         findings=tuple(
             Finding(f["kind"], Severity(f["severity"]), f["operation"], f["message"], f["evidence"])
             for f in d["findings"]
         ),
         resources=Resources(
-            float(res["rss_mb_start"]), float(res["rss_mb_peak"]), float(res["cpu_percent"])
+            float(res["rss_mb_start"]),
+            float(res["rss_mb_peak"]),
+            float(res["cpu_percent"]),
+            float(res["loop_cpu_percent"]) if res.get("loop_cpu_percent") is not None else None,
+            int(res.get("processes", 1)),
         ),
         sections=tuple(RawSection(k, v) for k, v in d.items() if k not in _CORE_KEYS),
     )

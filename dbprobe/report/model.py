@@ -85,6 +85,16 @@ class OperationReport:
     ``count`` is operations finished (``commits + errors``); ``attempts`` counts
     every try, so ``attempts == commits + rollbacks + cancelled``. Latency
     covers committed operations only, from the first attempt to the commit.
+
+    In an open-loop run (a rate was set), ``latency_ms`` runs from each
+    operation's *intended* start (corrected for coordinated omission), and
+    the rest is set: ``service_latency_ms`` from the actual start (the
+    uncorrected figure), ``schedule_lag_ms`` from the intended to the actual
+    start, ``late`` operations started over ``LATE_AFTER_MS`` behind
+    schedule, ``skipped`` over the latency limit (not run), ``unstarted`` due
+    before the end of the run but never reached by a worker. In a closed loop
+    these are None and 0. The ``*_histogram`` fields carry the encoded
+    HdrHistograms, so that reports of several processes or hosts merge exactly.
     """
 
     name: str
@@ -102,6 +112,19 @@ class OperationReport:
     throughput_per_s: float
     queries: QueryCounts
     histogram: str  # HdrHistogram, compressed and base64-encoded
+    service_latency_ms: LatencySummary | None = None
+    schedule_lag_ms: LatencySummary | None = None
+    late: int = 0
+    skipped: int = 0
+    unstarted: int = 0
+    commit_histogram: str = ""
+    service_histogram: str = ""
+    schedule_lag_histogram: str = ""
+
+    @property
+    def open_loop(self) -> bool:
+        """Whether it ran at a fixed rate (latency from the intended start)."""
+        return self.service_latency_ms is not None
 
     @property
     def error_rate(self) -> float:
@@ -122,11 +145,19 @@ class Finding:
 
 @dataclass(frozen=True)
 class Resources:
-    """The dbprobe process itself: memory and CPU during the run."""
+    """The dbprobe process itself: memory and CPU during the run.
+
+    ``cpu_percent`` is the whole process (threads included) in % of one core;
+    ``loop_cpu_percent`` the event-loop thread alone, the load generator's
+    own work (None where not measured). With several processes, memory and
+    ``cpu_percent`` add up over them and ``loop_cpu_percent`` is the busiest.
+    """
 
     rss_mb_start: float
     rss_mb_peak: float
     cpu_percent: float
+    loop_cpu_percent: float | None = None
+    processes: int = 1
 
 
 class Section(Protocol):
