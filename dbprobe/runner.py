@@ -56,6 +56,7 @@ from dbprobe.instrument.nplusone import (
 )
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.profiles import LoadProfile, Segment
+from dbprobe.report.model import Finding
 from dbprobe.timeline import Timeline, TimelinePoint, TimelineRecorder
 
 __all__ = [
@@ -360,7 +361,7 @@ async def _run_once(
     while True:
         ctx = ctx_factory()
         stats.attempts += 1
-        with count_statements() as tally:
+        with count_statements(locations="repeated") as tally:
             try:
                 await op.run(ctx)
             except asyncio.CancelledError:
@@ -383,12 +384,17 @@ async def _run_once(
         stats.commits += 1
         # Detection runs on the committed attempt only: a failed attempt's
         # statements stop wherever the error struck.
-        stats.findings.add(
-            find_n_plus_one(
+        # Each detector runs only when it could find something: this is the
+        # measuring loop, and most operations issue a few statements, eagerly
+        # loading nothing.
+        found: list[Finding] = []
+        if tally.count >= n_plus_one_threshold:
+            found += find_n_plus_one(
                 tally.statements.values(), operation=op.name, threshold=n_plus_one_threshold
             )
-            + find_unused_eager_loads(tally.eager_loaded(), tally.reads, operation=op.name)
-        )
+        if tally.eager or tally.eager_joined:
+            found += find_unused_eager_loads(tally.eager_loaded(), tally.reads, operation=op.name)
+        stats.findings.add(found)
         stats.statements_total += tally.count
         stats.statements_committed += tally.count
         stats.statements_max = max(stats.statements_max, tally.count)

@@ -115,7 +115,7 @@ class StatementRecorder:
         self,
         *,
         detail: bool = True,
-        locations: bool = True,
+        locations: bool | str = True,
         log: bool = False,
         reads_tracked: bool = True,
     ) -> None:
@@ -143,9 +143,13 @@ class StatementRecorder:
         stats = self.statements.get(fp)
         if stats is None:
             stats = StatementStats(fp, statement, is_select(statement))
-            if stats.is_select and self.locations:
+            if stats.is_select and self.locations is True:
                 stats.location = user_location()
             self.statements[fp] = stats
+        elif stats.executions == 1 and stats.is_select and self.locations == "repeated":
+            # Only a repeated SELECT can be an N+1, so the stack is walked for
+            # its location on the second execution, from the same loop.
+            stats.location = user_location()
         stats.executions += 1
         if executemany:
             stats.executemany = True
@@ -404,16 +408,31 @@ def record_engine(engine: AsyncEngine | Engine, *, log: bool = True) -> Iterator
         _bound.pop(sync_engine, None)
 
 
-@contextmanager
-def count_statements(
-    *, detail: bool = True, locations: bool = True, log: bool = False
-) -> Iterator[StatementRecorder]:
-    """Make a fresh recorder current for the enclosed code (in this task and its children)."""
-    install_statement_counter()
-    recorder = StatementRecorder(detail=detail, locations=locations, log=log)
-    recorder.parent = _current.get()
-    token = _current.set(recorder)
-    try:
-        yield recorder
-    finally:
-        _current.reset(token)
+class count_statements:
+    """Make a fresh recorder current for the enclosed code (in this task and its children).
+
+    ``locations``: True walks the stack for every SELECT's first execution;
+    ``"repeated"`` only for a SELECT that runs a second time (what the load
+    engine uses: cheaper, and N+1 findings still carry their location).
+
+    A small class rather than a generator-based context manager: it is entered
+    once per measured attempt.
+    """
+
+    __slots__ = ("_token", "recorder")
+
+    def __init__(
+        self, *, detail: bool = True, locations: bool | str = True, log: bool = False
+    ) -> None:
+        if not _installed:
+            install_statement_counter()
+        self.recorder = StatementRecorder(detail=detail, locations=locations, log=log)
+
+    def __enter__(self) -> StatementRecorder:
+        recorder = self.recorder
+        recorder.parent = _current.get()
+        self._token = _current.set(recorder)
+        return recorder
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
