@@ -24,8 +24,11 @@ def format_header(report: Report) -> Text:
     t, r = report.target, report.run
     text = Text()
     text.append(f"dbprobe {r.probe}", style="bold")
-    text.append(f" on {t.url} ({t.server_version}), scale {t.scale}, seed {t.seed}, ")
-    text.append(f"isolation {t.isolation}, {report.config.get('threads', '?')} workers\n")
+    text.append(f" on {t.url} ({t.server_version}), scale {t.scale}, seed {t.seed}")
+    if report.operations:  # a workload: its isolation and workers say how it ran
+        threads = report.config.get("threads")
+        text.append(f", isolation {t.isolation}" + (f", {threads} workers" if threads else ""))
+    text.append("\n")
     if r.interrupted:
         text.append("interrupted: partial results below\n", style="bold yellow")
     return text
@@ -127,7 +130,9 @@ def format_findings(report: Report) -> RenderableType | None:
 
 
 def print_report(report: Report, console: Console) -> None:
-    parts: list[RenderableType] = [format_header(report), format_operations(report)]
+    parts: list[RenderableType] = [format_header(report)]
+    if report.operations:  # the isolation probe's matrix is not a workload
+        parts.append(format_operations(report))
     parts.extend(section for s in report.sections if (section := s.render()) is not None)
     parts.extend(p for p in (format_errors(report), format_findings(report)) if p is not None)
     res = report.resources
