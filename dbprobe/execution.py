@@ -27,6 +27,7 @@ from dbprobe.engine import Database, Isolation, PoolOptions, Target, open_databa
 from dbprobe.errors import UsageError
 from dbprobe.generator import GeneratorLoad, combine_generator_loads, generator_findings
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.outages import service_interruptions
 from dbprobe.probes import repo, uow
 from dbprobe.processes import ProcessJob, outcome_of, rss_mb_sampler, run_processes
 from dbprobe.report.load import LoadSection, ProcessPart, TimelineSection
@@ -386,6 +387,8 @@ async def _probe(
     findings += measured.findings
     findings += generator_findings(measured.generator)
     findings += late_findings
+    if measured.timeline is not None:
+        findings += service_interruptions(measured.timeline.points, ops)
     sections: list[Section] = []
     if measured.timeline is not None:
         sections.append(TimelineSection(measured.timeline, show=plan.open_loop))
