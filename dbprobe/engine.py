@@ -11,6 +11,7 @@ import enum
 import os
 import re
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from dbprobe.errors import ConfigError, ConnectError, DatabaseUrlError
+from dbprobe.instrument.statements import note_lock_wait
 
 __all__ = [
     "PG_SCHEMA",
@@ -40,6 +42,9 @@ __all__ = [
 
 #: The PostgreSQL schema that holds every table dbprobe creates.
 PG_SCHEMA = "dbprobe"
+
+# A BEGIN IMMEDIATE that took this long waited for another writer's lock.
+_LOCK_WAIT_NS = 1_000_000
 
 #: The execution option that marks a write transaction (SQLite: BEGIN IMMEDIATE).
 _WRITE_OPTION = "dbprobe_write"
@@ -250,7 +255,14 @@ def _sqlite_tuning(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         # writer waits on busy_timeout instead of failing later with
         # SQLITE_BUSY_SNAPSHOT when it tries to upgrade a stale read snapshot.
         immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if not immediate:
+            conn.exec_driver_sql("BEGIN")
+            return
+        started = time.perf_counter_ns()
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        waited = time.perf_counter_ns() - started
+        if waited >= _LOCK_WAIT_NS:
+            note_lock_wait(waited)
 
 
 def build_engine(

@@ -290,6 +290,8 @@ class OperationStats:
     statements_total: int = 0
     statements_committed: int = 0
     statements_max: int = 0
+    lock_waits: int = 0
+    lock_wait_ns: int = 0
     findings: FindingTally = field(default_factory=FindingTally)
     # Open loop only (None in a closed loop): time from the actual start to the
     # commit, and from the intended to the actual start.
@@ -366,9 +368,13 @@ async def _run_once(
                 await op.run(ctx)
             except asyncio.CancelledError:
                 stats.statements_total += tally.count
+                stats.lock_waits += tally.lock_waits
+                stats.lock_wait_ns += tally.lock_wait_ns
                 raise
             except Exception as exc:
                 stats.statements_total += tally.count
+                stats.lock_waits += tally.lock_waits
+                stats.lock_wait_ns += tally.lock_wait_ns
                 kind = classify_error(exc)
                 stats.record_failure(exc, kind, mask_secret(_first_line(exc), db.target))
                 if is_missing_greenlet(exc):
@@ -396,6 +402,8 @@ async def _run_once(
             found += find_unused_eager_loads(tally.eager_loaded(), tally.reads, operation=op.name)
         stats.findings.add(found)
         stats.statements_total += tally.count
+        stats.lock_waits += tally.lock_waits
+        stats.lock_wait_ns += tally.lock_wait_ns
         stats.statements_committed += tally.count
         stats.statements_max = max(stats.statements_max, tally.count)
         # Latency runs from the first attempt to the last commit, retries and

@@ -104,6 +104,8 @@ class StatementRecorder:
         "last_relationship",
         "loaded_classes",
         "locations",
+        "lock_wait_ns",
+        "lock_waits",
         "log",
         "parent",
         "reads",
@@ -120,6 +122,8 @@ class StatementRecorder:
         reads_tracked: bool = True,
     ) -> None:
         self.count = 0
+        self.lock_waits = 0
+        self.lock_wait_ns = 0
         # Reads of relationship attributes can only be attributed through the
         # task's context; a recorder bound to an engine cannot see them, and
         # must not call an eager load "unused" for want of seeing its reads.
@@ -336,6 +340,19 @@ def _note_orm_execute(recorder: StatementRecorder, state: Any) -> None:
     mapper = state.bind_mapper
     links = _write_only_links(mapper) if mapper is not None else ()
     recorder._pending = _Pending(None, None, False, links) if links else None
+
+
+def note_lock_wait(waited_ns: int) -> None:
+    """Add a wait for SQLite's write lock (timed at BEGIN IMMEDIATE) to the current captures.
+
+    Under the busy timeout a blocked writer waits instead of failing, so no
+    error ever shows the contention: this count and time do.
+    """
+    recorder = _current.get()
+    while recorder is not None:
+        recorder.lock_waits += 1
+        recorder.lock_wait_ns += waited_ns
+        recorder = recorder.parent
 
 
 class _ReadTrackingAttribute(InstrumentedAttribute[Any]):

@@ -41,6 +41,8 @@ def _operation_report(stats: OperationStats, measured_s: float) -> OperationRepo
         commit_histogram=stats.commit_latency.encode(),
         service_histogram=stats.service_latency.encode() if stats.service_latency else "",
         schedule_lag_histogram=stats.schedule_lag.encode() if stats.schedule_lag else "",
+        lock_waits=stats.lock_waits,
+        lock_wait_ms_total=stats.lock_wait_ns / 1e6,
     )
 
 

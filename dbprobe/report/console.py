@@ -116,6 +116,19 @@ def format_errors(report: Report) -> RenderableType | None:
     return Text("failed attempts (rolled back):\n  " + "\n  ".join(lines)) if lines else None
 
 
+def format_lock_waits(report: Report) -> RenderableType | None:
+    waits = [op for op in report.operations if op.lock_waits]
+    if not waits:
+        return None
+    return Text(
+        "waited for the write lock (SQLite BEGIN IMMEDIATE, within the busy timeout):\n  "
+        + "\n  ".join(
+            f"{op.name}: {op.lock_waits} waits, {op.lock_wait_ms_total / 1000:.2f} s in all"
+            for op in waits
+        )
+    )
+
+
 def format_findings(report: Report) -> RenderableType | None:
     if not report.findings:
         return None
@@ -134,7 +147,11 @@ def print_report(report: Report, console: Console) -> None:
     if report.operations:  # the isolation probe's matrix is not a workload
         parts.append(format_operations(report))
     parts.extend(section for s in report.sections if (section := s.render()) is not None)
-    parts.extend(p for p in (format_errors(report), format_findings(report)) if p is not None)
+    parts.extend(
+        p
+        for p in (format_errors(report), format_lock_waits(report), format_findings(report))
+        if p is not None
+    )
     res = report.resources
     parts.append(
         Text(

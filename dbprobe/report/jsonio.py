@@ -77,6 +77,8 @@ def _operation_to_dict(op: OperationReport) -> dict[str, Any]:
             "per_op_max": op.queries.per_op_max,
         },
         "histogram": op.histogram,
+        "lock_waits": op.lock_waits,
+        "lock_wait_ms_total": round(op.lock_wait_ms_total, 3),
     }
     if op.commit_histogram:
         data["commit_histogram"] = op.commit_histogram
@@ -123,6 +125,8 @@ def _operation_from_dict(op: Mapping[str, Any]) -> OperationReport:
         commit_histogram=str(op.get("commit_histogram", "")),
         service_histogram=str(op.get("service_histogram", "")),
         schedule_lag_histogram=str(op.get("schedule_lag_histogram", "")),
+        lock_waits=int(op.get("lock_waits", 0)),
+        lock_wait_ms_total=float(op.get("lock_wait_ms_total", 0.0)),
     )
 
 

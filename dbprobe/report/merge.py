@@ -124,6 +124,8 @@ def _merge_one(parts: Sequence[OperationReport]) -> OperationReport:
         commit_histogram=commit.encode() if commit is not None else "",
         service_histogram=service.encode() if service is not None else "",
         schedule_lag_histogram=lag.encode() if lag is not None else "",
+        lock_waits=sum(p.lock_waits for p in parts),
+        lock_wait_ms_total=sum(p.lock_wait_ms_total for p in parts),
     )
 
 

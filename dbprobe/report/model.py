@@ -120,6 +120,10 @@ class OperationReport:
     commit_histogram: str = ""
     service_histogram: str = ""
     schedule_lag_histogram: str = ""
+    # SQLite writers that waited for another writer's lock (at BEGIN IMMEDIATE,
+    # inside the busy timeout): contention that no error shows.
+    lock_waits: int = 0
+    lock_wait_ms_total: float = 0.0
 
     @property
     def open_loop(self) -> bool:
