@@ -47,11 +47,13 @@ async def test_writers_wait_for_a_foreign_lock_and_every_commit_lands(tmp_path: 
     await db.dispose()
     before = await _programs(url)
 
-    with subprocess.Popen(
+    # Blocking on purpose: nothing else runs until the holder has the lock.
+    with subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-c", HOLDER, str(path)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     ) as holder:  # fmt: skip
-        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout is not None
+        assert holder.stdin is not None
         assert holder.stdout.readline().strip() == "locked"
 
         def release(point: object) -> None:
