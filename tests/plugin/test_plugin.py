@@ -286,7 +286,9 @@ def test_compare_fails_the_session_on_an_injected_slowdown_and_passes_without(
             "*regression at or above minor: session failed*",
         ]
     )
-    assert "test_step[2]" not in "".join(line for line in slowed.stdout.lines if "regressed" in line)
+    assert "test_step[2]" not in "".join(
+        line for line in slowed.stdout.lines if "regressed" in line
+    )
 
     monkeypatch.setenv("SLOWDOWN_S", "0")
     same = pytester.runpytest_subprocess(*BASE, "--dbprobe-compare", "base")
