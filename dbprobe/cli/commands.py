@@ -150,7 +150,7 @@ def _plan(args: argparse.Namespace, default_duration_s: float | None, default_tx
     extra: dict[str, Any] = {
         "rate_per_s": args.rate,
         "arrivals": args.arrivals,
-        "latency_limit_ms": args.latency_limit * 1000 if args.latency_limit else None,
+        "latency_limit_ms": args.latency_limit,
         "processes": args.processes,
     }
     if args.profile is not None:
