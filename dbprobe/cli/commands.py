@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -109,6 +109,20 @@ class _ConsoleHooks:
         )
 
 
+async def _measure(
+    args: argparse.Namespace,
+    out: Console,
+    err: Console,
+    run: Callable[[asyncio.Event, ProbeHooks], Awaitable[Report]],
+) -> int:
+    """What every probe command shares: stop on SIGINT/SIGTERM, show progress, finish."""
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        report = await run(stop, hooks.hooks())
+    return _finish(report, args, out)
+
+
 def _install_stop_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -181,19 +195,20 @@ async def _uow_command(
         mix=args.mix or dict(uow.DEFAULT_MIX),
         hot_set=args.hot_set,
     )
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run_uow(
+    return await _measure(
+        args,
+        out,
+        err,
+        lambda stop, hooks: run_uow(
             _target_options(args, target),
             options,
             slos=args.slo,
             stop=stop,
             argv=argv,
-            hooks=hooks.hooks(),
+            hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
-        )
-    return _finish(report, args, out)
+        ),
+    )
 
 
 _REPO_DEFAULT_TRANSACTIONS = 20
@@ -203,10 +218,11 @@ async def _repo_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
     plan = _plan(args, None, _REPO_DEFAULT_TRANSACTIONS)
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run_repo(
+    return await _measure(
+        args,
+        out,
+        err,
+        lambda stop, hooks: run_repo(
             _target_options(args, target),
             plan,
             only=args.only,
@@ -214,10 +230,10 @@ async def _repo_command(
             slos=args.slo,
             stop=stop,
             argv=argv,
-            hooks=hooks.hooks(),
+            hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
-        )
-    return _finish(report, args, out)
+        ),
+    )
 
 
 def _list_catalogue(out: Console) -> int:
@@ -231,10 +247,11 @@ async def _run_scenarios_command(
 ) -> int:
     from dbprobe.execution import run_scenarios
 
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run_scenarios(
+    return await _measure(
+        args,
+        out,
+        err,
+        lambda stop, hooks: run_scenarios(
             _target_options(args, target),
             args.scenarios,
             _plan(args, DEFAULT_DURATION_S, 0),
@@ -243,10 +260,10 @@ async def _run_scenarios_command(
             slos=args.slo,
             stop=stop,
             argv=argv,
-            hooks=hooks.hooks(),
+            hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
-        )
-    return _finish(report, args, out)
+        ),
+    )
 
 
 def _list_scenarios(args: argparse.Namespace, out: Console) -> int:
@@ -275,18 +292,19 @@ async def _select_command(
         via=args.via,
         retry=RetryPolicy(retries=args.retries),
     )
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run_select(
+    return await _measure(
+        args,
+        out,
+        err,
+        lambda stop, hooks: run_select(
             _target_options(args, target),
             options,
             stop=stop,
             argv=argv,
-            hooks=hooks.hooks(),
+            hooks=hooks,
             slos=args.slo,
-        )
-    return _finish(report, args, out)
+        ),
+    )
 
 
 async def _pool_command(
@@ -310,13 +328,14 @@ async def _pool_command(
         seed=args.seed,
         pool=probe.pool_options(args.connect_timeout),
     )
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run_pool(
-            options, probe, stop=stop, argv=argv, hooks=hooks.hooks(), slos=args.slo
-        )
-    return _finish(report, args, out)
+    return await _measure(
+        args,
+        out,
+        err,
+        lambda stop, hooks: run_pool(
+            options, probe, stop=stop, argv=argv, hooks=hooks, slos=args.slo
+        ),
+    )
 
 
 async def _deadlock_command(
@@ -331,13 +350,14 @@ async def _deadlock_command(
         lock_order=args.lock_order,
         retry=RetryPolicy(retries=args.retries),
     )
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run_deadlock(
-            _target_options(args, target), options, stop=stop, argv=argv, hooks=hooks.hooks()
-        )
-    return _finish(report, args, out)
+    return await _measure(
+        args,
+        out,
+        err,
+        lambda stop, hooks: run_deadlock(
+            _target_options(args, target), options, stop=stop, argv=argv, hooks=hooks
+        ),
+    )
 
 
 async def _isolation_command(
@@ -357,13 +377,14 @@ async def _isolation_command(
         seed=args.seed,
         pool=PoolOptions(size=1, connect_timeout_s=args.connect_timeout),
     )
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run_isolation(
-            target_options, options, stop=stop, argv=argv, hooks=hooks.hooks()
-        )
-    return _finish(report, args, out)
+    return await _measure(
+        args,
+        out,
+        err,
+        lambda stop, hooks: run_isolation(
+            target_options, options, stop=stop, argv=argv, hooks=hooks
+        ),
+    )
 
 
 async def _clean_command(target: Target, args: argparse.Namespace, out: Console) -> int:
