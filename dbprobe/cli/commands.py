@@ -11,7 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -49,6 +49,8 @@ from dbprobe.seedgen import load_scale
 from dbprobe.seeding import SeedResult, seed
 
 __all__ = ["run_command"]
+
+T = TypeVar("T")
 
 
 class _ConsoleHooks:
@@ -109,18 +111,26 @@ class _ConsoleHooks:
         )
 
 
+async def _with_progress(
+    args: argparse.Namespace,
+    err: Console,
+    run: Callable[[asyncio.Event, ProbeHooks], Awaitable[T]],
+) -> T:
+    """Run with SIGINT/SIGTERM setting ``stop`` and the progress display on stderr."""
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
+        return await run(stop, hooks.hooks())
+
+
 async def _measure(
     args: argparse.Namespace,
     out: Console,
     err: Console,
     run: Callable[[asyncio.Event, ProbeHooks], Awaitable[Report]],
 ) -> int:
-    """What every probe command shares: stop on SIGINT/SIGTERM, show progress, finish."""
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        report = await run(stop, hooks.hooks())
-    return _finish(report, args, out)
+    """What every probe command shares: stop on signals, show progress, finish."""
+    return _finish(await _with_progress(args, err, run), args, out)
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -441,10 +451,11 @@ async def _suite_command(
         seed=args.seed,
         pool=PoolOptions(size=args.threads, connect_timeout_s=args.connect_timeout),
     )
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        reports = await run_suite(options, settings, only=args.only, stop=stop, hooks=hooks.hooks())
+    reports = await _with_progress(
+        args,
+        err,
+        lambda stop, hooks: run_suite(options, settings, only=args.only, stop=stop, hooks=hooks),
+    )
     return suite_outputs(reports, args, out)
 
 

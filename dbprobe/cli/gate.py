@@ -87,6 +87,28 @@ def _print_comparison(comparison: Comparison, out: Console) -> None:
     out.print(summary_line(comparison), highlight=False)
 
 
+def _compare(
+    spec: str,
+    current: Report,
+    args: argparse.Namespace,
+    store: HistoryStore,
+    current_label: str = "",
+) -> tuple[Report, Comparison]:
+    """The baseline named by ``spec`` (a saved name or a report file) and its comparison."""
+    baseline, label = load_baseline(spec, store)
+    comparison = compare_reports(
+        baseline,
+        current,
+        metric=Metric(args.metric),
+        thresholds=_thresholds(args),
+        allow_mismatch=args.allow_mismatch,
+        baseline_label=label,
+        current_label=current_label,
+        normalize=not getattr(args, "absolute", False),
+    )
+    return baseline, comparison
+
+
 def after_run(report: Report, args: argparse.Namespace, out: Console) -> Report:
     """Save/record the run, compare it with ``--compare``, write the report files.
 
@@ -99,15 +121,7 @@ def after_run(report: Report, args: argparse.Namespace, out: Console) -> Report:
     store = _store(args)
     view = ReportView(report)
     if args.compare:
-        baseline, label = load_baseline(args.compare, store)
-        comparison = compare_reports(
-            baseline,
-            report,
-            metric=Metric(args.metric),
-            thresholds=_thresholds(args),
-            allow_mismatch=args.allow_mismatch,
-            baseline_label=label,
-        )
+        baseline, comparison = _compare(args.compare, report, args, store)
         if not args.quiet:
             _print_comparison(comparison, out)
         found = comparison_findings(comparison, regression_level(args))
@@ -153,18 +167,8 @@ def baseline_command(args: argparse.Namespace, out: Console) -> int:
 def compare_command(args: argparse.Namespace, out: Console) -> int:
     """``dbprobe compare BASELINE CURRENT``: each a baseline name or a report file."""
     store = _store(args)
-    baseline, base_label = load_baseline(args.baseline, store)
     current, current_label = load_baseline(args.current, store)
-    comparison = compare_reports(
-        baseline,
-        current,
-        metric=Metric(args.metric),
-        thresholds=_thresholds(args),
-        allow_mismatch=args.allow_mismatch,
-        baseline_label=base_label,
-        current_label=current_label,
-        normalize=not args.absolute,
-    )
+    baseline, comparison = _compare(args.baseline, current, args, store, current_label)
     _print_comparison(comparison, out)
     level = regression_level(args)
     found = comparison_findings(comparison, level)
@@ -181,17 +185,10 @@ def report_command(args: argparse.Namespace, out: Console) -> int:
     """``dbprobe report RESULT.json``: render a saved result (and its comparison, trend)."""
     report = read_report(args.result)
     store = _store(args)
-    baseline, comparison = None, None
+    baseline: Report | None = None
+    comparison: Comparison | None = None
     if args.compare:
-        baseline, label = load_baseline(args.compare, store)
-        comparison = compare_reports(
-            baseline,
-            report,
-            metric=Metric(args.metric),
-            thresholds=_thresholds(args),
-            allow_mismatch=args.allow_mismatch,
-            baseline_label=label,
-        )
+        baseline, comparison = _compare(args.compare, report, args, store)
     trends = trends_for(store, report, Metric(args.metric)) if args.trend else ()
     view = ReportView(report, baseline, comparison, tuple(trends))
     if not (args.markdown or args.html or args.export):

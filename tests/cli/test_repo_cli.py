@@ -39,8 +39,11 @@ def test_repo_command_prints_every_entry_and_the_fixes_and_fails_on_request(
     assert [op["name"] for op in data["operations"]] == names
     kinds = {f["kind"] for f in data["findings"]}
     assert "n_plus_one" in kinds
+    # The query findings carry their relationship and fix (a generator_saturated
+    # warning may join them on a loaded machine; it is about the client).
     for finding in data["findings"]:
-        assert set(finding["evidence"]) >= {"relationship", "suggestion"}
+        if finding["kind"] in ("n_plus_one", "unused_eager_load"):
+            assert set(finding["evidence"]) >= {"relationship", "suggestion"}
     failing = _cli(
         ["repo", "--scale", "tiny", "--transactions", "1", "--only", "program_full_lazy",
          "--fail-on", "n_plus_one", "--quiet"], tmp_path,

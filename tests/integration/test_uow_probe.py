@@ -95,5 +95,6 @@ async def test_violated_slo_becomes_an_error_finding(sqlite_target: Target) -> N
     report = await run_uow(
         TargetOptions(sqlite_target, scale="tiny"), options, slos=[parse_slo("p50<1us")]
     )
-    kinds = {(f.kind, f.operation) for f in report.findings}
+    # A generator_saturated warning (about the client, on a loaded machine) may join them.
+    kinds = {(f.kind, f.operation) for f in report.findings if f.kind != "generator_saturated"}
     assert kinds == {("slo_violation", op.name) for op in report.operations if op.count}
