@@ -1,0 +1,101 @@
+"""Report files written by an earlier dbprobe load, render and compare unchanged.
+
+``fixtures/reports/`` holds one report per probe (and the variants that carry
+every finding kind), written by the dbprobe of the commit that added them. The
+JSON contract (``dbprobe.report/1``) promises that such files stay readable:
+parsed and written again they give back exactly the same JSON, and every
+renderer and the regression gate accept them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from dbprobe.compare import Verdict, compare_reports
+from dbprobe.report.console import print_report
+from dbprobe.report.exports import pytest_benchmark_json
+from dbprobe.report.html import render_html
+from dbprobe.report.jsonio import read_report, report_to_dict
+from dbprobe.report.markdown import format_markdown
+from dbprobe.report.merge import merge_reports
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
+FILES = sorted(FIXTURES.glob("*.json"))
+PROBES = {"uow", "repo", "select", "pool", "deadlock", "isolation", "run", "pytest"}
+
+
+def test_there_is_a_report_of_every_probe() -> None:
+    probes = {json.loads(p.read_text("utf-8"))["run"]["probe"] for p in FILES}
+    assert probes == PROBES
+
+
+def test_the_fixtures_carry_every_finding_kind_dbprobe_writes() -> None:
+    kinds = {f["kind"] for p in FILES for f in json.loads(p.read_text("utf-8"))["findings"]}
+    assert kinds == {
+        "anomaly",
+        "deadlock",
+        "generator_saturated",
+        "improvement",
+        "leaked_connection",
+        "lost_update",
+        "merge_window_mismatch",
+        "missing_greenlet",
+        "n_plus_one",
+        "pool_exhaustion",
+        "regression",
+        "service_interruption",
+        "slo_violation",
+        "teardown_failed",
+        "unused_eager_load",
+    }
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_an_old_report_parses_and_writes_back_the_same_json(path: Path) -> None:
+    written = json.loads(path.read_text("utf-8"))
+    again = json.loads(json.dumps(report_to_dict(read_report(path))))
+    assert again == written
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_an_old_report_renders_in_every_format(path: Path) -> None:
+    report = read_report(path)
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    text = console.export_text()
+    markdown = format_markdown(report)
+    html = render_html(report)
+    for op in report.operations:
+        assert op.name in text
+        assert op.name in markdown
+        assert op.name in html
+    for finding in report.findings:
+        # The console and Markdown show each finding's message whole.
+        assert " ".join(finding.message.split()) in " ".join(text.split())
+        assert finding.message.replace("|", "\\|") in markdown
+    benchmarks = pytest_benchmark_json([report])["benchmarks"]
+    # Operations that never committed have no latency to export.
+    timed = [op.name for op in report.operations if op.latency_ms.count]
+    assert [b["name"] for b in benchmarks] == timed
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in FILES if read_report(p).operations], ids=lambda p: p.stem
+)
+def test_an_old_report_compared_with_itself_has_no_regression(path: Path) -> None:
+    report = read_report(path)
+    comparison = compare_reports(report, report, allow_mismatch=True)
+    assert [r.operation for r in comparison.results] == [op.name for op in report.operations]
+    assert {r.verdict for r in comparison.results} <= {Verdict.UNCHANGED, Verdict.INSUFFICIENT}
+    assert comparison.regressions() == ()
+
+
+def test_old_reports_of_one_probe_merge() -> None:
+    parts = [read_report(FIXTURES / "uow.json"), read_report(FIXTURES / "uow_gate.json")]
+    merged = merge_reports(parts)
+    for op in merged.operations:
+        assert op.count == sum(p.operation(op.name).count for p in parts)
