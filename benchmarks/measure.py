@@ -25,10 +25,13 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from dbprobe.engine import Database, PoolOptions, open_database, resolve_target
-from dbprobe.execution import TargetOptions
-from dbprobe.probes.driver import DriverConnections
-from dbprobe.probes.select import (
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded, seed
+from dbprobe.load.harness import TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.probes.select.driver import DriverConnections
+from dbprobe.probes.select.probe import (
     Layer,
     SelectOptions,
     Via,
@@ -36,9 +39,8 @@ from dbprobe.probes.select import (
     count_accounts,
     run_select,
 )
-from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy, run_workload
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import ensure_seeded, seed
+from dbprobe.target.engine import Database, PoolOptions, open_database
+from dbprobe.target.url import resolve_target
 
 Args = dict[str, Any]
 

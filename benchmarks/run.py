@@ -379,7 +379,7 @@ into a new file each time (batched `executemany`). The row widths are compared b
 
 async def _row_widths(pg: Pg, s: Settings) -> str:
     """Average tuple width (pg_column_size) and bytes on disk per row, ours and pgbench's."""
-    from dbprobe.seedgen import TABLE_ORDER
+    from dbprobe.data.rows import TABLE_ORDER
 
     def query(table: str) -> str:
         return (

@@ -10,13 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dbprobe.errors import DbprobeError, ErrorClass, classify_error
-    from dbprobe.instrument import count_statements, install_statement_counter
-    from dbprobe.metrics import LatencyHistogram, LatencySummary
-    from dbprobe.report.merge import merge_reports
-    from dbprobe.report.model import Finding, Severity
-    from dbprobe.scenarios import ScenarioContext, scenario
-    from dbprobe.statement_capture import (
+    from dbprobe.assertions import (
         Capture,
         CapturedStatement,
         NPlusOneError,
@@ -25,6 +19,12 @@ if TYPE_CHECKING:
         assert_no_n_plus_one,
         capture,
     )
+    from dbprobe.errors import DbprobeError, ErrorClass, classify_error
+    from dbprobe.instrument import count_statements, install_statement_counter
+    from dbprobe.metrics import LatencyHistogram, LatencySummary
+    from dbprobe.probes.scenarios.declare import ScenarioContext, scenario
+    from dbprobe.report.merge import merge_reports
+    from dbprobe.result.model import Finding, Severity
 
 __all__ = [
     "Capture",
@@ -49,19 +49,19 @@ __all__ = [
 ]
 
 _HOME = {
-    "Capture": "dbprobe.statement_capture",
-    "CapturedStatement": "dbprobe.statement_capture",
+    "Capture": "dbprobe.assertions",
+    "CapturedStatement": "dbprobe.assertions",
     "DbprobeError": "dbprobe.errors",
     "ErrorClass": "dbprobe.errors",
-    "Finding": "dbprobe.report.model",
+    "Finding": "dbprobe.result.model",
     "LatencyHistogram": "dbprobe.metrics",
     "LatencySummary": "dbprobe.metrics",
-    "NPlusOneError": "dbprobe.statement_capture",
-    "QueryBudgetError": "dbprobe.statement_capture",
-    "Severity": "dbprobe.report.model",
-    "assert_max_queries": "dbprobe.statement_capture",
-    "assert_no_n_plus_one": "dbprobe.statement_capture",
-    "capture": "dbprobe.statement_capture",
+    "NPlusOneError": "dbprobe.assertions",
+    "QueryBudgetError": "dbprobe.assertions",
+    "Severity": "dbprobe.result.model",
+    "assert_max_queries": "dbprobe.assertions",
+    "assert_no_n_plus_one": "dbprobe.assertions",
+    "capture": "dbprobe.assertions",
     "classify_error": "dbprobe.errors",
     "count_statements": "dbprobe.instrument",
     "install_statement_counter": "dbprobe.instrument",

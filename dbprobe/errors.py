@@ -2,14 +2,24 @@
 
 The exception tree::
 
-    DbprobeError                 root of everything dbprobe raises on purpose
-    ├── UsageError               the user asked for something that cannot be done (CLI exit 2)
-    │   ├── ConfigError          an option value is out of range or malformed
-    │   ├── DatabaseUrlError     a database URL is malformed or names an unsupported driver
-    │   └── ReportFileError      a report file cannot be read or is of a foreign schema
-    └── TargetError              the target database refused us (CLI exit 2)
-        ├── ConnectError         no connection: refused, unreachable, bad password, no database
-        └── SeedStateError       the target holds a half-seeded or foreign dbprobe namespace
+    DbprobeError                     root of everything dbprobe raises on purpose
+    ├── UsageError                   the user asked for something that cannot be done (CLI exit 2)
+    │   ├── ConfigError              an option value is out of range or malformed
+    │   ├── DatabaseUrlError         a database URL is malformed or names an unsupported driver
+    │   ├── ReportFileError          a report file cannot be read or is of a foreign schema
+    │   ├── HistoryFileError         the history store is unreadable, corrupt or not dbprobe's
+    │   ├── UnknownBaselineError     no saved baseline has the name asked for
+    │   ├── ComparisonMismatchError  two runs of different probes, scales or backends compared
+    │   └── HtmlUnavailableError     an HTML report asked for without matplotlib
+    └── TargetError                  the target database refused us (CLI exit 2)
+        ├── ConnectError             no connection: refused, unreachable, bad password, no database
+        └── SeedStateError           the target holds a half-seeded or foreign dbprobe namespace
+
+    Interrupted                      Ctrl-C or SIGTERM before measuring began (CLI exit 130)
+
+The assertions of :mod:`dbprobe.assertions` (``QueryBudgetError``,
+``NPlusOneError``) are ``AssertionError`` s, failures of the user's test rather
+than errors of dbprobe, and live beside the checks that raise them.
 
 Errors that happen *during* a measured operation are not raised to the user: they
 are classified by :func:`classify_error` and counted in the report. The
@@ -26,14 +36,19 @@ import sqlite3
 from sqlalchemy import exc as sa_exc
 
 __all__ = [
+    "ComparisonMismatchError",
     "ConfigError",
     "ConnectError",
     "DatabaseUrlError",
     "DbprobeError",
     "ErrorClass",
+    "HistoryFileError",
+    "HtmlUnavailableError",
+    "Interrupted",
     "ReportFileError",
     "SeedStateError",
     "TargetError",
+    "UnknownBaselineError",
     "UsageError",
     "classify_error",
     "error_code",
@@ -60,6 +75,22 @@ class ReportFileError(UsageError):
     """Raised when a report file is unreadable, truncated or of a foreign schema."""
 
 
+class HistoryFileError(UsageError):
+    """Raised by the history store when its file is unreadable, corrupt or not dbprobe's."""
+
+
+class UnknownBaselineError(UsageError):
+    """Raised by the history store when no baseline has the name asked for."""
+
+
+class ComparisonMismatchError(UsageError):
+    """Raised by the comparison for runs of different probes, scales or backends."""
+
+
+class HtmlUnavailableError(UsageError):
+    """Raised by the HTML renderer when matplotlib is not installed."""
+
+
 class TargetError(DbprobeError):
     """Raised when the target database cannot be used."""
 
@@ -70,6 +101,10 @@ class ConnectError(TargetError):
 
 class SeedStateError(TargetError):
     """Raised when the target's dbprobe namespace is in a state dbprobe will not touch."""
+
+
+class Interrupted(Exception):
+    """Raised when ``stop`` was set before any measurement began (e.g. while seeding)."""
 
 
 class ErrorClass(enum.StrEnum):

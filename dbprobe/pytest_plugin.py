@@ -34,21 +34,16 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from dbprobe.assertions import Capture
 from dbprobe.bench import BenchStats, bench
-from dbprobe.engine import (
-    Isolation,
-    PoolOptions,
-    Target,
-    build_engine,
-    open_database,
-    resolve_target,
-)
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import create_schema, ensure_seeded
 from dbprobe.errors import DbprobeError
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.instrument.statements import install_statement_counter, record_engine
 from dbprobe.metrics import LatencyHistogram
-from dbprobe.report.jsonio import write_report
-from dbprobe.report.model import (
+from dbprobe.result.jsonio import write_report
+from dbprobe.result.model import (
     OperationReport,
     QueryCounts,
     Report,
@@ -57,9 +52,9 @@ from dbprobe.report.model import (
     TargetInfo,
     ToolInfo,
 )
-from dbprobe.seedgen import SCALE_NAMES, load_scale
-from dbprobe.seeding import create_schema, ensure_seeded
-from dbprobe.statement_capture import Capture
+from dbprobe.result.options import SCALE_NAMES
+from dbprobe.target.engine import Isolation, PoolOptions, build_engine, open_database
+from dbprobe.target.url import Target, resolve_target
 
 __all__ = ["PluginOptions"]
 
@@ -423,8 +418,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if options.save is None and options.compare is None:
         return
     # Imported here: the statistics are only needed when a session saves or compares.
-    from dbprobe.baseline import HistoryStore
-    from dbprobe.compare import Level, compare_reports, exit_status
+    from dbprobe.gate.compare import compare_reports, exit_status
+    from dbprobe.gate.store import HistoryStore
+    from dbprobe.gate.thresholds import Level
     from dbprobe.report.render import load_baseline
     from dbprobe.report.text import summary_line
 

@@ -19,19 +19,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbprobe.baseline import BaselineInfo, HistoryStore
-from dbprobe.compare import Level, Metric, Thresholds, exit_status
 from dbprobe.errors import ConfigError
-from dbprobe.execution import ProbeHooks, TargetOptions, run_repo, run_uow
+from dbprobe.gate.compare import exit_status
+from dbprobe.gate.store import BaselineInfo, HistoryStore
+from dbprobe.gate.thresholds import Level, Metric, Thresholds
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.probes import uow
+from dbprobe.probes.repo.probe import run_repo
+from dbprobe.probes.uow import run_uow
 from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_json, write_export
 from dbprobe.report.html import render_suite_html
-from dbprobe.report.jsonio import write_report
 from dbprobe.report.markdown import format_suite_markdown
-from dbprobe.report.model import Report
 from dbprobe.report.render import build_view, trends_for
 from dbprobe.report.view import ReportView
-from dbprobe.runner import LoadPlan, RetryPolicy
+from dbprobe.result.jsonio import write_report
+from dbprobe.result.model import Report
 
 __all__ = [
     "SUITE_PROBES",

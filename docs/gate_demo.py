@@ -21,17 +21,20 @@ from typing import Any
 
 from sqlalchemy import text
 
-from dbprobe.baseline import HistoryStore
-from dbprobe.compare import Level, Metric, compare_reports, exit_status
-from dbprobe.engine import Backend, PoolOptions, resolve_target
-from dbprobe.execution import TargetOptions, run_uow
+from dbprobe.gate.compare import compare_reports, exit_status
+from dbprobe.gate.store import HistoryStore
+from dbprobe.gate.thresholds import Level, Metric
+from dbprobe.gate.trend import history
+from dbprobe.load.harness import TargetOptions
+from dbprobe.load.plan import LoadPlan
 from dbprobe.probes import uow
+from dbprobe.probes.uow import run_uow
 from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_json, write_export
-from dbprobe.report.jsonio import read_report, write_report
 from dbprobe.report.render import Format, render_report_file
-from dbprobe.runner import LoadPlan
+from dbprobe.result.jsonio import read_report, write_report
 from dbprobe.suite import SuiteSettings, run_suite, suite_views, write_suite
-from dbprobe.trend import history
+from dbprobe.target.engine import PoolOptions
+from dbprobe.target.url import Backend, resolve_target
 
 
 def say(command: str) -> None:

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 import dbprobe
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import seed
 from dbprobe.domain import Microcycle, Program
-from dbprobe.engine import open_database, resolve_target
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import seed
+from dbprobe.target.engine import open_database
+from dbprobe.target.url import resolve_target
 
 
 async def main() -> None:

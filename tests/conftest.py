@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from dbprobe.engine import Backend, Database, PoolOptions, Target, open_database, resolve_target
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import ensure_seeded
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded
+from dbprobe.target.engine import Database, PoolOptions, open_database
+from dbprobe.target.url import Backend, Target, resolve_target
 
 # pytester drives generated suites in the plugin tests (tests/plugin).
 pytest_plugins = ["pytester"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.report.model import (
+from dbprobe.result.model import (
     OperationReport,
     QueryCounts,
     Report,

@@ -16,37 +16,22 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from dbprobe.cli import (
-    DEFAULT_DURATION_S,
-    EXIT_FINDINGS,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-)
-from dbprobe.engine import (
-    Isolation,
-    PoolOptions,
-    Target,
-    mask_url_text,
-    open_database,
-    resolve_target,
-)
-from dbprobe.errors import DbprobeError
-from dbprobe.execution import (
-    Interrupted,
-    ProbeHooks,
-    TargetOptions,
-    run_repo,
-    run_until_stopped,
-    run_uow,
-)
-from dbprobe.probes import repo, uow
+from dbprobe.cli.parser import DEFAULT_DURATION_S
+from dbprobe.cli.status import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import SeedResult, seed
+from dbprobe.errors import DbprobeError, Interrupted
+from dbprobe.load.harness import ProbeHooks, TargetOptions, run_until_stopped
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.probes import uow
+from dbprobe.probes.repo import catalogue as repo
+from dbprobe.probes.repo.probe import run_repo
+from dbprobe.probes.uow import run_uow
 from dbprobe.report.console import print_report
-from dbprobe.report.jsonio import write_report
-from dbprobe.report.model import Report, Severity
-from dbprobe.runner import LoadPlan, RetryPolicy
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import SeedResult, seed
+from dbprobe.result.jsonio import write_report
+from dbprobe.result.model import Report, Severity
+from dbprobe.target.engine import Isolation, PoolOptions, open_database
+from dbprobe.target.url import Target, mask_url_text, resolve_target
 
 __all__ = ["run_command"]
 
@@ -255,7 +240,7 @@ def _list_catalogue(out: Console) -> int:
 async def _run_scenarios_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
-    from dbprobe.execution import run_scenarios
+    from dbprobe.probes.scenarios.probe import run_scenarios
 
     return await _measure(
         args,
@@ -277,7 +262,7 @@ async def _run_scenarios_command(
 
 
 def _list_scenarios(args: argparse.Namespace, out: Console) -> int:
-    from dbprobe.scenarios import load_scenarios
+    from dbprobe.probes.scenarios.declare import load_scenarios
 
     for s in load_scenarios(args.scenarios).scenarios:
         out.print(f"{s.name:<24} weight {s.weight:<4} {s.defined_at}", highlight=False)
@@ -285,8 +270,8 @@ def _list_scenarios(args: argparse.Namespace, out: Console) -> int:
 
 
 def _merge_command(args: argparse.Namespace, out: Console) -> int:
-    from dbprobe.report.jsonio import read_report
     from dbprobe.report.merge import merge_reports
+    from dbprobe.result.jsonio import read_report
 
     merged = merge_reports([read_report(p) for p in args.reports], slos=args.slo)
     return _finish(merged, args, out)
@@ -295,7 +280,7 @@ def _merge_command(args: argparse.Namespace, out: Console) -> int:
 async def _select_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
-    from dbprobe.probes.select import SelectOptions, run_select
+    from dbprobe.probes.select.probe import SelectOptions, run_select
 
     options = SelectOptions(
         plan=_plan(args, DEFAULT_DURATION_S, 0),
@@ -320,7 +305,7 @@ async def _select_command(
 async def _pool_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
-    from dbprobe.probes.pool import PoolProbeOptions, run_pool
+    from dbprobe.probes.pool.probe import PoolProbeOptions, run_pool
 
     probe = PoolProbeOptions(
         pool_size=args.pool_size,
@@ -351,7 +336,8 @@ async def _pool_command(
 async def _deadlock_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
-    from dbprobe.probes.deadlock import DeadlockOptions, run_deadlock
+    from dbprobe.probes.deadlock.options import DeadlockOptions
+    from dbprobe.probes.deadlock.probe import run_deadlock
 
     options = DeadlockOptions(
         _plan(args, DEFAULT_DURATION_S, 0),
@@ -373,7 +359,7 @@ async def _deadlock_command(
 async def _isolation_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
-    from dbprobe.probes.isolation import IsolationOptions, run_isolation
+    from dbprobe.probes.isolation.probe import IsolationOptions, run_isolation
 
     options = IsolationOptions(
         levels=tuple(args.level),
@@ -398,8 +384,8 @@ async def _isolation_command(
 
 
 async def _clean_command(target: Target, args: argparse.Namespace, out: Console) -> int:
-    from dbprobe.engine import data_dir
-    from dbprobe.seeding import clean
+    from dbprobe.data.seeding import clean
+    from dbprobe.target.url import data_dir
 
     path = target.sqlite_path
     if path is not None and path.parent == data_dir() and path.name == "dbprobe.sqlite3":
@@ -460,7 +446,7 @@ async def _suite_command(
 
 
 def _list_isolation_tests(out: Console) -> int:
-    from dbprobe.probes.hermitage import CATALOGUE, script_text
+    from dbprobe.probes.isolation.hermitage import CATALOGUE, script_text
 
     for test in CATALOGUE:
         out.print(script_text(test) + "\n", highlight=False, markup=False)

@@ -14,26 +14,18 @@ from pathlib import Path
 
 from rich.console import Console
 
-from dbprobe.baseline import HistoryStore
-from dbprobe.cli import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
-from dbprobe.compare import (
-    Comparison,
-    Level,
-    Metric,
-    Thresholds,
-    compare_reports,
-    comparison_findings,
-    exit_status,
-    levels_from_options,
-)
+from dbprobe.cli.status import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
 from dbprobe.errors import UsageError
+from dbprobe.gate.compare import Comparison, compare_reports, comparison_findings, exit_status
+from dbprobe.gate.store import HistoryStore
+from dbprobe.gate.thresholds import Level, Metric, Thresholds, levels_from_options
 from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_json, write_export
-from dbprobe.report.jsonio import read_report
 from dbprobe.report.markdown import format_markdown
-from dbprobe.report.model import Report
 from dbprobe.report.render import load_baseline, trends_for
 from dbprobe.report.text import summary_line
 from dbprobe.report.view import ReportView
+from dbprobe.result.jsonio import read_report
+from dbprobe.result.model import Report
 
 __all__ = [
     "after_run",
@@ -198,7 +190,7 @@ def report_command(args: argparse.Namespace, out: Console) -> int:
 
 
 def history_command(args: argparse.Namespace, out: Console) -> int:
-    from dbprobe.trend import history
+    from dbprobe.gate.trend import history
 
     store = _store(args)
     trend = history(

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import exc as sa_exc
 
-from dbprobe import choices
 from dbprobe.instrument.statements import StatementStats, WriteOnlyLink
-from dbprobe.report.model import Finding, Severity
+from dbprobe.result import options as choices
+from dbprobe.result.model import Finding, Severity
 
 __all__ = [
     "DEFAULT_THRESHOLD",

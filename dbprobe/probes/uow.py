@@ -12,12 +12,15 @@ Three transaction types in a weighted mix:
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbprobe import choices
+from sqlalchemy import func, select
+
+from dbprobe.domain.models import Program, TrainingSession, User
 from dbprobe.domain.planning import (
     REST_CHOICES_S,
     TYPE_REGIONS,
@@ -25,7 +28,15 @@ from dbprobe.domain.planning import (
     estimated_minutes,
 )
 from dbprobe.errors import ConfigError
-from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy
+from dbprobe.gate.slo import SloCheck
+from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.workers import Operation, OperationContext
+from dbprobe.probes.workload import run_workload_probe
+from dbprobe.result import options as choices
+from dbprobe.result.model import Report
+from dbprobe.target.engine import Database
 
 __all__ = [
     "DEFAULT_MIX",
@@ -34,6 +45,7 @@ __all__ = [
     "UowWorld",
     "build_operations",
     "parse_mix",
+    "run_uow",
 ]
 
 OPERATION_NAMES = ("create_program", "reschedule_session", "read_program")
@@ -154,3 +166,49 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
         for name in OPERATION_NAMES
         if options.mix.get(name, 0) > 0
     ]
+
+
+async def _uow_world(db: Database, hot_set: int) -> UowWorld:
+    async with db.engine.connect() as conn:
+        users = (await conn.execute(select(func.max(User.id)))).scalar_one() or 0
+        programs = (await conn.execute(select(func.max(Program.id)))).scalar_one() or 0
+        sessions = (await conn.execute(select(func.max(TrainingSession.id)))).scalar_one() or 0
+        await conn.rollback()
+    return UowWorld(users=users, programs=programs, hot_sessions=max(1, min(hot_set, sessions)))
+
+
+@dataclass(frozen=True)
+class _UowBuild:
+    """The uow probe's operations (module-level: it pickles, for processes > 1)."""
+
+    probe_options: UowOptions
+
+    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
+        world = await _uow_world(db, self.probe_options.hot_set)
+        return [build_operations(self.probe_options, world)]
+
+
+async def run_uow(
+    options: TargetOptions,
+    probe_options: UowOptions,
+    *,
+    slos: Sequence[SloCheck] = (),
+    stop: asyncio.Event | None = None,
+    argv: Sequence[str] = (),
+    hooks: ProbeHooks | None = None,
+    n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+) -> Report:
+    """Run the uow probe against ``options.target``; seeds first if needed."""
+    return await run_workload_probe(
+        "uow",
+        options,
+        probe_options.as_config(),
+        _UowBuild(probe_options),
+        probe_options.plan,
+        probe_options.retry,
+        n_plus_one_threshold=n_plus_one_threshold,
+        slos=slos,
+        stop=stop or asyncio.Event(),
+        argv=argv,
+        hooks=hooks or ProbeHooks(),
+    )

@@ -1,6 +1,6 @@
 """Probe results: the typed model, its JSON form, and the console rendering."""
 
-from dbprobe.report.model import (
+from dbprobe.result.model import (
     Finding,
     OperationReport,
     QueryCounts,

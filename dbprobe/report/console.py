@@ -6,8 +6,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from dbprobe.report.model import Report, Severity
-from dbprobe.timeline import TimelinePoint
+from dbprobe.load.timeline import TimelinePoint
+from dbprobe.result.model import Report, Severity
 
 __all__ = [
     "format_findings",

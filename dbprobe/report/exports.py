@@ -25,11 +25,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dbprobe.compare import Metric
 from dbprobe.errors import ConfigError
+from dbprobe.gate.stats import bootstrap_quantile_interval
+from dbprobe.gate.thresholds import Metric
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.report.model import OperationReport, Report
-from dbprobe.stats import bootstrap_quantile_interval
+from dbprobe.result.model import OperationReport, Report
 
 __all__ = [
     "PYTEST_BENCHMARK_VERSION",

@@ -16,10 +16,9 @@ from importlib.metadata import version
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from dbprobe.compare import Comparison, Verdict
-from dbprobe.errors import UsageError
+from dbprobe.errors import HtmlUnavailableError
+from dbprobe.gate.compare import Comparison, Verdict
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.report.model import Report, Severity
 from dbprobe.report.text import (
     format_change,
     format_judged,
@@ -32,15 +31,12 @@ from dbprobe.report.text import (
     verdict_label,
 )
 from dbprobe.report.view import ReportView
+from dbprobe.result.model import Report, Severity
 
 if TYPE_CHECKING:
     from dbprobe.report.plots import OperationSeries
 
-__all__ = ["HtmlUnavailableError", "render_html", "render_suite_html"]
-
-
-class HtmlUnavailableError(UsageError):
-    """Raised by the HTML renderer when matplotlib is not installed."""
+__all__ = ["render_html", "render_suite_html"]
 
 
 _CSS = """

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dbprobe.compare import Comparison, Verdict
-from dbprobe.report.model import Report, Severity
+from dbprobe.gate.compare import Comparison, Verdict
+from dbprobe.gate.trend import Trend
 from dbprobe.report.text import (
     format_change,
     format_judged,
@@ -21,7 +21,7 @@ from dbprobe.report.text import (
     verdict_label,
 )
 from dbprobe.report.view import ReportView
-from dbprobe.trend import Trend
+from dbprobe.result.model import Report, Severity
 
 __all__ = ["format_markdown", "format_suite_markdown", "markdown_table"]
 

@@ -19,8 +19,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from dbprobe.gate.trend import Trend
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.trend import Trend
 
 __all__ = [
     "OperationSeries",

@@ -10,14 +10,15 @@ import enum
 from collections.abc import Sequence
 from pathlib import Path
 
-from dbprobe.baseline import HistoryStore
-from dbprobe.compare import Metric, Thresholds, compare_reports
+from dbprobe.gate.compare import compare_reports
+from dbprobe.gate.store import HistoryStore
+from dbprobe.gate.thresholds import Metric, Thresholds
+from dbprobe.gate.trend import Trend, history
 from dbprobe.report.html import render_html
-from dbprobe.report.jsonio import read_report
 from dbprobe.report.markdown import format_markdown
-from dbprobe.report.model import Report
 from dbprobe.report.view import ReportView
-from dbprobe.trend import Trend, history
+from dbprobe.result.jsonio import read_report
+from dbprobe.result.model import Report
 
 __all__ = ["Format", "build_view", "load_baseline", "render_report_file", "trends_for"]
 

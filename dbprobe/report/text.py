@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
-from dbprobe.compare import CompareResult, Comparison, Level, Verdict
-from dbprobe.report.model import Report
+from dbprobe.gate.compare import CompareResult, Comparison, Verdict
+from dbprobe.gate.thresholds import Level
+from dbprobe.result.model import Report
 
 __all__ = [
     "format_change",

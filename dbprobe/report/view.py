@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dbprobe.compare import Comparison
-from dbprobe.report.model import Report
-from dbprobe.trend import Trend
+from dbprobe.gate.compare import Comparison
+from dbprobe.gate.trend import Trend
+from dbprobe.result.model import Report
 
 __all__ = ["ReportView"]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.engine import Target
+from dbprobe.target.url import Target
 
 PASSWORD = "s3cr3t-Pa55-xyz"
 RUN = ["--transactions", "1", "--threads", "1", "--quiet"]

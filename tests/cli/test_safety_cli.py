@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.engine import Target
+from dbprobe.target.url import Target
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

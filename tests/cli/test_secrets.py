@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbprobe.engine import Target
+from dbprobe.target.url import Target
 
 SECRET = "Pw-7c1e-never-print-me"
 

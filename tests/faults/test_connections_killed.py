@@ -7,10 +7,12 @@ import asyncio
 import asyncpg
 import pytest
 
-from dbprobe.engine import PoolOptions, Target
-from dbprobe.execution import ProbeHooks, TargetOptions, run_uow
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan
 from dbprobe.probes import uow
-from dbprobe.runner import LoadPlan
+from dbprobe.probes.uow import run_uow
+from dbprobe.target.engine import PoolOptions
+from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,13 +8,16 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from dbprobe.engine import PoolOptions, Target, open_database
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded
 from dbprobe.errors import ErrorClass
-from dbprobe.execution import ProbeHooks, TargetOptions, run_uow
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.workers import Operation, OperationContext, run_workload
 from dbprobe.probes import uow
-from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy, run_workload
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import ensure_seeded
+from dbprobe.probes.uow import run_uow
+from dbprobe.target.engine import PoolOptions, open_database
+from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,13 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded
 from dbprobe.domain.models import Program
-from dbprobe.engine import PoolOptions, open_database, resolve_target
-from dbprobe.execution import ProbeHooks, TargetOptions, run_uow
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan
 from dbprobe.probes import uow
-from dbprobe.runner import LoadPlan
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import ensure_seeded
+from dbprobe.probes.uow import run_uow
+from dbprobe.target.engine import PoolOptions, open_database
+from dbprobe.target.url import resolve_target
 
 pytestmark = pytest.mark.asyncio
 

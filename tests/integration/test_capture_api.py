@@ -23,7 +23,7 @@ from sqlalchemy.orm import (
 )
 
 import dbprobe
-from dbprobe.engine import Backend, Target
+from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -18,16 +18,19 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.pool import Pool
 
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded
 from dbprobe.domain.models import Account, Transfer
-from dbprobe.engine import Isolation, PoolOptions, Target, open_database
 from dbprobe.errors import ConfigError
-from dbprobe.execution import ProbeHooks, TargetOptions
-from dbprobe.probes.deadlock import DeadlockOptions, DeadlockSection, Pattern, run_deadlock
-from dbprobe.report.jsonio import report_to_dict, write_report
-from dbprobe.report.model import Report, Severity
-from dbprobe.runner import LoadPlan, RetryPolicy
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import ensure_seeded
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.probes.deadlock.options import DeadlockOptions, Pattern
+from dbprobe.probes.deadlock.probe import run_deadlock
+from dbprobe.probes.deadlock.section import DeadlockSection
+from dbprobe.result.jsonio import report_to_dict, write_report
+from dbprobe.result.model import Report, Severity
+from dbprobe.target.engine import Isolation, PoolOptions, open_database
+from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

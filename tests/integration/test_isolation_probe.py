@@ -16,20 +16,15 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from dbprobe.engine import Backend, Isolation, PoolOptions, Target, build_engine
-from dbprobe.execution import ProbeHooks, TargetOptions
-from dbprobe.probes.hermitage import (
-    Anomaly,
-    HermitageTest,
-    Outcome,
-    PreventedBy,
-    Step,
-    Verdict,
-)
-from dbprobe.probes.isolation import IsolationOptions, ensure_table, run_isolation, run_test
-from dbprobe.probes.isolation_matrix import IsolationSection
-from dbprobe.report.jsonio import report_from_dict, report_to_dict
-from dbprobe.report.model import Report
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.probes.isolation.hermitage import Anomaly, HermitageTest, Step
+from dbprobe.probes.isolation.matrix import IsolationSection
+from dbprobe.probes.isolation.probe import IsolationOptions, ensure_table, run_isolation, run_test
+from dbprobe.probes.isolation.verdicts import Outcome, PreventedBy, Verdict
+from dbprobe.result.jsonio import report_from_dict, report_to_dict
+from dbprobe.result.model import Report
+from dbprobe.target.engine import Isolation, PoolOptions, build_engine
+from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 

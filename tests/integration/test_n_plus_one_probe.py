@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dbprobe.engine import Database, PoolOptions, Target
-from dbprobe.execution import TargetOptions, run_repo
 from dbprobe.instrument import count_statements
 from dbprobe.instrument.nplusone import find_n_plus_one, find_unused_eager_loads
-from dbprobe.runner import LoadPlan, OperationContext
+from dbprobe.load.harness import TargetOptions
+from dbprobe.load.plan import LoadPlan
+from dbprobe.load.workers import OperationContext
+from dbprobe.probes.repo.probe import run_repo
+from dbprobe.target.engine import Database, PoolOptions
+from dbprobe.target.url import Target
 from tests.integration.test_repo_catalogue import RecordingRandom, _entries, _program_shape
 
 pytestmark = pytest.mark.asyncio

@@ -18,22 +18,18 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select, text
 
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded
 from dbprobe.domain.models import Movement
-from dbprobe.engine import Backend, Database, PoolOptions, Target, open_database
-from dbprobe.execution import TargetOptions, run_uow
+from dbprobe.load.harness import TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.profiles import LoadProfile
+from dbprobe.load.workers import Operation, OperationContext, WorkloadResult, run_workload
 from dbprobe.probes import uow
-from dbprobe.profiles import LoadProfile
-from dbprobe.report.jsonio import report_to_dict, write_report
-from dbprobe.runner import (
-    LoadPlan,
-    Operation,
-    OperationContext,
-    RetryPolicy,
-    WorkloadResult,
-    run_workload,
-)
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import ensure_seeded
+from dbprobe.probes.uow import run_uow
+from dbprobe.result.jsonio import report_to_dict, write_report
+from dbprobe.target.engine import Database, PoolOptions, open_database
+from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 

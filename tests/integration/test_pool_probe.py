@@ -16,13 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import QueuePool
 
-from dbprobe.engine import Backend, Database, PoolOptions, Target, open_database
-from dbprobe.execution import ProbeHooks, TargetOptions
-from dbprobe.instrument.pool import Holder, PoolTracer
-from dbprobe.probes.pool import PoolProbeOptions, run_pool
+from dbprobe.gate.slo import parse_slo
+from dbprobe.instrument.pool_trace import Holder, PoolTracer
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.probes.pool.probe import PoolProbeOptions, run_pool
 from dbprobe.report.console import print_report
-from dbprobe.report.jsonio import read_report, report_to_dict, write_report
-from dbprobe.slo import parse_slo
+from dbprobe.result.jsonio import read_report, report_to_dict, write_report
+from dbprobe.target.engine import Database, PoolOptions, open_database
+from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 

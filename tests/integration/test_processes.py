@@ -7,14 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.engine import PoolOptions, Target
-from dbprobe.execution import ProbeHooks, TargetOptions, run_repo, run_scenarios, run_uow
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan
+from dbprobe.load.processes import process_seed
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.probes import uow
-from dbprobe.processes import process_seed
-from dbprobe.report.jsonio import report_to_dict
+from dbprobe.probes.repo.probe import run_repo
+from dbprobe.probes.scenarios.probe import run_scenarios
+from dbprobe.probes.uow import run_uow
 from dbprobe.report.merge import merge_reports
-from dbprobe.runner import LoadPlan
+from dbprobe.result.jsonio import report_to_dict
+from dbprobe.target.engine import PoolOptions
+from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

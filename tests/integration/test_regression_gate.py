@@ -17,14 +17,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from dbprobe.baseline import HistoryStore
-from dbprobe.compare import Level, Verdict, compare_reports, comparison_findings, exit_status
 from dbprobe.domain.models import Movement, Program, User
-from dbprobe.engine import Backend, Database
-from dbprobe.execution import PreparedTarget, assemble_report
-from dbprobe.report.build import operation_reports
-from dbprobe.report.model import Report, Resources, Severity
-from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy, run_workload
+from dbprobe.gate.compare import Verdict, compare_reports, comparison_findings, exit_status
+from dbprobe.gate.store import HistoryStore
+from dbprobe.gate.thresholds import Level
+from dbprobe.load.harness import PreparedTarget, assemble_report
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.results import operation_reports
+from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.result.model import Report, Resources, Severity
+from dbprobe.target.engine import Database
+from dbprobe.target.url import Backend
 
 pytestmark = pytest.mark.asyncio
 

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import distinct, func, select
 
+from dbprobe.data.rows import TABLE_ORDER, generate
+from dbprobe.data.scales import load_scale
 from dbprobe.domain.models import (
     Microcycle,
     Movement,
@@ -21,12 +23,11 @@ from dbprobe.domain.models import (
 )
 from dbprobe.domain.planning import TYPE_REGIONS
 from dbprobe.domain.uow import UnitOfWork
-from dbprobe.engine import Database
 from dbprobe.errors import ConfigError
 from dbprobe.instrument import count_statements, install_statement_counter
-from dbprobe.probes import repo
-from dbprobe.runner import OperationContext
-from dbprobe.seedgen import TABLE_ORDER, generate, load_scale
+from dbprobe.load.workers import OperationContext
+from dbprobe.probes.repo import catalogue as repo
+from dbprobe.target.engine import Database
 
 pytestmark = pytest.mark.asyncio
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from dbprobe.domain.models import Program
-from dbprobe.engine import Database
-from dbprobe.runner import LoadPlan, Operation, OperationContext, RetryPolicy, run_workload
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.target.engine import Database
 
 pytestmark = pytest.mark.asyncio
 

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from dbprobe.engine import Backend, PoolOptions, Target, open_database
 from dbprobe.errors import UsageError
-from dbprobe.execution import TargetOptions, run_scenarios
-from dbprobe.report.jsonio import report_to_dict
-from dbprobe.report.model import Severity
-from dbprobe.runner import LoadPlan
-from dbprobe.slo import parse_slo
+from dbprobe.gate.slo import parse_slo
+from dbprobe.load.harness import TargetOptions
+from dbprobe.load.plan import LoadPlan
+from dbprobe.probes.scenarios.probe import run_scenarios
+from dbprobe.result.jsonio import report_to_dict
+from dbprobe.result.model import Severity
+from dbprobe.target.engine import PoolOptions, open_database
+from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -5,10 +5,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, text
 
+from dbprobe.data.rows import TABLE_ORDER, Checksum, generate
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded, seed, table_checksum
 from dbprobe.domain.models import Program, SessionExercise
-from dbprobe.engine import Database, PoolOptions, Target, open_database
-from dbprobe.seedgen import TABLE_ORDER, Checksum, generate, load_scale
-from dbprobe.seeding import ensure_seeded, seed, table_checksum
+from dbprobe.target.engine import Database, PoolOptions, open_database
+from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -15,10 +15,11 @@ import asyncio
 import pytest
 
 from dbprobe.domain.models import Account
-from dbprobe.engine import Database, PoolOptions, Target
-from dbprobe.execution import TargetOptions
-from dbprobe.probes.driver import DriverConnections
-from dbprobe.probes.select import (
+from dbprobe.load.harness import TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.workers import run_workload
+from dbprobe.probes.select.driver import DriverConnections
+from dbprobe.probes.select.probe import (
     Layer,
     SelectOptions,
     SelectSection,
@@ -26,9 +27,10 @@ from dbprobe.probes.select import (
     count_accounts,
     run_select,
 )
-from dbprobe.report.jsonio import report_to_dict
-from dbprobe.report.model import Report
-from dbprobe.runner import LoadPlan, RetryPolicy, run_workload
+from dbprobe.result.jsonio import report_to_dict
+from dbprobe.result.model import Report
+from dbprobe.target.engine import Database, PoolOptions
+from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

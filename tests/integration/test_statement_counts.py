@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from dbprobe.domain.models import Microcycle, Program, SessionExercise, TrainingSession
-from dbprobe.engine import Backend, Database
 from dbprobe.instrument import count_statements, install_statement_counter
+from dbprobe.load.plan import LoadPlan
+from dbprobe.load.workers import Operation, OperationContext
 from dbprobe.probes import uow
-from dbprobe.runner import LoadPlan, Operation, OperationContext
+from dbprobe.target.engine import Database
+from dbprobe.target.url import Backend
 
 pytestmark = pytest.mark.asyncio
 

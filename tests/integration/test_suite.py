@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.baseline import HistoryStore, UnknownBaselineError
-from dbprobe.engine import PoolOptions, Target
-from dbprobe.errors import ConfigError
-from dbprobe.execution import TargetOptions
-from dbprobe.report.jsonio import read_report
+from dbprobe.errors import ConfigError, UnknownBaselineError
+from dbprobe.gate.store import HistoryStore
+from dbprobe.load.harness import TargetOptions
+from dbprobe.result.jsonio import read_report
 from dbprobe.suite import (
     SUITE_PROBES,
     SuiteSettings,
@@ -21,6 +20,8 @@ from dbprobe.suite import (
     suite_views,
     write_suite,
 )
+from dbprobe.target.engine import PoolOptions
+from dbprobe.target.url import Target
 from tests import synthetic
 
 pytestmark = pytest.mark.asyncio

@@ -8,15 +8,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from dbprobe.data.scales import load_scale
+from dbprobe.data.seeding import ensure_seeded
 from dbprobe.domain.models import Program
-from dbprobe.engine import Isolation, PoolOptions, Target, open_database
-from dbprobe.execution import TargetOptions, run_uow
+from dbprobe.gate.slo import parse_slo
+from dbprobe.load.harness import TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.probes import uow
-from dbprobe.report.jsonio import SCHEMA, read_report, report_to_dict, write_report
-from dbprobe.runner import LoadPlan, RetryPolicy
-from dbprobe.seedgen import load_scale
-from dbprobe.seeding import ensure_seeded
-from dbprobe.slo import parse_slo
+from dbprobe.probes.uow import run_uow
+from dbprobe.result.jsonio import SCHEMA, read_report, report_to_dict, write_report
+from dbprobe.target.engine import Isolation, PoolOptions, open_database
+from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

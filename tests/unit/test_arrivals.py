@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from dbprobe.arrivals import ArrivalSchedule
-from dbprobe.profiles import LoadProfile, Segment
+from dbprobe.load.arrivals import ArrivalSchedule
+from dbprobe.load.profiles import LoadProfile, Segment
 
 
 def _all(schedule: ArrivalSchedule) -> list[int]:

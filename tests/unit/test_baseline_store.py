@@ -9,15 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.baseline import (
-    FORMAT,
-    HistoryFileError,
-    HistoryStore,
-    UnknownBaselineError,
-    default_history_path,
-)
-from dbprobe.errors import ConfigError, UsageError
-from dbprobe.report.jsonio import report_to_dict
+from dbprobe.errors import ConfigError, HistoryFileError, UnknownBaselineError, UsageError
+from dbprobe.gate.store import FORMAT, HistoryStore, default_history_path
+from dbprobe.result.jsonio import report_to_dict
 from tests import synthetic
 
 

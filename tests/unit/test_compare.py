@@ -7,24 +7,25 @@ from collections import Counter
 
 import pytest
 
-from dbprobe.compare import (
-    ComparisonMismatchError,
-    Level,
-    Levels,
-    Metric,
-    Thresholds,
+from dbprobe.errors import ComparisonMismatchError, ConfigError, UsageError
+from dbprobe.gate.compare import (
     Verdict,
     compare_operations,
     compare_reports,
     comparison_findings,
     exit_status,
-    levels_from_options,
     machine_factor,
+)
+from dbprobe.gate.thresholds import (
+    Level,
+    Levels,
+    Metric,
+    Thresholds,
+    levels_from_options,
     parse_fraction,
     parse_operation_threshold,
 )
-from dbprobe.errors import ConfigError, UsageError
-from dbprobe.report.model import Severity
+from dbprobe.result.model import Severity
 from tests import synthetic
 
 # Sizes a default run records per operation: a few hundred to a few thousand.

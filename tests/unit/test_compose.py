@@ -18,7 +18,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from dbprobe.seedgen import SCALE_NAMES
+from dbprobe.result.options import SCALE_NAMES
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"

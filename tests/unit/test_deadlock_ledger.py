@@ -9,22 +9,13 @@ import pytest
 from rich.console import Console
 
 from dbprobe.errors import ConfigError
+from dbprobe.load.plan import LoadPlan
 from dbprobe.metrics import LatencySummary
-from dbprobe.probes.deadlock import (
-    MAX_AMOUNT_CENTS,
-    DeadlockOptions,
-    DeadlockSection,
-    LockOrder,
-    Pattern,
-    TransferPlan,
-    deadlock_finding,
-    draw_transfer,
-    lock_sequence,
-    lost_update_finding,
-)
-from dbprobe.probes.ledger import AccountMismatch, LedgerCheck, PairFlow, check_ledger
-from dbprobe.report.model import Severity
-from dbprobe.runner import LoadPlan
+from dbprobe.probes.deadlock.ledger import AccountMismatch, LedgerCheck, PairFlow, check_ledger
+from dbprobe.probes.deadlock.options import MAX_AMOUNT_CENTS, DeadlockOptions, LockOrder, Pattern
+from dbprobe.probes.deadlock.probe import TransferPlan, draw_transfer, lock_sequence
+from dbprobe.probes.deadlock.section import DeadlockSection, deadlock_finding, lost_update_finding
+from dbprobe.result.model import Severity
 
 BEFORE = {1: 1_000, 2: 1_000, 3: 1_000}
 

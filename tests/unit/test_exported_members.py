@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import dbprobe
-from dbprobe.choices import ISOLATION_LEVELS
-from dbprobe.engine import Isolation
+from dbprobe.result.options import ISOLATION_LEVELS
+from dbprobe.target.engine import Isolation
 
 
 def test_all_is_sorted_and_every_name_resolves() -> None:
@@ -37,7 +37,7 @@ def test_the_cli_offers_exactly_the_engines_isolation_levels() -> None:
 
 def test_capture_stays_the_function_after_its_module_is_imported() -> None:
     code = (
-        "import dbprobe.statement_capture, dbprobe.pytest_plugin, dbprobe; "
+        "import dbprobe.assertions, dbprobe.pytest_plugin, dbprobe; "
         "print(callable(dbprobe.capture) and type(dbprobe.capture).__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

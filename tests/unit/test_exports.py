@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from dbprobe.compare import Metric
 from dbprobe.errors import ConfigError
+from dbprobe.gate.thresholds import Metric
 from dbprobe.metrics.distribution import Distribution
 from dbprobe.report.exports import (
     custom_smaller_is_better,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dbprobe.generator import GeneratorLoad, combine_generator_loads, generator_findings
-from dbprobe.report.model import Severity
+from dbprobe.load.health import GeneratorLoad, combine_generator_loads, generator_findings
+from dbprobe.result.model import Severity
 
 
 def test_an_event_loop_busy_nine_tenths_of_the_run_is_a_saturated_generator() -> None:

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from dbprobe.probes.hermitage import (
+from dbprobe.probes.isolation.hermitage import (
     AFTER,
     CATALOGUE,
     TEST_NAMES,
     Anomaly,
     HermitageTest,
-    Outcome,
-    PreventedBy,
     Step,
-    StepResult,
-    StepStatus,
     format_rows,
-    judge,
     parse_rows,
     script_text,
     select_tests,
 )
+from dbprobe.probes.isolation.verdicts import Outcome, PreventedBy, StepResult, StepStatus, judge
 
 OK = StepResult(StepStatus.OK)
 SKIPPED = StepResult(StepStatus.SKIPPED)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from dbprobe.engine import Backend
 from dbprobe.errors import ConfigError, ErrorClass
-from dbprobe.probes.hermitage import Outcome, PreventedBy, StepStatus, Verdict, select_tests
-from dbprobe.probes.isolation import LEVELS, IsolationOptions, levels_for, step_status
-from dbprobe.probes.isolation_matrix import IsolationSection, matrix_findings
-from dbprobe.report.model import Severity
+from dbprobe.probes.isolation.hermitage import select_tests
+from dbprobe.probes.isolation.matrix import IsolationSection, matrix_findings
+from dbprobe.probes.isolation.probe import LEVELS, IsolationOptions, levels_for, step_status
+from dbprobe.probes.isolation.verdicts import Outcome, PreventedBy, StepStatus, Verdict
+from dbprobe.result.model import Severity
+from dbprobe.target.url import Backend
 
 # --------------------------------------------------------------------------- options
 

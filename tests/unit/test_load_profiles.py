@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from dbprobe.errors import ConfigError
-from dbprobe.profiles import LoadProfile, parse_profile
-from dbprobe.runner import LoadPlan
+from dbprobe.load.plan import LoadPlan
+from dbprobe.load.profiles import LoadProfile, parse_profile
 
 
 @pytest.mark.parametrize(

@@ -9,24 +9,16 @@ from collections import Counter
 import pytest
 
 from dbprobe.errors import ErrorClass, UsageError
-from dbprobe.generator import GeneratorLoad
+from dbprobe.gate.slo import parse_slo
+from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.results import operation_reports
+from dbprobe.load.sections import LoadSection, TimelineSection
+from dbprobe.load.timeline import TimelineRecorder
+from dbprobe.load.workers import OperationStats, WorkloadResult
 from dbprobe.metrics import LatencyHistogram
-from dbprobe.report.build import operation_reports
-from dbprobe.report.jsonio import report_from_dict, report_to_dict
-from dbprobe.report.load import LoadSection, TimelineSection
 from dbprobe.report.merge import merge_reports
-from dbprobe.report.model import (
-    Finding,
-    Report,
-    Resources,
-    RunInfo,
-    Severity,
-    TargetInfo,
-    ToolInfo,
-)
-from dbprobe.runner import OperationStats, WorkloadResult
-from dbprobe.slo import parse_slo
-from dbprobe.timeline import TimelineRecorder
+from dbprobe.result.jsonio import report_from_dict, report_to_dict
+from dbprobe.result.model import Finding, Report, Resources, RunInfo, Severity, TargetInfo, ToolInfo
 
 MS = 1_000_000
 

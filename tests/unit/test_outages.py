@@ -1,9 +1,9 @@
 from __future__ import annotations
 
+from dbprobe.load.outages import service_interruptions
+from dbprobe.load.timeline import TimelinePoint
 from dbprobe.metrics import LatencySummary
-from dbprobe.outages import service_interruptions
-from dbprobe.report.model import OperationReport, QueryCounts
-from dbprobe.timeline import TimelinePoint
+from dbprobe.result.model import OperationReport, QueryCounts
 
 
 def _point(t: float, commits: int, errors: int) -> TimelinePoint:

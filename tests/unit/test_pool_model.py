@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbprobe.probes.pool_model import (
+from dbprobe.probes.pool.model import (
     TimelineRecorder,
     TimelineRow,
     capacity_per_s,

@@ -6,11 +6,11 @@ import dataclasses
 
 from rich.console import Console
 
-from dbprobe.instrument.pool import Holder, LeakedConnection
+from dbprobe.instrument.pool_trace import Holder, LeakedConnection
 from dbprobe.metrics import LatencySummary
-from dbprobe.probes.pool_model import TimelineRow
-from dbprobe.probes.pool_report import PoolSection, pool_exhaustion_finding
-from dbprobe.report.model import Section, Severity
+from dbprobe.probes.pool.model import TimelineRow
+from dbprobe.probes.pool.section import PoolSection, pool_exhaustion_finding
+from dbprobe.result.model import Section, Severity
 
 
 def _summary(count: int, p50: float, top: float, mean: float) -> LatencySummary:

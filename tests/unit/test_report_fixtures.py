@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from dbprobe.compare import Verdict, compare_reports
+from dbprobe.gate.compare import Verdict, compare_reports
 from dbprobe.report.console import print_report
 from dbprobe.report.exports import pytest_benchmark_json
 from dbprobe.report.html import render_html
-from dbprobe.report.jsonio import read_report, report_to_dict
 from dbprobe.report.markdown import format_markdown
 from dbprobe.report.merge import merge_reports
+from dbprobe.result.jsonio import read_report, report_to_dict
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
 FILES = sorted(FIXTURES.glob("*.json"))

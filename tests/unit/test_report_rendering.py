@@ -10,16 +10,16 @@ from types import ModuleType
 
 import pytest
 
-from dbprobe.baseline import HistoryStore, UnknownBaselineError
-from dbprobe.compare import compare_reports
-from dbprobe.errors import ReportFileError
-from dbprobe.report.html import HtmlUnavailableError, render_html, render_suite_html
-from dbprobe.report.jsonio import write_report
+from dbprobe.errors import HtmlUnavailableError, ReportFileError, UnknownBaselineError
+from dbprobe.gate.compare import compare_reports
+from dbprobe.gate.store import HistoryStore
+from dbprobe.gate.trend import history
+from dbprobe.report.html import render_html, render_suite_html
 from dbprobe.report.markdown import format_markdown, format_suite_markdown
-from dbprobe.report.model import Finding, Report, Severity
 from dbprobe.report.render import Format, render_report_file
 from dbprobe.report.view import ReportView
-from dbprobe.trend import history
+from dbprobe.result.jsonio import write_report
+from dbprobe.result.model import Finding, Report, Severity
 from tests import synthetic
 
 _PNG = b"\x89PNG\r\n\x1a\n"

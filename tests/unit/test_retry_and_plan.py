@@ -5,7 +5,7 @@ import random
 import pytest
 
 from dbprobe.errors import ConfigError
-from dbprobe.runner import LoadPlan, RetryPolicy
+from dbprobe.load.plan import LoadPlan, RetryPolicy
 
 
 def test_backoff_grows_exponentially_with_full_jitter_and_a_cap() -> None:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, generate
+from dbprobe.data.scales import load_scale
 from dbprobe.domain.planning import DAY_TYPES
 from dbprobe.errors import ConfigError
-from dbprobe.seedgen import COLUMNS, TABLE_ORDER, Checksum, generate, load_scale
 
 
 def _checksum(scale: str, seed: int) -> tuple[str, dict[str, int]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from dbprobe.errors import ConfigError
+from dbprobe.load.plan import LoadPlan
 from dbprobe.metrics import LatencySummary
-from dbprobe.probes.select import Layer, SelectOptions, Via, select_section
-from dbprobe.report.model import OperationReport, QueryCounts
-from dbprobe.runner import LoadPlan
+from dbprobe.probes.select.probe import Layer, SelectOptions, Via, select_section
+from dbprobe.result.model import OperationReport, QueryCounts
 
 
 def _op(name: str, per_s: float, statements: float) -> OperationReport:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from dbprobe.errors import ConfigError
+from dbprobe.gate.slo import evaluate_slos, parse_slo
 from dbprobe.metrics import LatencySummary
-from dbprobe.report.model import OperationReport, QueryCounts, Severity
-from dbprobe.slo import evaluate_slos, parse_slo
+from dbprobe.result.model import OperationReport, QueryCounts, Severity
 
 
 def _op(

@@ -7,13 +7,13 @@ import random
 
 import pytest
 
-from dbprobe.metrics.distribution import Distribution
-from dbprobe.stats import (
+from dbprobe.gate.stats import (
     bootstrap_quantile_interval,
     bootstrap_quantile_ratio,
     mann_whitney_u,
     median,
 )
+from dbprobe.metrics.distribution import Distribution
 from tests import synthetic
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
+from dbprobe.load.timeline import Timeline, TimelineRecorder, concat_timelines, merge_timelines
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.metrics.sparse import SparseHistogram
-from dbprobe.timeline import Timeline, TimelineRecorder, concat_timelines, merge_timelines
 
 S = 1_000_000_000
 MS = 1_000_000

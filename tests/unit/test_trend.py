@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.baseline import HistoryStore
-from dbprobe.compare import Metric
 from dbprobe.errors import ConfigError
-from dbprobe.trend import detect_steps, history
+from dbprobe.gate.store import HistoryStore
+from dbprobe.gate.thresholds import Metric
+from dbprobe.gate.trend import detect_steps, history
 from tests import synthetic
 
 

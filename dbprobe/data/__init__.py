@@ -1,0 +1,1 @@
+"""The seeded reference domain: named scales, deterministic rows, loading and checksums."""

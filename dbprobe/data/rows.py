@@ -1,0 +1,244 @@
+"""Deterministic generation of the reference domain's rows (pure: no I/O).
+
+The same scale and seed give the same rows, in the same order, on every
+machine and for every backend: all randomness comes from one
+``random.Random(seed)`` consumed in a fixed order. Rows are produced in
+batches so that the ``large`` scale streams instead of building millions of
+tuples in memory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dbprobe.data.scales import Scale, read_seed_file
+from dbprobe.domain.planning import DAY_TYPES, REST_CHOICES_S, TYPE_REGIONS, estimated_minutes
+
+__all__ = [
+    "Checksum",
+    "RowBatch",
+    "generate",
+]
+
+_EPOCH = dt.datetime(2026, 1, 1)
+_YEAR_S = 365 * 24 * 3600
+_FIRST_NAMES = (
+    "Ada",
+    "Brook",
+    "Cyd",
+    "Dana",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jo",
+    "Kai",
+    "Lea",
+)
+_LAST_NAMES = ("Moreau", "Okafor", "Petrov", "Quist", "Rossi", "Sato", "Tran", "Ueda", "Vance")
+_PROGRAMS_PER_BATCH = 500
+_FLAT_BATCH_ROWS = 10_000
+
+# Column order of every generated table; the loaders insert in this order.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "users": ("id", "email", "name", "created_at"),
+    "movements": (
+        "id", "name", "pattern", "primary_muscle", "primary_region",
+        "skill_level", "cns_load", "is_compound", "is_active",
+    ),
+    "programs": ("id", "user_id", "name", "weeks", "days_per_week", "is_active", "created_at"),
+    "microcycles": ("id", "program_id", "week_index"),
+    "sessions": ("id", "microcycle_id", "day_index", "session_type", "estimated_minutes"),
+    "session_exercises": ("id", "session_id", "movement_id", "position", "sets", "reps", "rest_s"),
+    "accounts": ("id", "owner_id", "balance"),
+}  # fmt: skip
+
+#: Tables in the order they are loaded (parents before children).
+TABLE_ORDER: tuple[str, ...] = tuple(COLUMNS)
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """Rows for one table, as tuples in :data:`COLUMNS` order."""
+
+    table: str
+    rows: list[tuple[Any, ...]]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return COLUMNS[self.table]
+
+
+@dataclass(frozen=True)
+class _CatalogueEntry:
+    name: str
+    pattern: str
+    muscle: str
+    region: str
+
+
+def _catalogue() -> tuple[list[str], list[_CatalogueEntry]]:
+    data = read_seed_file("catalogue.toml")
+    entries = [
+        _CatalogueEntry(name, p["name"], muscle, p["region"])
+        for p in data["pattern"]
+        for name, muscle in p["movements"]
+    ]
+    return list(data["variants"]), entries
+
+
+def generate(scale: Scale, seed: int) -> Iterator[RowBatch]:
+    """Every row of the reference domain at ``scale`` for ``seed``, parents first."""
+    rng = random.Random(seed)
+    yield from _chunks("users", _users(scale, rng))
+    movements = list(_movements(scale, rng))
+    yield from _chunks("movements", iter(movements))
+    by_region: dict[str, list[int]] = {}
+    for row in movements:
+        if row[8]:  # only active movements are programmed
+            by_region.setdefault(row[4], []).append(row[0])
+    yield from _programs(scale, rng, by_region)
+    yield from _chunks("accounts", _accounts(scale))
+
+
+def _chunks(table: str, rows: Iterator[tuple[Any, ...]]) -> Iterator[RowBatch]:
+    batch: list[tuple[Any, ...]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == _FLAT_BATCH_ROWS:
+            yield RowBatch(table, batch)
+            batch = []
+    if batch:
+        yield RowBatch(table, batch)
+
+
+def _timestamp(rng: random.Random) -> dt.datetime:
+    return _EPOCH + dt.timedelta(seconds=rng.randrange(_YEAR_S))
+
+
+def _users(scale: Scale, rng: random.Random) -> Iterator[tuple[Any, ...]]:
+    for i in range(1, scale.users + 1):
+        name = f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+        yield (i, f"user{i}@example.test", name, _timestamp(rng))
+
+
+def _movements(scale: Scale, rng: random.Random) -> Iterator[tuple[Any, ...]]:
+    variants, entries = _catalogue()
+    for i in range(scale.movements):
+        base = entries[i % len(entries)]
+        variant = variants[(i // len(entries)) % len(variants)]
+        lap = i // (len(entries) * len(variants))
+        name = " ".join(part for part in (variant, base.name) if part)
+        if lap:
+            name = f"{name} {lap + 1}"
+        yield (
+            i + 1,
+            name,
+            base.pattern,
+            base.muscle,
+            base.region,
+            rng.randint(1, 5),  # skill_level
+            rng.randint(1, 5),  # cns_load
+            base.region in ("lower", "upper") and base.pattern not in ("core",),
+            rng.random() < 0.9,  # is_active
+        )
+
+
+def _programs(
+    scale: Scale, rng: random.Random, by_region: dict[str, list[int]]
+) -> Iterator[RowBatch]:
+    programs: list[tuple[Any, ...]] = []
+    microcycles: list[tuple[Any, ...]] = []
+    sessions: list[tuple[Any, ...]] = []
+    exercises: list[tuple[Any, ...]] = []
+    ids = {"microcycles": 0, "sessions": 0, "session_exercises": 0}
+    pools = {
+        kind: [m for region in regions for m in by_region.get(region, ())]
+        for kind, regions in TYPE_REGIONS.items()
+    }
+    for program_id in range(1, scale.programs + 1):
+        weeks = rng.randint(*scale.weeks)
+        days = rng.randint(*scale.days_per_week)
+        programs.append((
+            program_id,
+            rng.randint(1, scale.users),
+            f"Program {program_id}: {weeks}x{days}",
+            weeks,
+            days,
+            rng.random() < 0.7,
+            _timestamp(rng),
+        ))  # fmt: skip
+        for week in range(weeks):
+            ids["microcycles"] += 1
+            microcycles.append((ids["microcycles"], program_id, week))
+            for day in range(days):
+                ids["sessions"] += 1
+                session_type = DAY_TYPES[days][day]
+                pool = pools[session_type]
+                prescriptions = []
+                for position in range(rng.randint(*scale.exercises_per_session)):
+                    ids["session_exercises"] += 1
+                    sets, reps, rest_s = (
+                        rng.randint(2, 5),
+                        rng.randint(3, 12),
+                        rng.choice(REST_CHOICES_S),
+                    )
+                    prescriptions.append((sets, reps, rest_s))
+                    exercises.append((
+                        ids["session_exercises"], ids["sessions"], rng.choice(pool),
+                        position, sets, reps, rest_s,
+                    ))  # fmt: skip
+                sessions.append((
+                    ids["sessions"], ids["microcycles"], day, session_type,
+                    estimated_minutes(prescriptions),
+                ))  # fmt: skip
+        if len(programs) == _PROGRAMS_PER_BATCH or program_id == scale.programs:
+            yield RowBatch("programs", programs)
+            yield RowBatch("microcycles", microcycles)
+            yield RowBatch("sessions", sessions)
+            yield RowBatch("session_exercises", exercises)
+            programs, microcycles, sessions, exercises = [], [], [], []
+
+
+def _accounts(scale: Scale) -> Iterator[tuple[Any, ...]]:
+    for i in range(1, scale.accounts + 1):
+        yield (i, (i - 1) % scale.users + 1, scale.initial_balance_cents)
+
+
+class Checksum:
+    """SHA-256 over rows in a canonical text form that both backends read back alike.
+
+    SQLite returns booleans as integers and both return naive datetimes, so
+    each value is folded to text the same way whatever the driver gave.
+    """
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.rows = 0
+
+    def add_table(self, table: str) -> None:
+        self._hash.update(f"\x1e{table}\x1e".encode())
+
+    def add_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        update = self._hash.update
+        for row in rows:
+            update("\x1f".join(map(_canonical, row)).encode())
+            update(b"\n")
+        self.rows += len(rows)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=None).isoformat(sep=" ")
+    return str(value)

@@ -1,0 +1,319 @@
+"""Creating dbprobe's tables and loading the seeded reference domain into them.
+
+The load runs in one transaction: COPY (asyncpg ``copy_records_to_table``) on
+PostgreSQL, batched ``executemany`` on SQLite. A load that is interrupted
+rolls back whole, so a database is never left half-seeded; the seed-state row
+(scale, seed, checksum, complete) is written by the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, insert, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, RowBatch, generate
+from dbprobe.data.scales import Scale
+from dbprobe.domain.models import Base, SeedState
+from dbprobe.errors import SeedStateError
+from dbprobe.target.engine import PG_SCHEMA, Database
+from dbprobe.target.url import Backend
+
+__all__ = [
+    "CleanResult",
+    "SeedResult",
+    "clean",
+    "create_schema",
+    "ensure_seeded",
+    "seed",
+    "table_checksum",
+]
+
+#: Every table dbprobe creates, children after parents; only these are ever emptied.
+OWN_TABLES: tuple[str, ...] = (*TABLE_ORDER, "transfers", SeedState.__tablename__)
+
+#: Tables a probe creates for itself beside the reference domain (dbprobe isolation).
+PROBE_TABLES: tuple[str, ...] = ("isolation_test",)
+
+# SQLAlchemy's storage format for DateTime on SQLite; raw executemany bypasses
+# its bind processors, so the loader writes the same text the ORM would.
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What a seed produced (or found already present)."""
+
+    scale: str
+    seed: int
+    checksum: str
+    rows: dict[str, int]
+    loaded: bool
+    duration_s: float
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+def _where(db: Database) -> str:
+    return db.target.where if db.backend is Backend.SQLITE else f"schema {PG_SCHEMA}"
+
+
+async def create_schema(db: Database, *, force: bool = False) -> None:
+    """Create dbprobe's namespace and tables if missing; never alters existing tables.
+
+    The tables are created in one transaction together with the seed-state
+    table, so a table of one of our names without the seed-state table beside
+    it is somebody else's: dbprobe refuses to touch it rather than empty it.
+    A target whose dbprobe tables are missing but which holds other tables is
+    somebody's database too: dbprobe adds nothing to it unless ``force``.
+    """
+    async with db.engine.begin() as conn:
+        if db.backend is Backend.POSTGRESQL:
+            await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
+        existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        if SeedState.__tablename__ not in existing:
+            clashing = sorted(t for t in OWN_TABLES if t in existing)
+            if clashing:
+                raise SeedStateError(
+                    f"{_where(db)} already holds tables dbprobe did not create "
+                    f"({', '.join(clashing)}); dbprobe will not write to them: point --db at "
+                    "another database or file"
+                )
+            others = sorted(existing - set(PROBE_TABLES))
+            if others and not force:
+                shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+                raise SeedStateError(
+                    f"{_where(db)} holds tables of its own ({shown}) and no dbprobe tables: "
+                    "point --db at an empty database or file, or pass --force to add "
+                    "dbprobe's tables beside them"
+                )
+        await conn.run_sync(Base.metadata.create_all)
+
+
+async def _seed_state(conn: AsyncConnection) -> Any:
+    """The seed-state row (scale, seed, checksum, complete), or None if never seeded."""
+    table = SeedState.__table__
+    return (await conn.execute(select(table).where(table.c.id == 1))).first()
+
+
+async def ensure_seeded(
+    db: Database,
+    scale: Scale,
+    seed_value: int,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> SeedResult:
+    """Seed unless the target already holds a complete seed of this scale and seed."""
+    await create_schema(db, force=force)
+    async with db.engine.connect() as conn:
+        state = await _seed_state(conn)
+        if (
+            state is not None
+            and state.complete
+            and (state.scale, state.seed)
+            == (
+                scale.name,
+                seed_value,
+            )
+        ):
+            rows = {t: await _count(conn, t) for t in TABLE_ORDER}
+            await conn.rollback()
+            return SeedResult(scale.name, seed_value, state.checksum, rows, False, 0.0)
+    return await seed(db, scale, seed_value, on_progress=on_progress, force=force)
+
+
+async def seed(
+    db: Database,
+    scale: Scale,
+    seed_value: int,
+    *,
+    on_progress: Callable[[int, int], None] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    force: bool = False,
+) -> SeedResult:
+    """Empty dbprobe's tables and load ``scale`` for ``seed_value`` in one transaction.
+
+    ``on_progress(rows_loaded, rows_expected)`` is called after each batch.
+    """
+    started = clock()
+    await create_schema(db, force=force)
+    expected = _expected_rows(scale)
+    loaded: dict[str, int] = dict.fromkeys(TABLE_ORDER, 0)
+    async with db.engine.begin() as conn:
+        await _empty_own_tables(conn, db.backend)
+        restore = await _drop_load_checks(conn) if db.backend is Backend.POSTGRESQL else []
+        write = _copy_writer(conn) if db.backend is Backend.POSTGRESQL else _sqlite_writer(conn)
+        for batch in generate(scale, seed_value):
+            await write(batch)
+            loaded[batch.table] += len(batch.rows)
+            if on_progress is not None:
+                on_progress(sum(loaded.values()), expected)
+        for statement in restore:
+            await conn.exec_driver_sql(statement)
+        if db.backend is Backend.POSTGRESQL:
+            await _reset_sequences(conn)
+        checksum = await table_checksum(conn)
+        conn_state = {
+            "id": 1,
+            "scale": scale.name,
+            "seed": seed_value,
+            "checksum": checksum,
+            "complete": True,
+            "seeded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        }
+        await conn.execute(insert(SeedState).values(**conn_state))
+    return SeedResult(scale.name, seed_value, checksum, loaded, True, clock() - started)
+
+
+def _expected_rows(scale: Scale) -> int:
+    # Used for progress only: the mean shape of a program times the count.
+    weeks = sum(scale.weeks) / 2
+    sessions = weeks * sum(scale.days_per_week) / 2
+    exercises = sessions * sum(scale.exercises_per_session) / 2
+    per_program = 1 + weeks + sessions + exercises
+    return int(scale.users + scale.movements + scale.accounts + scale.programs * per_program)
+
+
+async def _empty_own_tables(conn: AsyncConnection, backend: Backend) -> None:
+    if backend is Backend.POSTGRESQL:
+        names = ", ".join(f"{PG_SCHEMA}.{t}" for t in OWN_TABLES)
+        await conn.execute(text(f"TRUNCATE TABLE {names} RESTART IDENTITY"))
+        return
+    for table in reversed(Base.metadata.sorted_tables):  # children first: foreign keys are on
+        if table.name in OWN_TABLES:
+            await conn.execute(delete(table))
+
+
+Writer = Callable[[RowBatch], Any]
+
+
+def _copy_writer(conn: AsyncConnection) -> Writer:
+    async def write(batch: RowBatch) -> None:
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            batch.table, records=batch.rows, columns=batch.columns, schema_name=PG_SCHEMA
+        )
+
+    return write
+
+
+def _sqlite_writer(conn: AsyncConnection) -> Writer:
+    statements = {
+        table: f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        for table, cols in COLUMNS.items()
+    }
+
+    async def write(batch: RowBatch) -> None:
+        rows = batch.rows
+        if batch.table in ("users", "programs"):  # the tables with a created_at column
+            rows = [
+                tuple(v.strftime(_SQLITE_DATETIME) if isinstance(v, dt.datetime) else v for v in r)
+                for r in rows
+            ]
+        await conn.exec_driver_sql(statements[batch.table], rows)
+
+    return write
+
+
+async def _drop_load_checks(conn: AsyncConnection) -> list[str]:
+    """Drop the foreign keys and secondary indexes of dbprobe's tables; return how to restore them.
+
+    With them in place PostgreSQL checks every copied row against its parent
+    and updates each index row by row; rebuilt once after the load, in the
+    same transaction, they cost half as much. Primary keys and unique
+    constraints stay. Only dbprobe's own tables are touched.
+    """
+    names = ", ".join(f"'{t}'" for t in OWN_TABLES)
+    fks: list[tuple[str, ...]] = [
+        tuple(map(str, r))
+        for r in await conn.exec_driver_sql(
+            "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+            "FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid "
+            f"WHERE c.contype = 'f' AND r.relnamespace = '{PG_SCHEMA}'::regnamespace "
+            f"AND r.relname IN ({names})"
+        )
+    ]
+    indexes: list[tuple[str, ...]] = [
+        tuple(map(str, r))
+        for r in await conn.exec_driver_sql(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+            "FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid "
+            f"WHERE r.relnamespace = '{PG_SCHEMA}'::regnamespace AND r.relname IN ({names}) "
+            "AND NOT i.indisprimary "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
+        )
+    ]
+    for table, name, _ in fks:
+        await conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+    for index, _ in indexes:
+        await conn.exec_driver_sql(f"DROP INDEX {index}")
+    return [definition for _, definition in indexes] + [
+        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+        for table, name, definition in fks
+    ]
+
+
+async def _reset_sequences(conn: AsyncConnection) -> None:
+    # COPY wrote explicit ids; move each serial sequence past them so that rows
+    # the probes insert later get fresh ids.
+    for table in (*TABLE_ORDER, "transfers"):
+        await conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{PG_SCHEMA}.{table}', 'id'), "
+                f"COALESCE((SELECT max(id) FROM {PG_SCHEMA}.{table}), 0) + 1, false)"
+            )
+        )
+
+
+async def _count(conn: AsyncConnection, table: str) -> int:
+    return int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
+
+
+async def table_checksum(conn: AsyncConnection) -> str:
+    """SHA-256 of every seeded table read back in id order: equal on both backends."""
+    checksum = Checksum()
+    for name in TABLE_ORDER:
+        table = Base.metadata.tables[name]
+        checksum.add_table(name)
+        columns = [table.c[c] for c in COLUMNS[name]]
+        result = await conn.stream(select(*columns).order_by(table.c.id))
+        async for rows in result.partitions(10_000):
+            checksum.add_rows(rows)
+    return checksum.hexdigest()
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """What ``dbprobe clean`` removed."""
+
+    tables: tuple[str, ...]
+    schema_dropped: bool
+
+
+async def clean(db: Database) -> CleanResult:
+    """Drop exactly the tables dbprobe created (and its schema on PostgreSQL, if then empty).
+
+    The seed-state table is the proof that the others are dbprobe's: without
+    it nothing but dbprobe's probe tables is dropped.
+    """
+    async with db.engine.begin() as conn:
+        existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        ours = [t for t in PROBE_TABLES if t in existing]
+        if SeedState.__tablename__ in existing:
+            ours += [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in existing]
+        prefix = f"{PG_SCHEMA}." if db.backend is Backend.POSTGRESQL else ""
+        for table in ours:
+            await conn.execute(text(f"DROP TABLE {prefix}{table}"))
+        schema_dropped = False
+        if db.backend is Backend.POSTGRESQL and not (existing - set(ours)):
+            await conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} RESTRICT"))
+            schema_dropped = True
+    return CleanResult(tuple(ours), schema_dropped)

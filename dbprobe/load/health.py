@@ -1,0 +1,149 @@
+"""Is the load generator itself the bottleneck? (pure)
+
+dbprobe drives the database from one asyncio event loop per process. When
+that loop is busy all the time, operations wait for the loop rather than for
+the database, and the figures describe the client. Two signs say so:
+
+- the event-loop thread used at least :data:`CPU_SATURATED_PERCENT` of one core
+  over the run (its own CPU time, from ``time.thread_time()``: SQLite's
+  worker threads and other processes are not counted);
+- in an open loop, workers that were free and asleep until an operation's
+  intended start woke up late: the *median* of that wake-up delay at least
+  :data:`WAKEUP_LAG_SATURATED_MS`. A busy database makes operations wait
+  for a free worker, which is schedule lag but not this: only a loop that is
+  behind wakes a sleeping worker late. The median, not the tail: one
+  CPU-heavy operation (an ORM materialising a few hundred objects holds the
+  loop for ~10-20 ms) delays the wake-ups that fall on it, which the p99
+  shows at any load; a loop that cannot keep up delays most of them.
+
+Either one gives a ``generator_saturated`` finding (severity warning).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dbprobe.result.model import Finding, Severity
+
+__all__ = [
+    "CPU_SATURATED_PERCENT",
+    "WAKEUP_LAG_SATURATED_MS",
+    "GeneratorLoad",
+    "combine_generator_loads",
+    "generator_findings",
+]
+
+CPU_SATURATED_PERCENT = 90.0
+WAKEUP_LAG_SATURATED_MS = 10.0
+# Fewer timed wake-ups than this make no percentile worth a warning.
+_MIN_WAKEUPS = 20
+
+
+@dataclass(frozen=True)
+class GeneratorLoad:
+    """The generator's own effort in one process (or the busiest of several).
+
+    Attributes:
+        loop_cpu_s: CPU time of the event-loop thread during the run.
+        wall_s: wall-clock time of the run (warm-up included, like the CPU time).
+        wakeups: open loop: times a free worker slept until an intended start.
+        wakeup_lag_p99_ms: p99 of how late those workers woke up.
+        wakeup_lag_max_ms: the latest of them.
+        processes: how many processes this covers.
+        wakeup_lag_p50_ms: the median of how late they woke up.
+    """
+
+    loop_cpu_s: float
+    wall_s: float
+    wakeups: int = 0
+    wakeup_lag_p99_ms: float = 0.0
+    wakeup_lag_max_ms: float = 0.0
+    processes: int = 1
+    wakeup_lag_p50_ms: float = 0.0
+
+    @property
+    def loop_cpu_percent(self) -> float:
+        """Event-loop CPU as a percentage of one core (per process, for the busiest one)."""
+        return self.loop_cpu_s / self.wall_s * 100 if self.wall_s > 0 else 0.0
+
+    @property
+    def cpu_saturated(self) -> bool:
+        return self.loop_cpu_percent >= CPU_SATURATED_PERCENT
+
+    @property
+    def wakeups_late(self) -> bool:
+        return self.wakeups >= _MIN_WAKEUPS and self.wakeup_lag_p50_ms >= WAKEUP_LAG_SATURATED_MS
+
+    @property
+    def saturated(self) -> bool:
+        return self.cpu_saturated or self.wakeups_late
+
+
+def combine_generator_loads(loads: Sequence[GeneratorLoad], *, parallel: bool) -> GeneratorLoad:
+    """Several runs as one: ``parallel`` (processes at once) keeps the busiest process's
+    figures; otherwise (phases one after another) times add up and the worst lag stays."""
+    if not loads:
+        return GeneratorLoad(0.0, 0.0)
+    if len(loads) == 1:
+        return loads[0]
+    if parallel:
+        busiest = max(loads, key=lambda g: g.loop_cpu_percent)
+        return GeneratorLoad(
+            loop_cpu_s=busiest.loop_cpu_s,
+            wall_s=busiest.wall_s,
+            wakeups=sum(g.wakeups for g in loads),
+            wakeup_lag_p99_ms=max(g.wakeup_lag_p99_ms for g in loads),
+            wakeup_lag_max_ms=max(g.wakeup_lag_max_ms for g in loads),
+            processes=sum(g.processes for g in loads),
+            wakeup_lag_p50_ms=max(g.wakeup_lag_p50_ms for g in loads),
+        )
+    return GeneratorLoad(
+        loop_cpu_s=sum(g.loop_cpu_s for g in loads),
+        wall_s=sum(g.wall_s for g in loads),
+        wakeups=sum(g.wakeups for g in loads),
+        wakeup_lag_p99_ms=max(g.wakeup_lag_p99_ms for g in loads),
+        wakeup_lag_max_ms=max(g.wakeup_lag_max_ms for g in loads),
+        processes=max(g.processes for g in loads),
+        wakeup_lag_p50_ms=max(g.wakeup_lag_p50_ms for g in loads),
+    )
+
+
+def generator_findings(load: GeneratorLoad) -> list[Finding]:
+    """A ``generator_saturated`` warning when the generator, not the database, set the pace."""
+    if not load.saturated:
+        return []
+    reasons = []
+    if load.cpu_saturated:
+        reasons.append(
+            f"its event loop used {load.loop_cpu_percent:.0f} % of a core"
+            + (" (busiest process)" if load.processes > 1 else "")
+        )
+    if load.wakeups_late:
+        reasons.append(
+            f"free workers woke up {load.wakeup_lag_p50_ms:.1f} ms late (median) for their "
+            "scheduled starts"
+        )
+    more = "more processes (--processes N)" if load.processes == 1 else "more processes or hosts"
+    return [
+        Finding(
+            kind="generator_saturated",
+            severity=Severity.WARNING,
+            operation=None,
+            message=(
+                f"the load generator was saturated: {' and '.join(reasons)}; latencies and "
+                f"throughput describe dbprobe's client as much as the database. Spread the "
+                f"load over {more} and merge the reports"
+            ),
+            evidence={
+                "loop_cpu_percent": round(load.loop_cpu_percent, 1),
+                "cpu_threshold_percent": CPU_SATURATED_PERCENT,
+                "wakeups": load.wakeups,
+                "wakeup_lag_p50_ms": round(load.wakeup_lag_p50_ms, 3),
+                "wakeup_lag_p99_ms": round(load.wakeup_lag_p99_ms, 3),
+                "wakeup_lag_max_ms": round(load.wakeup_lag_max_ms, 3),
+                "wakeup_lag_threshold_ms": WAKEUP_LAG_SATURATED_MS,
+                "processes": load.processes,
+            },
+        )
+    ]

@@ -1,0 +1,156 @@
+"""How much load a run applies, and how it retries: the plan every probe hands the workers.
+
+Pure values, validated where they are built (a bad option is a ConfigError
+naming it); :mod:`dbprobe.load.workers` follows them.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dbprobe.errors import ConfigError
+from dbprobe.load.arrivals import ARRIVAL_KINDS, ArrivalSchedule
+from dbprobe.load.profiles import LoadProfile, Segment
+
+__all__ = ["LoadPlan", "RetryPolicy"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of retryable failures (deadlock, serialization, lock timeout).
+
+    The wait before retry ``n`` (1-based) is uniform in
+    ``[0, min(max_backoff_s, base_backoff_s * 2**(n-1))]`` ("full jitter"), so
+    workers that collided do not collide again in lockstep.
+    """
+
+    retries: int = 3
+    base_backoff_s: float = 0.002
+    max_backoff_s: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ConfigError(f"--retries must be 0 or more, got {self.retries}")
+
+    def backoff_s(self, retry: int, rng: random.Random) -> float:
+        return rng.uniform(0, min(self.max_backoff_s, self.base_backoff_s * 2 ** (retry - 1)))
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """How much load: workers, and either transactions per worker or a duration.
+
+    Without ``rate_per_s`` the run is a closed loop. With it, an open loop:
+    operations arrive at that rate (the peak rate of ``profile``), spaced by
+    ``arrivals`` (``poisson`` or ``uniform``), and ``transactions_per_worker``
+    means ``transactions_per_worker * workers`` arrivals in all.
+    ``latency_limit_ms`` skips arrivals already that late when a worker takes
+    them. ``processes`` is read by :mod:`dbprobe.execution`, which runs the
+    plan in that many processes (``rate_per_s`` is then split among them;
+    ``workers`` and ``transactions_per_worker`` are per process);
+    :func:`run_workload` itself always runs in one.
+    """
+
+    workers: int
+    transactions_per_worker: int | None = None
+    duration_s: float | None = None
+    warmup_s: float = 0.0
+    rate_per_s: float | None = None
+    arrivals: str = "poisson"
+    latency_limit_ms: float | None = None
+    profile: LoadProfile = field(default_factory=LoadProfile)
+    processes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.workers}")
+        if self.transactions_per_worker is not None and self.transactions_per_worker < 1:
+            raise ConfigError(
+                f"--transactions must be at least 1, got {self.transactions_per_worker}"
+            )
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ConfigError(f"--duration must be positive, got {self.duration_s:g}")
+        if (self.transactions_per_worker is None) == (self.duration_s is None):
+            raise ConfigError("give either --transactions or --duration, not both")
+        if self.warmup_s < 0:
+            raise ConfigError(f"--warmup must be 0 or more, got {self.warmup_s:g}")
+        if self.rate_per_s is not None and not (
+            math.isfinite(self.rate_per_s) and self.rate_per_s > 0
+        ):
+            raise ConfigError(
+                f"--rate must be a positive number of operations per second, "
+                f"got {self.rate_per_s:g}"
+            )
+        if self.arrivals not in ARRIVAL_KINDS:
+            raise ConfigError(f"--arrivals must be poisson or uniform, got {self.arrivals!r}")
+        if self.latency_limit_ms is not None:
+            if not (math.isfinite(self.latency_limit_ms) and self.latency_limit_ms > 0):
+                raise ConfigError(
+                    f"--latency-limit must be a positive number of ms, "
+                    f"got {self.latency_limit_ms:g}"
+                )
+            if self.rate_per_s is None:
+                raise ConfigError(
+                    "--latency-limit needs --rate: it skips operations of a fixed-rate schedule"
+                )
+        if self.profile.kind != "steady" and self.rate_per_s is None:
+            raise ConfigError(f"--profile {self.profile.kind} needs --rate (its peak rate)")
+        if self.rate_per_s is not None:
+            self.profile.validate_for(self.duration_s)
+        if self.processes < 1:
+            raise ConfigError(f"--processes must be at least 1, got {self.processes}")
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rate_per_s is not None
+
+    def per_process(self) -> LoadPlan:
+        """The plan each of ``processes`` processes runs: its share of the rate, one process."""
+        if self.processes == 1:
+            return self
+        profile = self.profile
+        if profile.kind == "ramp":
+            profile = replace(profile, ramp_from_per_s=profile.ramp_from_per_s / self.processes)
+        rate = self.rate_per_s / self.processes if self.rate_per_s is not None else None
+        return replace(self, rate_per_s=rate, profile=profile, processes=1)
+
+    def describe(self) -> dict[str, Any]:
+        """The open-loop and process settings, as the report's config shows them."""
+        return {
+            "rate_per_s": self.rate_per_s,
+            "arrivals": self.arrivals if self.open_loop else None,
+            "profile": self.profile.describe() if self.open_loop else None,
+            "latency_limit_ms": self.latency_limit_ms,
+            "processes": self.processes,
+        }
+
+    def arrival_schedule(self, seed: int, *, phase: float = 0.0) -> ArrivalSchedule:
+        """The intended starts of an open-loop run (ns after the warm-up begins), as
+        :func:`run_workload` follows them for ``seed``; the arrival count with
+        ``transactions_per_worker`` is ``transactions_per_worker * workers``
+        measured ones."""
+        total = (
+            self.transactions_per_worker * self.workers if self.transactions_per_worker else None
+        )
+        return ArrivalSchedule(
+            self.segments(),
+            arrivals=self.arrivals,
+            # String seeds are hashed (SHA-512) by random.Random: stable across runs.
+            rng=random.Random(f"dbprobe-arrivals:{seed}"),
+            phase=phase,
+            limit=total,
+            count_from_ns=int(self.warmup_s * 1e9),
+        )
+
+    def segments(self) -> tuple[Segment, ...]:
+        """The arrival rate from the start of the warm-up (open loop only)."""
+        assert self.rate_per_s is not None
+        measured = self.profile.segments(self.rate_per_s, self.duration_s)
+        if self.warmup_s <= 0:
+            return measured
+        # The warm-up runs at the rate the measurement starts with.
+        first = measured[0].start_rate
+        return (Segment(self.warmup_s, first, first), *measured)

@@ -1,0 +1,267 @@
+"""The ``load`` and ``timeline`` sections of a report: how the load was applied, and when.
+
+``load`` says whether the run was a closed or an open loop (rate, arrivals,
+profile, latency limit), in how many processes, over which measured window
+(wall clock, so that reports of several hosts can be lined up), and what the
+generator itself spent; with several processes it lists each one's counts.
+``timeline`` holds the run interval by interval (see :mod:`dbprobe.timeline`).
+
+Both are :class:`~dbprobe.report.model.Section` s: JSON under their name, and
+a few console lines for an open-loop or multi-process run (a closed loop's
+console output is unchanged).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
+
+__all__ = [
+    "LoadSection",
+    "ProcessPart",
+    "TimelineSection",
+    "load_section_generator",
+    "timeline_from_json",
+]
+
+# The console shows at most this many timeline rows; longer timelines are
+# shown with neighbouring intervals joined (the JSON keeps every point).
+_CONSOLE_ROWS = 20
+
+
+def _iso(unix_s: float) -> str:
+    return dt.datetime.fromtimestamp(unix_s, dt.UTC).isoformat()
+
+
+def _point_to_json(p: TimelinePoint) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "t_s": round(p.t_s, 3),
+        "interval_s": round(p.interval_s, 3),
+        "commits": p.commits,
+        "errors": p.errors,
+        "throughput_per_s": round(p.throughput_per_s, 3),
+        "p50_ms": round(p.p50_ms, 3),
+        "p99_ms": round(p.p99_ms, 3),
+        "max_ms": round(p.max_ms, 3),
+        "in_flight_max": p.in_flight_max,
+        "started": p.started,
+    }
+    if p.target_rate_per_s is not None:
+        data |= {
+            "target_rate_per_s": round(p.target_rate_per_s, 3),
+            "late": p.late,
+            "skipped": p.skipped,
+            "lag_max_ms": round(p.lag_max_ms, 3),
+        }
+    if p.rss_mb is not None:
+        data["rss_mb"] = round(p.rss_mb, 1)
+    data["histogram"] = [list(pair) for pair in p.histogram]
+    return data
+
+
+def _point_from_json(d: Mapping[str, Any]) -> TimelinePoint:
+    rate = d.get("target_rate_per_s")
+    rss = d.get("rss_mb")
+    return TimelinePoint(
+        t_s=float(d["t_s"]),
+        interval_s=float(d["interval_s"]),
+        commits=int(d["commits"]),
+        errors=int(d["errors"]),
+        throughput_per_s=float(d["throughput_per_s"]),
+        p50_ms=float(d["p50_ms"]),
+        p99_ms=float(d["p99_ms"]),
+        max_ms=float(d["max_ms"]),
+        in_flight_max=int(d["in_flight_max"]),
+        started=int(d.get("started", 0)),
+        late=int(d.get("late", 0)),
+        skipped=int(d.get("skipped", 0)),
+        lag_max_ms=float(d.get("lag_max_ms", 0.0)),
+        target_rate_per_s=float(rate) if rate is not None else None,
+        rss_mb=float(rss) if rss is not None else None,
+        histogram=tuple((int(v), int(n)) for v, n in d.get("histogram", ())),
+    )
+
+
+def timeline_from_json(data: Mapping[str, Any]) -> Timeline:
+    """The timeline of a report's ``timeline`` section (as written by :class:`TimelineSection`)."""
+    return Timeline(
+        float(data["interval_s"]),
+        float(data["start_unix_s"]),
+        tuple(_point_from_json(p) for p in data["points"]),
+    )
+
+
+def _coarsen(points: Sequence[TimelinePoint], rows: int) -> list[TimelinePoint]:
+    if len(points) <= rows:
+        return list(points)
+    step = -(-len(points) // rows)
+    # Re-bucket onto a coarser grid; merge_timelines joins the points of one source.
+    width = sum(p.interval_s for p in points[:step])
+    coarse = merge_timelines([Timeline(width, 0.0, tuple(points))])
+    return list(coarse.points) if coarse is not None else list(points)
+
+
+@dataclass(frozen=True)
+class TimelineSection:
+    """The timeline as a report section; the console shows it for open-loop runs."""
+
+    timeline: Timeline
+    show: bool = False
+    name: str = "timeline"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "interval_s": self.timeline.interval_s,
+            "start": _iso(self.timeline.start_unix_s),
+            "start_unix_s": round(self.timeline.start_unix_s, 6),
+            "points": [_point_to_json(p) for p in self.timeline.points],
+        }
+
+    def render(self) -> RenderableType | None:
+        if not self.show or not self.timeline.points:
+            return None
+        points = _coarsen(self.timeline.points, _CONSOLE_ROWS)
+        open_loop = any(p.target_rate_per_s is not None for p in points)
+        table = Table(title="timeline (latency in ms)", title_justify="left")
+        headers = ["t (s)", "tx/s", "p50", "p99", "errors", "in flight"]
+        if open_loop:
+            headers += ["target/s", "lag max", "late", "skipped"]
+        for header in headers:
+            table.add_column(header, justify="right")
+        for p in points:
+            row = [
+                f"{p.t_s:.0f}",
+                f"{p.throughput_per_s:.1f}",
+                f"{p.p50_ms:.2f}",
+                f"{p.p99_ms:.2f}",
+                str(p.errors),
+                str(p.in_flight_max),
+            ]
+            if open_loop:
+                row += [
+                    f"{p.target_rate_per_s:.1f}" if p.target_rate_per_s is not None else "",
+                    f"{p.lag_max_ms:.1f}",
+                    str(p.late),
+                    str(p.skipped),
+                ]
+            table.add_row(*row)
+        return table
+
+
+@dataclass(frozen=True)
+class ProcessPart:
+    """One process of a multi-process run: what it did, for the ``load`` section."""
+
+    index: int
+    pid: int
+    measured_from_unix_s: float
+    measured_s: float
+    loop_cpu_percent: float
+    operations: Mapping[str, Mapping[str, int]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "pid": self.pid,
+            "measured_from": _iso(self.measured_from_unix_s),
+            "measured_s": round(self.measured_s, 3),
+            "loop_cpu_percent": round(self.loop_cpu_percent, 1),
+            "operations": {name: dict(counts) for name, counts in self.operations.items()},
+        }
+
+
+@dataclass(frozen=True)
+class LoadSection:
+    """How the load was applied (see the module docstring)."""
+
+    plan: Mapping[str, Any]
+    measured_from_unix_s: float
+    measured_s: float
+    generator: GeneratorLoad
+    late_after_ms: float
+    parts: tuple[ProcessPart, ...] = field(default_factory=tuple)
+    name: str = "load"
+
+    @property
+    def open_loop(self) -> bool:
+        return self.plan.get("rate_per_s") is not None
+
+    def to_json(self) -> dict[str, Any]:
+        g = self.generator
+        data: dict[str, Any] = {
+            "mode": "open" if self.open_loop else "closed",
+            **self.plan,
+            "latency_from": "intended_start" if self.open_loop else "actual_start",
+            "measured_from": _iso(self.measured_from_unix_s),
+            "measured_from_unix_s": round(self.measured_from_unix_s, 6),
+            "measured_s": round(self.measured_s, 3),
+            "generator": {
+                "loop_cpu_s": round(g.loop_cpu_s, 3),
+                "wall_s": round(g.wall_s, 3),
+                "loop_cpu_percent": round(g.loop_cpu_percent, 1),
+                "wakeups": g.wakeups,
+                "wakeup_lag_p50_ms": round(g.wakeup_lag_p50_ms, 3),
+                "wakeup_lag_p99_ms": round(g.wakeup_lag_p99_ms, 3),
+                "wakeup_lag_max_ms": round(g.wakeup_lag_max_ms, 3),
+                "processes": g.processes,
+                "saturated": g.saturated,
+            },
+        }
+        if self.open_loop:
+            data["late_after_ms"] = self.late_after_ms
+        if self.parts:
+            data["parts"] = [p.to_json() for p in self.parts]
+        return data
+
+    def render(self) -> RenderableType | None:
+        processes = int(self.plan.get("processes") or 1)
+        if not self.open_loop and processes == 1:
+            return None
+        lines: list[RenderableType] = []
+        if self.open_loop:
+            profile = self.plan.get("profile") or {}
+            params = ", ".join(f"{k} {v}" for k, v in profile.items() if k != "kind" and v)
+            limit = self.plan.get("latency_limit_ms")
+            lines.append(
+                Text(
+                    f"open loop: {self.plan.get('arrivals')} arrivals at "
+                    f"{self.plan['rate_per_s']:g}/s, profile {profile.get('kind', 'steady')}"
+                    + (f" ({params})" if params else "")
+                    + (f", latency limit {limit:g} ms" if limit else "")
+                    + "; latency counted from each operation's intended start",
+                    style="dim",
+                )
+            )
+        if processes > 1:
+            counts = ", ".join(
+                f"#{p.index} {sum(c.get('count', 0) for c in p.operations.values())} ops "
+                f"(loop CPU {p.loop_cpu_percent:.0f} %)"
+                for p in self.parts
+            )
+            lines.append(Text(f"{processes} processes: {counts}", style="dim"))
+        return Group(*lines)
+
+
+def load_section_generator(data: Mapping[str, Any]) -> GeneratorLoad | None:
+    """The generator figures of a ``load`` section read back from JSON."""
+    g = data.get("generator")
+    if not isinstance(g, Mapping):
+        return None
+    return GeneratorLoad(
+        loop_cpu_s=float(g.get("loop_cpu_s", 0.0)),
+        wall_s=float(g.get("wall_s", 0.0)),
+        wakeups=int(g.get("wakeups", 0)),
+        wakeup_lag_p99_ms=float(g.get("wakeup_lag_p99_ms", 0.0)),
+        wakeup_lag_max_ms=float(g.get("wakeup_lag_max_ms", 0.0)),
+        processes=int(g.get("processes", 1)),
+        wakeup_lag_p50_ms=float(g.get("wakeup_lag_p50_ms", 0.0)),
+    )

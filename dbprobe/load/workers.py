@@ -1,0 +1,481 @@
+"""The load engine: concurrent workers running weighted operations, closed or open loop.
+
+Each worker is one asyncio task that opens its own session per transaction,
+runs an operation (retrying retryable failures with backoff and full jitter)
+and records the outcome. The run ends after a number of transactions per
+worker, after a duration, or when ``stop`` is set (Ctrl-C, SIGTERM);
+in-flight transactions are then cancelled and counted as such, and
+everything recorded so far is returned.
+
+Closed loop (the default): each worker picks an operation by weight, runs it,
+and starts the next one as soon as it is done. When the database stalls, the
+workers stall with it and stop issuing work, so the stall is one slow sample
+per worker: the closed loop under-reports exactly the latency that matters
+("coordinated omission").
+
+Open loop (``LoadPlan.rate_per_s``): operations *arrive* on a seeded schedule
+(Poisson or uniform, shaped by a load profile; :mod:`dbprobe.arrivals`) and
+are served by up to ``workers`` concurrent workers, each taking the next
+arrival when it is free, as pgbench ``-R`` and wrk2 do. Latency is measured
+from the arrival's *intended* start, so time spent waiting behind a stall is
+counted; the service time (from the actual start) and the schedule lag
+(actual minus intended start) are kept beside it. With ``latency_limit_ms``
+an arrival already later than that when a worker takes it is skipped and
+counted (pgbench ``-L``). Arrivals due before the end of a timed run that no
+worker reached are counted as ``unstarted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from bisect import bisect
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from dbprobe.domain.uow import UnitOfWork
+from dbprobe.errors import ErrorClass, classify_error, error_code
+from dbprobe.instrument import count_statements, install_statement_counter
+from dbprobe.instrument.nplusone import (
+    DEFAULT_THRESHOLD,
+    FindingTally,
+    find_n_plus_one,
+    find_unused_eager_loads,
+    is_missing_greenlet,
+    missing_greenlet_finding,
+)
+from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
+from dbprobe.metrics import LatencyHistogram
+from dbprobe.result.model import Finding
+from dbprobe.target.engine import Database
+from dbprobe.target.url import mask_secret
+
+__all__ = [
+    "LATE_AFTER_MS",
+    "Operation",
+    "OperationContext",
+    "OperationStats",
+    "WorkloadResult",
+    "run_workload",
+]
+
+# Cancelled workers get this long to unwind (rollback, close) before we stop
+# waiting for them; a run must end within seconds of Ctrl-C.
+_CANCEL_GRACE_S = 1.0
+_ERROR_SAMPLES_PER_CLASS = 3
+
+#: An open-loop operation that started more than this after its intended start
+#: is counted as late: well above the event loop's timer granularity (~1 ms),
+#: so a late operation means the schedule slipped, not the clock.
+LATE_AFTER_MS = 10.0
+
+
+class OperationContext:
+    """What one attempt of an operation gets: the database, randomness, a UoW factory."""
+
+    __slots__ = ("_uow", "db", "rng", "worker")
+
+    def __init__(self, db: Database, rng: random.Random, worker: int) -> None:
+        self.db = db
+        self.rng = rng
+        self.worker = worker
+        self._uow: UnitOfWork | None = None
+
+    def unit_of_work(self, *, write: bool) -> UnitOfWork:
+        """A Unit of Work on the write (BEGIN IMMEDIATE on SQLite) or read session factory."""
+        self._uow = UnitOfWork(self.db.write_sessions if write else self.db.read_sessions)
+        return self._uow
+
+    @property
+    def commit_ns(self) -> int | None:
+        return self._uow.commit_ns if self._uow is not None else None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The run's engine (for scenarios that open connections themselves)."""
+        return self.db.engine
+
+    @property
+    def session_factory(self) -> async_sessionmaker[Any]:
+        """Sessions that begin as the driver does (on SQLite a deferred BEGIN): reads."""
+        return self.db.read_sessions
+
+    @property
+    def write_session_factory(self) -> async_sessionmaker[Any]:
+        """Sessions for writes: on SQLite they BEGIN IMMEDIATE, so writers queue, not fail."""
+        return self.db.write_sessions
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A named, weighted transaction type of a probe."""
+
+    name: str
+    weight: int
+    run: Callable[[OperationContext], Awaitable[None]]
+
+
+@dataclass
+class OperationStats:
+    """Counters and histograms of one operation type, filled while the run goes.
+
+    ``attempts`` is counted when an attempt starts, ``commits`` and
+    ``failures`` when it ends; the difference is the attempts that had not
+    ended when the run stopped (:attr:`cancelled`). Every failure is rolled
+    back, and is either retried or given up (``errors``).
+    """
+
+    name: str
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    commit_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    attempts: int = 0
+    commits: int = 0
+    failures: int = 0
+    retries: int = 0
+    errors: int = 0
+    error_classes: Counter[ErrorClass] = field(default_factory=Counter)
+    error_samples: dict[ErrorClass, list[str]] = field(default_factory=dict)
+    # The server's DETAIL of the first failures per class (PostgreSQL only): for a
+    # deadlock it names which process waited on which, the evidence to keep.
+    error_details: dict[ErrorClass, list[str]] = field(default_factory=dict)
+    statements_total: int = 0
+    statements_committed: int = 0
+    statements_max: int = 0
+    lock_waits: int = 0
+    lock_wait_ns: int = 0
+    findings: FindingTally = field(default_factory=FindingTally)
+    # Open loop only (None in a closed loop): time from the actual start to the
+    # commit, and from the intended to the actual start.
+    service_latency: LatencyHistogram | None = None
+    schedule_lag: LatencyHistogram | None = None
+    late: int = 0  # started more than LATE_AFTER_MS after the intended start
+    skipped: int = 0  # over the latency limit when a worker took them: not run
+    unstarted: int = 0  # due before the end of a timed run, never reached by a worker
+
+    @property
+    def cancelled(self) -> int:
+        """Attempts still in flight when the run stopped (cancelled by an interrupt)."""
+        return self.attempts - self.commits - self.failures
+
+    def record_failure(self, exc: BaseException, kind: ErrorClass, message: str) -> None:
+        self.failures += 1
+        self.error_classes[kind] += 1
+        samples = self.error_samples.setdefault(kind, [])
+        if len(samples) < _ERROR_SAMPLES_PER_CLASS:
+            code = error_code(exc)
+            samples.append(f"[{code}] {message}" if code else message)
+        detail = getattr(getattr(exc, "orig", None), "detail", None)
+        if isinstance(detail, str) and detail:
+            details = self.error_details.setdefault(kind, [])
+            if len(details) < _ERROR_SAMPLES_PER_CLASS:
+                details.append(detail)
+
+
+@dataclass(frozen=True)
+class WorkloadResult:
+    """What a run recorded, in operation order; ``measured_s`` excludes the warm-up.
+
+    ``timeline`` holds the measured run interval by interval; ``generator``
+    what the event loop itself spent (see :mod:`dbprobe.generator`).
+    """
+
+    operations: tuple[OperationStats, ...]
+    measured_s: float
+    interrupted: bool
+    timeline: Timeline | None = None
+    generator: GeneratorLoad | None = None
+    open_loop: bool = False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+async def _run_once(
+    op: Operation,
+    stats: OperationStats,
+    ctx_factory: Callable[[], OperationContext],
+    retry: RetryPolicy,
+    rng: random.Random,
+    clock_ns: Callable[[], int],
+    db: Database,
+    n_plus_one_threshold: int,
+    intended_ns: int | None = None,
+) -> int:
+    """Run ``op`` to its commit or its last failure.
+
+    Returns the latency recorded (ns), or -1 when the operation gave up. With
+    ``intended_ns`` (open loop), latency runs from the intended start and the
+    service time from the actual one is recorded apart.
+    """
+    started = clock_ns()
+    retry_no = 0
+    while True:
+        ctx = ctx_factory()
+        stats.attempts += 1
+        with count_statements(locations="repeated") as tally:
+            try:
+                await op.run(ctx)
+            except asyncio.CancelledError:
+                stats.statements_total += tally.count
+                stats.lock_waits += tally.lock_waits
+                stats.lock_wait_ns += tally.lock_wait_ns
+                raise
+            except Exception as exc:
+                stats.statements_total += tally.count
+                stats.lock_waits += tally.lock_waits
+                stats.lock_wait_ns += tally.lock_wait_ns
+                kind = classify_error(exc)
+                stats.record_failure(exc, kind, mask_secret(_first_line(exc), db.target))
+                if is_missing_greenlet(exc):
+                    finding = missing_greenlet_finding(tally.last_relationship, operation=op.name)
+                    stats.findings.add([finding], execution=False)
+                if kind.retryable and retry_no < retry.retries:
+                    retry_no += 1
+                    stats.retries += 1
+                    await asyncio.sleep(retry.backoff_s(retry_no, rng))
+                    continue
+                stats.errors += 1
+                return -1
+        stats.commits += 1
+        # Detection runs on the committed attempt only: a failed attempt's
+        # statements stop wherever the error struck.
+        # Each detector runs only when it could find something: this is the
+        # measuring loop, and most operations issue a few statements, eagerly
+        # loading nothing.
+        found: list[Finding] = []
+        if tally.count >= n_plus_one_threshold:
+            found += find_n_plus_one(
+                tally.statements.values(), operation=op.name, threshold=n_plus_one_threshold
+            )
+        if tally.eager or tally.eager_joined:
+            found += find_unused_eager_loads(tally.eager_loaded(), tally.reads, operation=op.name)
+        stats.findings.add(found)
+        stats.statements_total += tally.count
+        stats.lock_waits += tally.lock_waits
+        stats.lock_wait_ns += tally.lock_wait_ns
+        stats.statements_committed += tally.count
+        stats.statements_max = max(stats.statements_max, tally.count)
+        # Latency runs from the first attempt to the last commit, retries and
+        # backoff included, as pgbench reports it: it is what the caller waits.
+        ended = clock_ns()
+        if intended_ns is None:
+            latency = ended - started
+        else:
+            latency = ended - intended_ns
+            if stats.service_latency is not None:
+                stats.service_latency.record_ns(ended - started)
+        stats.latency.record_ns(latency)
+        if ctx.commit_ns is not None:
+            stats.commit_latency.record_ns(ctx.commit_ns)
+        return latency
+
+
+def _new_stats(name: str, open_loop: bool) -> OperationStats:
+    if not open_loop:
+        return OperationStats(name)
+    return OperationStats(name, service_latency=LatencyHistogram(), schedule_lag=LatencyHistogram())
+
+
+async def run_workload(
+    db: Database,
+    operations: Sequence[Operation],
+    plan: LoadPlan,
+    *,
+    retry: RetryPolicy,
+    seed: int,
+    stop: asyncio.Event,
+    on_progress: Callable[[float, int], None] | None = None,
+    clock_ns: Callable[[], int] = time.perf_counter_ns,
+    n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+    on_tick: Callable[[TimelinePoint], None] | None = None,
+    rss_mb: Callable[[], float] | None = None,
+    schedule_phase: float = 0.0,
+) -> WorkloadResult:
+    """Run ``operations`` under ``plan`` and return what was recorded.
+
+    ``on_progress(fraction_done, transactions_done)`` is called about ten
+    times a second from the event loop; ``on_tick(point)`` once per closed
+    timeline interval (about once a second), for a live display. ``rss_mb``
+    samples the process's memory for the timeline. ``schedule_phase`` (0..1)
+    offsets a uniform arrival schedule, so that processes sharing a rate
+    interleave.
+    """
+    install_statement_counter()
+    ops = list(operations)
+    # Weighted choice as random.choices does it (same draws, same picks), without
+    # building a list per pick: bisect on the cumulative weights.
+    cumulative = list(accumulate(op.weight for op in ops))
+    total_weight = cumulative[-1] + 0.0
+    last = len(cumulative) - 1
+    open_loop = plan.rate_per_s is not None
+    measured_list = [_new_stats(op.name, open_loop) for op in ops]
+    # Warm-up outcomes are recorded and thrown away; one set serves all workers.
+    warmup_list = [_new_stats(op.name, open_loop) for op in ops]
+    done = [0]  # measured transactions finished, all workers
+    settled = [0]  # open loop: arrivals taken by a worker (run or skipped)
+
+    begin = clock_ns()
+    begin_unix_s = time.time()
+    cpu_begin_s = time.thread_time()
+    measure_from = begin + int(plan.warmup_s * 1e9)
+    deadline = measure_from + int(plan.duration_s * 1e9) if plan.duration_s is not None else None
+    total = plan.transactions_per_worker * plan.workers if plan.transactions_per_worker else None
+
+    rate_at: Callable[[float], float] | None = None
+    if plan.rate_per_s is not None:
+        peak = plan.rate_per_s
+
+        def rate_at(t_s: float) -> float:
+            return plan.profile.rate_at(t_s, peak, plan.duration_s)
+
+    timeline = TimelineRecorder(measure_from, rate_at=rate_at, rss_mb=rss_mb)
+    wakeup = LatencyHistogram() if open_loop else None
+
+    async def closed_worker(index: int) -> None:
+        # One Random per worker, derived from the run's seed: the sequence of
+        # operations a worker picks is reproducible whatever the scheduling.
+        rng = random.Random(seed * 1_000_003 + index)
+        mine = 0
+
+        def make_ctx() -> OperationContext:
+            return OperationContext(db, rng, index)
+
+        while True:
+            now = clock_ns()
+            if deadline is not None and now >= deadline:
+                return
+            if plan.transactions_per_worker is not None and mine >= plan.transactions_per_worker:
+                return
+            k = bisect(cumulative, rng.random() * total_weight, 0, last)
+            is_measured = now >= measure_from
+            stats = measured_list[k] if is_measured else warmup_list[k]
+            if is_measured:
+                timeline.begin(now)
+            latency = await _run_once(
+                ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold
+            )
+            if is_measured:
+                timeline.end(clock_ns(), latency)
+                mine += 1
+                done[0] += 1
+
+    schedule = plan.arrival_schedule(seed, phase=schedule_phase) if open_loop else None
+    pick = random.Random(f"dbprobe-mix:{seed}")
+    limit_ns = int(plan.latency_limit_ms * 1e6) if plan.latency_limit_ms is not None else None
+    late_ns = int(LATE_AFTER_MS * 1e6)
+
+    async def open_worker(index: int) -> None:
+        # Each free worker takes the next arrival: a FIFO queue served by
+        # `workers` servers, with no queue object and no dispatcher task.
+        assert schedule is not None
+        assert wakeup is not None
+        rng = random.Random(seed * 1_000_003 + index)
+
+        def make_ctx() -> OperationContext:
+            return OperationContext(db, rng, index)
+
+        while True:
+            offset = schedule.next_ns()
+            if offset < 0:
+                return
+            k = bisect(cumulative, pick.random() * total_weight, 0, last)
+            intended = begin + offset
+            is_measured = intended >= measure_from
+            stats = measured_list[k] if is_measured else warmup_list[k]
+            now = clock_ns()
+            if deadline is not None and now >= deadline:
+                # Due before the end, but no worker was free for it in time.
+                stats.unstarted += 1
+                continue
+            if intended > now:
+                await asyncio.sleep((intended - now) / 1e9)
+                now = clock_ns()
+                if is_measured:
+                    # A free worker woke up late: only a busy event loop does that.
+                    wakeup.record_ns(max(0, now - intended))
+            lag = now - intended if now > intended else 0
+            settled[0] += is_measured
+            if limit_ns is not None and lag > limit_ns:
+                stats.skipped += 1
+                if is_measured:
+                    timeline.skip(now)
+                continue
+            assert stats.schedule_lag is not None
+            stats.schedule_lag.record_ns(lag)
+            late = lag > late_ns
+            if late:
+                stats.late += 1
+            if is_measured:
+                timeline.begin(now, lag, late)
+            latency = await _run_once(
+                ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
+            )
+            if is_measured:
+                timeline.end(clock_ns(), latency)
+                done[0] += 1
+
+    def fraction() -> float:
+        now = clock_ns()
+        if deadline is not None:
+            return min(1.0, max(0.0, (now - begin) / (deadline - begin)))
+        finished = settled[0] if open_loop else done[0]
+        return finished / total if total else 0.0
+
+    worker = open_worker if open_loop else closed_worker
+    workers = [
+        asyncio.create_task(worker(i), name=f"dbprobe-worker-{i}") for i in range(plan.workers)
+    ]
+    interrupted = False
+    try:
+        # Poll rather than wait on `stop`: the same tick drives the progress
+        # display, and a stop is seen within 0.1 s.
+        while pending := [t for t in workers if not t.done()]:
+            if stop.is_set():
+                interrupted = True
+                break
+            if any(t.done() and not t.cancelled() and t.exception() for t in workers):
+                break  # a bug in a probe: stop the others and raise it below
+            await asyncio.wait(pending, timeout=0.1)
+            timeline.tick(clock_ns())
+            # Taken even with no one to show them to, so they do not pile up in a soak.
+            for point in timeline.take_new():
+                if on_tick is not None:
+                    on_tick(point)
+            if on_progress is not None:
+                on_progress(fraction(), done[0])
+    finally:
+        ended = clock_ns()
+        cpu_s = time.thread_time() - cpu_begin_s
+        for task in workers:
+            task.cancel()
+        await asyncio.wait(workers, timeout=_CANCEL_GRACE_S)
+    for task in workers:
+        if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
+            raise failure
+    measured_s = max(0.0, (min(ended, deadline or ended) - measure_from) / 1e9)
+    generator = GeneratorLoad(
+        loop_cpu_s=cpu_s,
+        wall_s=(ended - begin) / 1e9,
+        wakeups=wakeup.count if wakeup is not None else 0,
+        wakeup_lag_p50_ms=wakeup.value_at_percentile_ms(50.0) if wakeup and wakeup.count else 0.0,
+        wakeup_lag_p99_ms=wakeup.value_at_percentile_ms(99.0) if wakeup and wakeup.count else 0.0,
+        wakeup_lag_max_ms=wakeup.summary().max_ms if wakeup and wakeup.count else 0.0,
+    )
+    return WorkloadResult(
+        tuple(measured_list),
+        measured_s,
+        interrupted,
+        timeline=timeline.finish(max(ended, measure_from), begin_unix_s + plan.warmup_s),
+        generator=generator,
+        open_loop=open_loop,
+    )

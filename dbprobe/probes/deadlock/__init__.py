@@ -1,0 +1,1 @@
+"""The ``deadlock`` probe: options, transfers and the run (``probe``), ledger check, section."""

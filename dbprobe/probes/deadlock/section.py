@@ -1,0 +1,223 @@
+"""The deadlock probe's report section (ledger, deadlock rate, retries) and its findings (pure).
+
+The section is what the JSON carries under ``deadlock`` and the console
+shows; ``lost_update`` (a violated ledger invariant) and ``deadlock`` are the
+findings read off it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from dbprobe.metrics import LatencySummary
+from dbprobe.probes.deadlock.ledger import LedgerCheck
+from dbprobe.probes.deadlock.options import OPERATION_NAME, DeadlockOptions, LockOrder, Pattern
+from dbprobe.result.model import Finding, Severity
+
+__all__ = ["DeadlockSection", "deadlock_finding", "lost_update_finding"]
+
+
+@dataclass(frozen=True)
+class DeadlockSection:
+    """The deadlock probe's own results (JSON key ``deadlock``).
+
+    Failure counts are failed attempts by error class, as in ``operations``:
+    on SQLite, SQLITE_BUSY/SQLITE_LOCKED count as ``lock_timeouts`` and
+    SQLITE_BUSY_SNAPSHOT as ``serialization_failures``; ``busy`` is their sum
+    there and None on PostgreSQL. ``write_lock_wait_ms`` (SQLite only) is the
+    time each attempt waited in BEGIN IMMEDIATE for the write lock, which the
+    busy timeout turns into waiting rather than errors.
+    """
+
+    backend: str
+    pattern: str
+    lock_order: str
+    isolation: str
+    accounts: int
+    transfers: int  # committed
+    attempts: int
+    deadlocks: int
+    serialization_failures: int
+    lock_timeouts: int
+    busy: int | None
+    retries: int
+    give_ups: int
+    commits_by_attempt: Mapping[int, int]
+    latency_ms: LatencySummary
+    write_lock_wait_ms: LatencySummary | None
+    write_lock_wait_total_ms: float | None
+    invariant: LedgerCheck | None  # None: not checked (an interrupted run lost the server)
+    deadlock_details: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "deadlock"
+
+    @property
+    def deadlock_rate(self) -> float:
+        """Deadlocks per committed transfer."""
+        return self.deadlocks / self.transfers if self.transfers else 0.0
+
+    @property
+    def success_rate(self) -> float:
+        """Share of finished transfers that committed (the rest gave up)."""
+        finished = self.transfers + self.give_ups
+        return self.transfers / finished if finished else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        def latency(s: LatencySummary) -> dict[str, float]:
+            keys = ("p50", "p90", "p95", "p99", "p999", "max")
+            return {k: round(s.metric_ms(k), 3) for k in keys} | {"count": s.count}
+
+        return {
+            "backend": self.backend,
+            "pattern": self.pattern,
+            "lock_order": self.lock_order,
+            "isolation": self.isolation,
+            "accounts": self.accounts,
+            "transfers": self.transfers,
+            "attempts": self.attempts,
+            "deadlocks": self.deadlocks,
+            "serialization_failures": self.serialization_failures,
+            "lock_timeouts": self.lock_timeouts,
+            "busy": self.busy,
+            "retries": self.retries,
+            "give_ups": self.give_ups,
+            "deadlock_rate": round(self.deadlock_rate, 6),
+            "success_rate": round(self.success_rate, 6),
+            "commits_by_attempt": {str(k): n for k, n in sorted(self.commits_by_attempt.items())},
+            "latency_ms": latency(self.latency_ms),
+            "write_lock_wait_ms": (
+                latency(self.write_lock_wait_ms) if self.write_lock_wait_ms is not None else None
+            ),
+            "write_lock_wait_total_ms": (
+                round(self.write_lock_wait_total_ms, 3)
+                if self.write_lock_wait_total_ms is not None
+                else None
+            ),
+            "invariant": self.invariant.to_json() if self.invariant is not None else None,
+            "deadlock_details": list(self.deadlock_details),
+        }
+
+    def render(self) -> RenderableType | None:
+        table = Table(
+            title=f"deadlock probe: pattern {self.pattern}, lock order {self.lock_order}, "
+            f"isolation {self.isolation}, {self.accounts} accounts",
+            title_justify="left",
+        )
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        finished = self.transfers + self.give_ups
+        table.add_row("committed transfers", f"{self.transfers} of {finished}")
+        table.add_row("success rate", f"{self.success_rate:.2%}")
+        table.add_row(
+            "deadlocks (40P01)",
+            Text(
+                f"{self.deadlocks}  ({self.deadlock_rate:.3f} per transfer)",
+                style="yellow" if self.deadlocks else "",
+            ),
+        )
+        table.add_row("serialization failures", str(self.serialization_failures))
+        table.add_row("lock timeouts", str(self.lock_timeouts))
+        if self.busy is not None:
+            table.add_row("SQLITE_BUSY (all kinds)", str(self.busy))
+        table.add_row("retries / give-ups", f"{self.retries} / {self.give_ups}")
+        tries = ", ".join(f"{k}: {n}" for k, n in sorted(self.commits_by_attempt.items()))
+        table.add_row("committed on attempt", tries or "-")
+        lat = self.latency_ms
+        table.add_row(
+            "latency p50 / p99 / max", f"{lat.p50_ms:.2f} / {lat.p99_ms:.2f} / {lat.max_ms:.2f} ms"
+        )
+        if self.write_lock_wait_ms is not None and self.write_lock_wait_total_ms is not None:
+            wait = self.write_lock_wait_ms
+            table.add_row(
+                "write-lock wait p50 / p99",
+                f"{wait.p50_ms:.2f} / {wait.p99_ms:.2f} ms "
+                f"({self.write_lock_wait_total_ms / 1000:.2f} s in all)",
+            )
+        inv = self.invariant
+        if inv is None:
+            table.add_row("ledger invariant", Text("not checked", style="yellow"))
+        elif inv.holds:
+            table.add_row(
+                "ledger invariant",
+                Text(
+                    f"holds: {inv.transfers_checked} transfers, sum {inv.sum_after}", style="green"
+                ),
+            )
+        else:
+            table.add_row(
+                "ledger invariant",
+                Text(
+                    f"VIOLATED: {inv.accounts_mismatched} accounts off by "
+                    f"{inv.amount_lost_cents} cents; sum {inv.sum_before} -> {inv.sum_after}",
+                    style="bold red",
+                ),
+            )
+        if not self.deadlock_details:
+            return table
+        detail = Text("first deadlock, as the server described it:\n", style="dim")
+        detail.append("  " + self.deadlock_details[0].replace("\n", "\n  "))
+        return Group(table, detail)
+
+
+def lost_update_finding(check: LedgerCheck, options: DeadlockOptions, isolation: str) -> Finding:
+    """The ERROR finding of a violated ledger invariant."""
+    parts = []
+    if check.mismatches:
+        parts.append(
+            f"{check.accounts_mismatched} of {check.accounts_checked} accounts do not match the "
+            f"{check.transfers_checked} transfers committed by this run: "
+            f"{check.amount_lost_cents} cents of updates lost "
+            f"(sum of balances {check.sum_before} -> {check.sum_after}, "
+            f"{check.sum_drift_cents:+d} cents)"
+        )
+    elif check.sum_drift_cents:
+        parts.append(f"the sum of balances moved by {check.sum_drift_cents:+d} cents")
+    if not check.rows_match_commits:
+        parts.append(
+            f"{check.transfers_committed} transfers committed but "
+            f"{check.transfers_checked} transfer rows found"
+        )
+    advice = (
+        f"; pattern {options.pattern.value} at {isolation} overwrites concurrent writes: "
+        "lock the rows (--pattern for_update), update atomically (--pattern atomic) "
+        "or use --isolation repeatable_read"
+        if options.pattern is Pattern.NAIVE
+        else ""
+    )
+    evidence = check.to_json() | {"pattern": options.pattern.value, "isolation": isolation}
+    return Finding(
+        "lost_update", Severity.ERROR, OPERATION_NAME, "; ".join(parts) + advice, evidence
+    )
+
+
+def deadlock_finding(section: DeadlockSection) -> Finding:
+    """The WARNING finding summarising the deadlocks of a run."""
+    advice = (
+        ": transfers lock their accounts in the order they name them; "
+        "lock in one global order (--lock-order sorted)"
+        if section.lock_order == LockOrder.RANDOM.value
+        else ""
+    )
+    message = (
+        f"{section.deadlocks} deadlocks in {section.transfers} committed transfers "
+        f"({section.deadlock_rate:.3f} per transfer; {section.retries} retries in all, "
+        f"{section.give_ups} gave up){advice}"
+    )
+    evidence = {
+        "deadlocks": section.deadlocks,
+        "transfers": section.transfers,
+        "deadlock_rate": round(section.deadlock_rate, 6),
+        "retries": section.retries,
+        "give_ups": section.give_ups,
+        "lock_order": section.lock_order,
+        "details": list(section.deadlock_details),
+    }
+    return Finding("deadlock", Severity.WARNING, OPERATION_NAME, message, evidence)

@@ -1,0 +1,1 @@
+"""The ``pool`` probe: the run (``probe``), its model (``model``), its section (``section``)."""

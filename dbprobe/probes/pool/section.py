@@ -1,0 +1,310 @@
+"""The pool probe's part of the report: its JSON section, its console rendering, its finding.
+
+Pure: built from what the probe measured, never touching a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from dbprobe.instrument.pool_trace import Holder, LeakedConnection
+from dbprobe.metrics import LatencySummary
+from dbprobe.probes.pool.model import TimelineRow
+from dbprobe.result.model import Finding, Severity
+
+__all__ = ["PoolSection", "pool_exhaustion_finding"]
+
+_SUMMARY_KEYS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
+#: Longer runs are shown in the console a few seconds a row (the JSON keeps every second).
+_MAX_TIMELINE_ROWS = 60
+_MAX_BAR = 40
+_MAX_HOLDERS_SHOWN = 10
+
+
+def _summary_to_json(s: LatencySummary) -> dict[str, float | int]:
+    return {key: round(s.metric_ms(key), 3) for key in _SUMMARY_KEYS} | {"count": s.count}
+
+
+@dataclass(frozen=True)
+class PoolSection:
+    """The pool probe's results (JSON key ``pool``).
+
+    Attributes:
+        pool_size, max_overflow, pool_timeout_s: the pool under test.
+        threads, hold_ms_target: the demand: workers, and how long each holds a connection.
+        hold_method: how a connection is held (``pg_sleep``; on SQLite a short
+            statement, then ``asyncio.sleep`` with the connection still checked out).
+        checkout_wait_ms: every checkout attempt, served or timed out, from the
+            request to the connection (or the timeout).
+        hold_ms: from checkout to return, statement included.
+        statement_ms: the statement alone.
+        checkouts: checkouts served; timeouts: checkouts that gave up
+            (``sqlalchemy.exc.TimeoutError``).
+        peak_checked_out: most connections out at once; overflow_used: how many of them
+            were beyond ``pool_size``.
+        capacity_per_s: connections ÷ mean hold time (None with no hold measured);
+            measured_per_s: holds completed per second of the run.
+        waits_began_at_demand, timeouts_began_at_demand: the demand in effect when the
+            first checkout had to queue (every connection out) and the first timed out.
+        recovery_s: from demand falling back within the pool's connections to nobody
+            waiting (ramp only); recovered: False if workers still waited at the end.
+        timeline: one row per second. holders: locations that held connections longest
+            (with ``trace_holders``). leaks: connections not returned.
+    """
+
+    pool_size: int
+    max_overflow: int
+    pool_timeout_s: float
+    threads: int
+    hold_ms_target: float
+    hold_method: str
+    checkout_wait_ms: LatencySummary
+    hold_ms: LatencySummary
+    statement_ms: LatencySummary
+    checkouts: int
+    timeouts: int
+    peak_checked_out: int
+    capacity_per_s: float | None
+    measured_per_s: float
+    waits_began_at_demand: int | None
+    timeouts_began_at_demand: int | None
+    recovery_s: float | None
+    recovered: bool | None
+    timeline: tuple[TimelineRow, ...]
+    holders: tuple[Holder, ...] = ()
+    leaks: tuple[LeakedConnection, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return "pool"
+
+    @property
+    def connections(self) -> int:
+        """Most connections the pool may open: ``pool_size + max_overflow``."""
+        return self.pool_size + self.max_overflow
+
+    @property
+    def overflow_used(self) -> int:
+        return max(0, self.peak_checked_out - self.pool_size)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pool_size": self.pool_size,
+            "max_overflow": self.max_overflow,
+            "pool_timeout_s": self.pool_timeout_s,
+            "threads": self.threads,
+            "hold_ms_target": self.hold_ms_target,
+            "hold_method": self.hold_method,
+            "checkout_wait_ms": _summary_to_json(self.checkout_wait_ms),
+            "hold_ms": _summary_to_json(self.hold_ms),
+            "statement_ms": _summary_to_json(self.statement_ms),
+            "checkouts": self.checkouts,
+            "timeouts": self.timeouts,
+            "peak_checked_out": self.peak_checked_out,
+            "overflow_used": self.overflow_used,
+            "capacity_per_s": _round(self.capacity_per_s),
+            "measured_per_s": round(self.measured_per_s, 3),
+            "waits_began_at_demand": self.waits_began_at_demand,
+            "timeouts_began_at_demand": self.timeouts_began_at_demand,
+            "recovery_s": _round(self.recovery_s),
+            "recovered": self.recovered,
+            "timeline": [
+                {
+                    "second": r.second,
+                    "demand": r.demand,
+                    "checked_out": r.checked_out,
+                    "waiting": r.waiting,
+                    "timeouts": r.timeouts,
+                }
+                for r in self.timeline
+            ],
+            "holders": [
+                {
+                    "location": h.location,
+                    "checkouts": h.checkouts,
+                    "held_ms_total": round(h.held_ms_total, 3),
+                    "held_ms_max": round(h.held_ms_max, 3),
+                }
+                for h in self.holders
+            ],
+            "leaks": [dict(leak.finding().evidence) for leak in self.leaks],
+        }
+
+    def render(self) -> RenderableType:
+        parts: list[RenderableType] = [self._summary(), self._waits_table()]
+        parts.append(self._timeline_table())
+        if self.holders:
+            parts.append(self._holders_table())
+        if self.leaks:
+            parts.append(
+                Text(
+                    "leaked connections:\n"
+                    + "\n".join(f"  {leak.finding().message}" for leak in self.leaks),
+                    style="red",
+                )
+            )
+        return Group(*parts)
+
+    def _summary(self) -> Text:
+        text = Text()
+        text.append("pool", style="bold")
+        text.append(
+            f": size {self.pool_size} + overflow {self.max_overflow} = {self.connections} "
+            f"connections, timeout {self.pool_timeout_s:g} s; up to {self.threads} workers "
+            f"holding {self.hold_ms_target:g} ms ({self.hold_method})\n"
+        )
+        capacity = (
+            f"{self.capacity_per_s:.1f}/s ({self.connections} connections ÷ mean hold "
+            f"{self.hold_ms.mean_ms:.0f} ms)"
+            if self.capacity_per_s is not None
+            else "unknown (no hold completed)"
+        )
+        text.append(f"capacity {capacity}; measured {self.measured_per_s:.1f}/s\n")
+        text.append(
+            f"peak checked out {self.peak_checked_out} of {self.connections}, "
+            f"overflow used {self.overflow_used}; "
+        )
+        attempts = self.checkouts + self.timeouts
+        text.append(
+            f"{self.timeouts} of {attempts} checkouts timed out\n",
+            style="bold red" if self.timeouts else "",
+        )
+        text.append(f"{_began('waits', self.waits_began_at_demand)}; ")
+        text.append(_began("timeouts", self.timeouts_began_at_demand))
+        if self.recovered is not None:
+            text.append(
+                f"; recovered {self.recovery_s:.2f} s after demand fell within the pool"
+                if self.recovered and self.recovery_s is not None
+                else "; workers still waited at the end of the run (not recovered)"
+            )
+        text.append("\n")
+        return text
+
+    def _waits_table(self) -> Table:
+        table = Table(
+            title="pool: checkout wait, hold and statement apart, in ms", title_justify="left"
+        )
+        for header in ("timing", "count", "p50", "p90", "p95", "p99", "p99.9", "max", "mean"):
+            table.add_column(header, justify="left" if header == "timing" else "right")
+        for label, s in (
+            ("checkout wait", self.checkout_wait_ms),
+            ("hold", self.hold_ms),
+            ("statement", self.statement_ms),
+        ):
+            table.add_row(label, str(s.count), *(f"{s.metric_ms(k):.2f}" for k in _SUMMARY_KEYS))
+        return table
+
+    def _timeline_table(self) -> Table:
+        rows = _coarsen(self.timeline, _MAX_TIMELINE_ROWS)
+        table = Table(
+            title="pool timeline, per second",
+            title_justify="left",
+            caption="peaks within each second: █ checked out, ░ waiting",
+            caption_justify="left",
+        )
+        for header in ("second", "demand", "checked out", "waiting", "timeouts", ""):
+            table.add_column(header, justify="left" if header in ("second", "") else "right")
+        for label, row in rows:
+            bar = ("█" * row.checked_out + "░" * row.waiting)[:_MAX_BAR]
+            table.add_row(
+                label,
+                str(row.demand),
+                str(row.checked_out),
+                str(row.waiting),
+                Text(str(row.timeouts), style="red" if row.timeouts else ""),
+                bar,
+            )
+        return table
+
+    def _holders_table(self) -> Table:
+        table = Table(title="who held the connections (longest first)", title_justify="left")
+        for header in ("location", "checkouts", "held ms total", "held ms max"):
+            table.add_column(header, justify="left" if header == "location" else "right")
+        for h in self.holders[:_MAX_HOLDERS_SHOWN]:
+            table.add_row(
+                h.location or "(unknown)",
+                str(h.checkouts),
+                f"{h.held_ms_total:.0f}",
+                f"{h.held_ms_max:.0f}",
+            )
+        return table
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _began(what: str, demand: int | None) -> str:
+    return f"{what} began at demand {demand}" if demand is not None else f"no {what}"
+
+
+def _coarsen(rows: Sequence[TimelineRow], limit: int) -> list[tuple[str, TimelineRow]]:
+    """At most ``limit`` display rows: consecutive seconds merged (peaks kept, timeouts summed)."""
+    if len(rows) <= limit:
+        return [(str(r.second), r) for r in rows]
+    width = -(-len(rows) // limit)
+    out = []
+    for i in range(0, len(rows), width):
+        group = rows[i : i + width]
+        merged = TimelineRow(
+            second=group[0].second,
+            demand=max(r.demand for r in group),
+            checked_out=max(r.checked_out for r in group),
+            waiting=max(r.waiting for r in group),
+            timeouts=sum(r.timeouts for r in group),
+        )
+        out.append((f"{group[0].second}-{group[-1].second}", merged))
+    return out
+
+
+def pool_exhaustion_finding(
+    section: PoolSection, pg_stat_activity: Sequence[Mapping[str, Any]] = ()
+) -> Finding | None:
+    """A ``pool_exhaustion`` warning with the numbers, when any checkout timed out.
+
+    ``pg_stat_activity``: the probe's own server sessions as seen at the first
+    timeout (PostgreSQL), added to the evidence.
+    """
+    if section.timeouts == 0:
+        return None
+    attempts = section.checkouts + section.timeouts
+    capacity = f"{section.capacity_per_s:.1f}/s" if section.capacity_per_s is not None else "?"
+    evidence: dict[str, Any] = {
+        "timeouts": section.timeouts,
+        "checkout_attempts": attempts,
+        "pool_size": section.pool_size,
+        "max_overflow": section.max_overflow,
+        "pool_timeout_s": section.pool_timeout_s,
+        "peak_checked_out": section.peak_checked_out,
+        "peak_demand": max((r.demand for r in section.timeline), default=section.threads),
+        "hold_ms_mean": round(section.hold_ms.mean_ms, 3),
+        "checkout_wait_ms_max": round(section.checkout_wait_ms.max_ms, 3),
+        "capacity_per_s": _round(section.capacity_per_s),
+        "measured_per_s": round(section.measured_per_s, 3),
+        "waits_began_at_demand": section.waits_began_at_demand,
+        "timeouts_began_at_demand": section.timeouts_began_at_demand,
+    }
+    if pg_stat_activity:
+        evidence["pg_stat_activity"] = [dict(row) for row in pg_stat_activity]
+    return Finding(
+        kind="pool_exhaustion",
+        severity=Severity.WARNING,
+        operation="hold",
+        message=(
+            f"{section.timeouts} of {attempts} checkouts timed out after "
+            f"{section.pool_timeout_s:g} s: {section.peak_checked_out} of {section.connections} "
+            f"connections (size {section.pool_size} + overflow {section.max_overflow}) were out, "
+            f"serving up to {evidence['peak_demand']} workers that hold one "
+            f"{section.hold_ms.mean_ms:.0f} ms on average; the pool serves {capacity}, "
+            f"measured {section.measured_per_s:.1f}/s; timeouts began at demand "
+            f"{section.timeouts_began_at_demand}. Raise pool_size/max_overflow, hold "
+            "connections for less time, or limit concurrency"
+        ),
+        evidence=evidence,
+    )

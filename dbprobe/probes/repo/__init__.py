@@ -1,0 +1,1 @@
+"""The ``repo`` probe: the repository query catalogue (``catalogue``) and its run (``probe``)."""

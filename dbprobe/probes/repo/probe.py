@@ -1,0 +1,67 @@
+"""The ``repo`` probe: each entry of the repository query catalogue measured on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from dbprobe.gate.slo import SloCheck
+from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.workers import Operation
+from dbprobe.probes.repo.catalogue import catalogue, repo_world, select_entries
+from dbprobe.probes.workload import run_workload_probe
+from dbprobe.result.model import Report
+from dbprobe.target.engine import Database
+
+__all__ = ["run_repo"]
+
+
+@dataclass(frozen=True)
+class _RepoBuild:
+    """The repo catalogue's phases (module-level: it pickles, for processes > 1)."""
+
+    only: tuple[str, ...]
+
+    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
+        entries = select_entries(catalogue(await repo_world(db)), self.only)
+        return [[Operation(entry.name, 1, entry.run)] for entry in entries]
+
+
+async def run_repo(
+    options: TargetOptions,
+    plan: LoadPlan,
+    *,
+    only: Sequence[str] = (),
+    retry: RetryPolicy | None = None,
+    slos: Sequence[SloCheck] = (),
+    stop: asyncio.Event | None = None,
+    argv: Sequence[str] = (),
+    hooks: ProbeHooks | None = None,
+    n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+) -> Report:
+    """Run the repo probe: each catalogue entry (or those in ``only``) measured on its own."""
+    retry = retry or RetryPolicy()
+    config = {
+        "threads": plan.workers,
+        "transactions": plan.transactions_per_worker,
+        "duration_s": plan.duration_s,
+        "warmup_s": plan.warmup_s,
+        "only": list(only),
+        "retries": retry.retries,
+    }
+    return await run_workload_probe(
+        "repo",
+        options,
+        config,
+        _RepoBuild(tuple(only)),
+        plan,
+        retry,
+        n_plus_one_threshold=n_plus_one_threshold,
+        slos=slos,
+        stop=stop or asyncio.Event(),
+        argv=argv,
+        hooks=hooks or ProbeHooks(),
+    )

@@ -1,0 +1,1 @@
+"""The ``run`` probe: scenario files loaded (``declare``) and run under load (``probe``)."""

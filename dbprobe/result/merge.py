@@ -1,0 +1,175 @@
+"""Merging the results of parts that ran at once: operations, findings, resources (pure).
+
+Parts are processes of one run, or runs of several hosts against one
+database. Merged:
+
+- counts (count, attempts, commits, rollbacks, errors, retries, cancelled,
+  late, skipped, unstarted, error classes, statements) are summed;
+- latency, commit latency, service time and schedule lag come from the
+  HdrHistograms of the parts merged exactly, so every percentile is the one
+  of the combined run (not an average of percentiles);
+- throughput is summed: each part's commits over its own measured window;
+- findings are concatenated; the same N+1 (or unused eager load, or
+  MissingGreenlet) seen by several parts becomes one finding whose
+  occurrences and operations checked add up; identical findings appear once;
+- the generator's resources are added (memory, CPU) or kept at the busiest
+  (event-loop CPU).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from dbprobe.errors import UsageError
+from dbprobe.metrics import LatencyHistogram, LatencySummary
+from dbprobe.result.model import Finding, OperationReport, QueryCounts, Resources, Severity
+
+__all__ = ["merge_findings", "merge_operation_reports", "merge_resources"]
+
+_SAMPLES_PER_CLASS = 3
+
+
+_CALLS_SUFFIX = re.compile(r" \(in \d+ of \d+ calls\)$")
+
+
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _merged_histogram(encoded: Sequence[str]) -> LatencyHistogram:
+    merged = LatencyHistogram()
+    for text in encoded:
+        merged.merge(LatencyHistogram.decode(text))
+    return merged
+
+
+def _merge_one(parts: Sequence[OperationReport]) -> OperationReport:
+    first = parts[0]
+    latency = _merged_histogram([p.histogram for p in parts])
+    # Reports written before commit histograms were kept cannot merge commit
+    # latency exactly: it is then left empty rather than approximated.
+    exact_commit = all(p.commit_histogram for p in parts)
+    commit = _merged_histogram([p.commit_histogram for p in parts]) if exact_commit else None
+    open_loop = first.open_loop
+    service = _merged_histogram([p.service_histogram for p in parts]) if open_loop else None
+    lag = _merged_histogram([p.schedule_lag_histogram for p in parts]) if open_loop else None
+
+    error_classes: dict[str, int] = {}
+    error_samples: dict[str, list[str]] = {}
+    for p in parts:
+        for cls, n in p.error_classes.items():
+            error_classes[cls] = error_classes.get(cls, 0) + n
+        for cls, samples in p.error_samples.items():
+            kept = error_samples.setdefault(cls, [])
+            kept.extend(s for s in samples if s not in kept)
+            del kept[_SAMPLES_PER_CLASS:]
+    commits = sum(p.commits for p in parts)
+    committed_statements = sum(p.queries.per_op_mean * p.commits for p in parts)
+    return OperationReport(
+        name=first.name,
+        count=sum(p.count for p in parts),
+        attempts=sum(p.attempts for p in parts),
+        commits=commits,
+        rollbacks=sum(p.rollbacks for p in parts),
+        errors=sum(p.errors for p in parts),
+        retries=sum(p.retries for p in parts),
+        cancelled=sum(p.cancelled for p in parts),
+        error_classes=dict(sorted(error_classes.items())),
+        error_samples={k: tuple(v) for k, v in sorted(error_samples.items())},
+        latency_ms=latency.summary(),
+        commit_latency_ms=commit.summary() if commit is not None else LatencySummary.empty(),
+        throughput_per_s=sum(p.throughput_per_s for p in parts),
+        queries=QueryCounts(
+            total=sum(p.queries.total for p in parts),
+            per_op_mean=committed_statements / commits if commits else 0.0,
+            per_op_max=max(p.queries.per_op_max for p in parts),
+        ),
+        histogram=latency.encode(),
+        service_latency_ms=service.summary() if service is not None else None,
+        schedule_lag_ms=lag.summary() if lag is not None else None,
+        late=sum(p.late for p in parts),
+        skipped=sum(p.skipped for p in parts),
+        unstarted=sum(p.unstarted for p in parts),
+        commit_histogram=commit.encode() if commit is not None else "",
+        service_histogram=service.encode() if service is not None else "",
+        schedule_lag_histogram=lag.encode() if lag is not None else "",
+        lock_waits=sum(p.lock_waits for p in parts),
+        lock_wait_ms_total=sum(p.lock_wait_ms_total for p in parts),
+    )
+
+
+def merge_operation_reports(
+    groups: Sequence[Sequence[OperationReport]],
+) -> tuple[OperationReport, ...]:
+    """Operations of several parts, matched by name, in the order they first appear."""
+    by_name: dict[str, list[OperationReport]] = {}
+    for group in groups:
+        for op in group:
+            by_name.setdefault(op.name, []).append(op)
+    for name, parts in by_name.items():
+        if len({p.open_loop for p in parts}) > 1:
+            raise UsageError(
+                f"cannot merge {name}: some reports ran it at a fixed rate (open loop) and "
+                "some in a closed loop; their latencies measure different things"
+            )
+    return tuple(_merge_one(parts) for parts in by_name.values())
+
+
+def _tally_key(f: Finding) -> tuple[str, str | None, str] | None:
+    if "occurrences" not in f.evidence or "operations_checked" not in f.evidence:
+        return None
+    what = f.evidence.get("fingerprint") or f.evidence.get("relationship")
+    return (f.kind, f.operation, str(what))
+
+
+def merge_findings(groups: Sequence[Sequence[Finding]]) -> list[Finding]:
+    """Findings of several parts: tallies of the same pattern combined, duplicates once."""
+    merged: list[Finding] = []
+    tallies: dict[tuple[str, str | None, str], int] = {}
+    seen: set[tuple[str, str, str | None, str]] = set()
+    for group in groups:
+        for f in group:
+            key = _tally_key(f)
+            if key is None:
+                plain = (f.kind, f.severity.value, f.operation, f.message)
+                if plain not in seen:
+                    seen.add(plain)
+                    merged.append(f)
+                continue
+            if key not in tallies:
+                tallies[key] = len(merged)
+                merged.append(f)
+                continue
+            index = tallies[key]
+            before = merged[index]
+            evidence: dict[str, Any] = dict(before.evidence)
+            evidence["occurrences"] = int(before.evidence["occurrences"]) + int(
+                f.evidence["occurrences"]
+            )
+            evidence["operations_checked"] = int(before.evidence["operations_checked"]) + int(
+                f.evidence["operations_checked"]
+            )
+            if "max_executions" in evidence or "max_executions" in f.evidence:
+                evidence["max_executions"] = max(
+                    int(before.evidence.get("max_executions", 0)),
+                    int(f.evidence.get("max_executions", 0)),
+                )
+            message = _CALLS_SUFFIX.sub("", before.message)
+            message += f" (in {evidence['occurrences']} of {evidence['operations_checked']} calls)"
+            merged[index] = replace(before, message=message, evidence=evidence)
+    return sorted(merged, key=lambda f: _SEVERITY_ORDER[f.severity])
+
+
+def merge_resources(parts: Sequence[Resources]) -> Resources:
+    """Generator resources of parts that ran at once: memory and CPU add up."""
+    loops = [r.loop_cpu_percent for r in parts if r.loop_cpu_percent is not None]
+    return Resources(
+        rss_mb_start=sum(r.rss_mb_start for r in parts),
+        # Each part's own peak, added: an upper bound of the peak at one instant.
+        rss_mb_peak=sum(r.rss_mb_peak for r in parts),
+        cpu_percent=sum(r.cpu_percent for r in parts),
+        loop_cpu_percent=max(loops) if loops else None,
+        processes=sum(r.processes for r in parts),
+    )

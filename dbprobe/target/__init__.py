@@ -1,0 +1,1 @@
+"""The database under test: the URL a user names (``url``), the engine built for it (``engine``)."""
