@@ -27,6 +27,8 @@ from typing import Any
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded, seed
+from dbprobe.database.engine import Database, PoolOptions, open_database
+from dbprobe.database.url import resolve_target
 from dbprobe.load.harness import TargetOptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation, OperationContext, run_workload
@@ -39,8 +41,6 @@ from dbprobe.probes.select.probe import (
     count_accounts,
     run_select,
 )
-from dbprobe.target.engine import Database, PoolOptions, open_database
-from dbprobe.target.url import resolve_target
 
 Args = dict[str, Any]
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from dbprobe.metrics import LatencyHistogram, LatencySummary
     from dbprobe.probes.scenarios.declare import ScenarioContext, scenario
     from dbprobe.report.merge import merge_reports
-    from dbprobe.result.model import Finding, Severity
+    from dbprobe.result.findings import Finding, Severity
 
 __all__ = [
     "Capture",
@@ -53,12 +53,12 @@ _HOME = {
     "CapturedStatement": "dbprobe.assertions",
     "DbprobeError": "dbprobe.errors",
     "ErrorClass": "dbprobe.errors",
-    "Finding": "dbprobe.result.model",
+    "Finding": "dbprobe.result.findings",
     "LatencyHistogram": "dbprobe.metrics",
     "LatencySummary": "dbprobe.metrics",
     "NPlusOneError": "dbprobe.assertions",
     "QueryBudgetError": "dbprobe.assertions",
-    "Severity": "dbprobe.result.model",
+    "Severity": "dbprobe.result.findings",
     "assert_max_queries": "dbprobe.assertions",
     "assert_no_n_plus_one": "dbprobe.assertions",
     "capture": "dbprobe.assertions",

@@ -34,7 +34,7 @@ from dbprobe.instrument.nplusone import (
     missing_greenlet_finding,
 )
 from dbprobe.instrument.statements import StatementRecorder, count_statements
-from dbprobe.result.model import Finding
+from dbprobe.result.findings import Finding, FindingKind
 
 __all__ = [
     "Capture",
@@ -183,6 +183,6 @@ async def assert_no_n_plus_one(*, threshold: int = DEFAULT_THRESHOLD) -> AsyncIt
     """Fail (NPlusOneError) if the block runs one SELECT per row of another query."""
     async with capture(n_plus_one_threshold=threshold) as cap:
         yield cap
-    found = [f for f in cap.findings if f.kind == "n_plus_one"]
+    found = [f for f in cap.findings if f.kind is FindingKind.N_PLUS_ONE]
     if found:
         raise NPlusOneError(found, cap)

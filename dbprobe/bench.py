@@ -24,7 +24,7 @@ from dbprobe.instrument.nplusone import (
 )
 from dbprobe.instrument.statements import count_statements
 from dbprobe.metrics import LatencyHistogram, LatencySummary
-from dbprobe.result.model import Finding
+from dbprobe.result.findings import Finding
 
 __all__ = ["BenchStats", "bench"]
 

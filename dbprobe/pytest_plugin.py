@@ -38,6 +38,8 @@ from dbprobe.assertions import Capture
 from dbprobe.bench import BenchStats, bench
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import create_schema, ensure_seeded
+from dbprobe.database.engine import Isolation, PoolOptions, build_engine, open_database
+from dbprobe.database.url import Target, resolve_target
 from dbprobe.errors import DbprobeError
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.instrument.statements import install_statement_counter, record_engine
@@ -53,8 +55,6 @@ from dbprobe.result.model import (
     ToolInfo,
 )
 from dbprobe.result.options import SCALE_NAMES
-from dbprobe.target.engine import Isolation, PoolOptions, build_engine, open_database
-from dbprobe.target.url import Target, resolve_target
 
 __all__ = ["PluginOptions"]
 

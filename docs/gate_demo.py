@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from dbprobe.database.engine import PoolOptions
+from dbprobe.database.url import Backend, resolve_target
 from dbprobe.gate.compare import compare_reports, exit_status
 from dbprobe.gate.store import HistoryStore
 from dbprobe.gate.thresholds import Level, Metric
@@ -33,8 +35,6 @@ from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_js
 from dbprobe.report.render import Format, render_report_file
 from dbprobe.result.jsonio import read_report, write_report
 from dbprobe.suite import SuiteSettings, run_suite, suite_views, write_suite
-from dbprobe.target.engine import PoolOptions
-from dbprobe.target.url import Backend, resolve_target
 
 
 def say(command: str) -> None:

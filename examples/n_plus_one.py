@@ -17,9 +17,9 @@ from sqlalchemy.orm import selectinload
 import dbprobe
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import seed
+from dbprobe.database.engine import open_database
+from dbprobe.database.url import resolve_target
 from dbprobe.domain import Microcycle, Program
-from dbprobe.target.engine import open_database
-from dbprobe.target.url import resolve_target
 
 
 async def main() -> None:

@@ -112,11 +112,11 @@ async def _main() -> None:
 
     from rich.console import Console
 
+    from dbprobe.database.url import resolve_target
     from dbprobe.load.harness import TargetOptions
     from dbprobe.load.plan import LoadPlan
     from dbprobe.probes.scenarios.probe import run_scenarios
     from dbprobe.report.console import print_report
-    from dbprobe.target.url import resolve_target
 
     with tempfile.TemporaryDirectory() as tmp:
         url = os.environ.get("DBPROBE_DB_URL") or f"sqlite+aiosqlite:///{Path(tmp) / 'ex.sqlite3'}"

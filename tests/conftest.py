@@ -16,8 +16,8 @@ import pytest_asyncio
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded
-from dbprobe.target.engine import Database, PoolOptions, open_database
-from dbprobe.target.url import Backend, Target, resolve_target
+from dbprobe.database.engine import Database, PoolOptions, open_database
+from dbprobe.database.url import Backend, Target, resolve_target
 
 # pytester drives generated suites in the plugin tests (tests/plugin).
 pytest_plugins = ["pytester"]

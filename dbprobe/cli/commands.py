@@ -20,6 +20,8 @@ from dbprobe.cli.parser import DEFAULT_DURATION_S
 from dbprobe.cli.status import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import SeedResult, seed
+from dbprobe.database.engine import Isolation, PoolOptions, open_database
+from dbprobe.database.url import Target, mask_url_text, resolve_target
 from dbprobe.errors import DbprobeError, Interrupted
 from dbprobe.load.harness import ProbeHooks, TargetOptions, run_until_stopped
 from dbprobe.load.plan import LoadPlan, RetryPolicy
@@ -28,10 +30,9 @@ from dbprobe.probes.repo import catalogue as repo
 from dbprobe.probes.repo.probe import run_repo
 from dbprobe.probes.uow import run_uow
 from dbprobe.report.console import print_report
+from dbprobe.result.findings import Severity
 from dbprobe.result.jsonio import write_report
-from dbprobe.result.model import Report, Severity
-from dbprobe.target.engine import Isolation, PoolOptions, open_database
-from dbprobe.target.url import Target, mask_url_text, resolve_target
+from dbprobe.result.model import Report
 
 __all__ = ["run_command"]
 
@@ -385,7 +386,7 @@ async def _isolation_command(
 
 async def _clean_command(target: Target, args: argparse.Namespace, out: Console) -> int:
     from dbprobe.data.seeding import clean
-    from dbprobe.target.url import data_dir
+    from dbprobe.database.url import data_dir
 
     path = target.sqlite_path
     if path is not None and path.parent == data_dir() and path.name == "dbprobe.sqlite3":

@@ -29,12 +29,12 @@ from dbprobe.cli.option_types import (
     seconds,
     slo,
 )
+from dbprobe.result.findings import FindingKind
 from dbprobe.result.options import (
     ARRIVAL_KINDS,
     DEADLOCK_PATTERNS,
     DEFAULT_N_PLUS_ONE_THRESHOLD,
     DEFAULT_UOW_MIX,
-    FINDING_KINDS,
     ISOLATION_LEVELS,
     LOCK_ORDERS,
     PROFILE_NAMES,
@@ -45,6 +45,9 @@ from dbprobe.result.options import (
 __all__ = ["DEFAULT_DURATION_S", "ArgumentError", "build_parser"]
 
 DEFAULT_DURATION_S = 5.0
+
+#: Every kind of finding: any of them can fail a run with --fail-on.
+FINDING_KINDS = tuple(kind.value for kind in FindingKind)
 
 
 class ArgumentError(Exception):

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, RowBatch, generate
 from dbprobe.data.scales import Scale
+from dbprobe.database.engine import PG_SCHEMA, Database
+from dbprobe.database.url import Backend
 from dbprobe.domain.models import Base, SeedState
 from dbprobe.errors import SeedStateError
-from dbprobe.target.engine import PG_SCHEMA, Database
-from dbprobe.target.url import Backend
 
 __all__ = [
     "CleanResult",

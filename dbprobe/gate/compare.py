@@ -55,13 +55,14 @@ import enum
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError
 from dbprobe.gate.stats import RatioInterval, bootstrap_quantile_ratio, mann_whitney_u
 from dbprobe.gate.thresholds import Level, Levels, Metric, Thresholds
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.result.model import Finding, OperationReport, Report, Severity
+from dbprobe.result.findings import Finding, FindingKind, RegressionEvidence, Severity
+from dbprobe.result.model import OperationReport, Report
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -253,34 +254,35 @@ def comparison_findings(
     for r in comparison.results:
         if r.verdict not in (Verdict.REGRESSED, Verdict.IMPROVED):
             continue
-        evidence = {
-            "metric": r.metric.value,
-            "baseline": round(r.baseline_value, 3),
-            "current": round(r.current_value, 3),
-            "unit": r.metric.unit,
-            "ratio": round(r.ratio, 4),
-            "ci": [round(r.interval.low, 4), round(r.interval.high, 4)] if r.interval else None,
-            "p_value": float(f"{r.p_value:.3g}"),
-            "baseline_count": r.baseline_count,
-            "current_count": r.current_count,
-            "baseline_run": comparison.baseline.label or comparison.baseline.started_at,
-        }
+        evidence = RegressionEvidence(
+            metric=r.metric.value,
+            baseline=round(r.baseline_value, 3),
+            current=round(r.current_value, 3),
+            unit=r.metric.unit,
+            ratio=round(r.ratio, 4),
+            ci=(round(r.interval.low, 4), round(r.interval.high, 4)) if r.interval else None,
+            p_value=float(f"{r.p_value:.3g}"),
+            baseline_count=r.baseline_count,
+            current_count=r.current_count,
+            baseline_run=comparison.baseline.label or comparison.baseline.started_at,
+        )
         if r.verdict is Verdict.REGRESSED:
             assert r.level is not None
             severity = Severity.ERROR if r.level.rank >= fail_on.rank else Severity.WARNING
             found.append(
                 Finding(
-                    "regression",
+                    FindingKind.REGRESSION,
                     severity,
                     r.operation,
                     f"{r.level.value} regression: {r.describe()}",
-                    evidence | {"level": r.level.value},
+                    replace(evidence, level=r.level.value),
                 )
             )
         else:
-            found.append(Finding("improvement", Severity.INFO, r.operation, r.describe(), evidence))
-    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    return tuple(sorted(found, key=lambda f: order[f.severity]))
+            found.append(
+                Finding(FindingKind.IMPROVEMENT, Severity.INFO, r.operation, r.describe(), evidence)
+            )
+    return tuple(sorted(found, key=lambda f: f.severity.rank))
 
 
 @dataclass(frozen=True)

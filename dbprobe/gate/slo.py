@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from dbprobe.errors import ConfigError
-from dbprobe.result.model import Finding, OperationReport, Severity
+from dbprobe.result.findings import Finding, FindingKind, Severity, SloViolationEvidence
+from dbprobe.result.model import OperationReport
 
 __all__ = ["SloCheck", "evaluate_slos", "parse_slo"]
 
@@ -109,16 +110,16 @@ def evaluate_slos(
             )
             findings.append(
                 Finding(
-                    kind="slo_violation",
+                    kind=FindingKind.SLO_VIOLATION,
                     severity=Severity.ERROR,
                     operation=op.name,
                     message=f"{op.name}: {check.metric} is {shown}; objective {check.text!r}",
-                    evidence={
-                        "slo": check.text,
-                        "metric": check.metric,
-                        "value": value,
-                        "threshold": check.threshold,
-                    },
+                    evidence=SloViolationEvidence(
+                        slo=check.text,
+                        metric=check.metric,
+                        value=value,
+                        threshold=check.threshold,
+                    ),
                 )
             )
     return findings

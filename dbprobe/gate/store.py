@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dbprobe.database.url import data_dir
 from dbprobe.errors import ConfigError, HistoryFileError, UnknownBaselineError, UsageError
 from dbprobe.metrics.distribution import Distribution
 from dbprobe.result.jsonio import SCHEMA as REPORT_SCHEMA
 from dbprobe.result.jsonio import report_from_dict, report_to_dict
 from dbprobe.result.model import Report
-from dbprobe.target.url import data_dir
 
 __all__ = [
     "FORMAT",

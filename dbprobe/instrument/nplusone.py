@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from sqlalchemy import exc as sa_exc
 
 from dbprobe.instrument.statements import StatementStats, WriteOnlyLink
-from dbprobe.result import options as choices
-from dbprobe.result.model import Finding, Severity
+from dbprobe.result.findings import (
+    Finding,
+    FindingKind,
+    MissingGreenletEvidence,
+    NPlusOneEvidence,
+    Severity,
+    TalliedEvidence,
+    UnusedEagerLoadEvidence,
+)
+from dbprobe.result.options import DEFAULT_N_PLUS_ONE_THRESHOLD
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -29,7 +37,7 @@ __all__ = [
     "missing_greenlet_finding",
 ]
 
-DEFAULT_THRESHOLD = choices.DEFAULT_N_PLUS_ONE_THRESHOLD
+DEFAULT_THRESHOLD = DEFAULT_N_PLUS_ONE_THRESHOLD
 
 
 def _fix_for_lazy(stats: StatementStats) -> str:
@@ -86,19 +94,19 @@ def find_n_plus_one(
             )
         findings.append(
             Finding(
-                kind="n_plus_one",
+                kind=FindingKind.N_PLUS_ONE,
                 severity=Severity.WARNING,
                 operation=operation,
                 message=message,
-                evidence={
-                    "fingerprint": s.fingerprint,
-                    "executions": s.executions,
-                    "distinct_parameters": distinct,
-                    "relationship": relationship,
-                    "suggestion": suggestion,
-                    "location": s.location,
-                    "time_ms": round(s.total_ns / 1e6, 3),
-                },
+                evidence=NPlusOneEvidence(
+                    fingerprint=s.fingerprint,
+                    executions=s.executions,
+                    distinct_parameters=distinct,
+                    relationship=relationship,
+                    suggestion=suggestion,
+                    location=s.location,
+                    time_ms=round(s.total_ns / 1e6, 3),
+                ),
             )
         )
     return findings
@@ -112,14 +120,16 @@ def find_unused_eager_loads(
     where = f"in {operation}" if operation else "in this block"
     return [
         Finding(
-            kind="unused_eager_load",
+            kind=FindingKind.UNUSED_EAGER_LOAD,
             severity=Severity.INFO,
             operation=operation,
             message=(
                 f"unused eager load: {rel} was loaded eagerly but never read {where}; "
                 f"drop its selectinload/joinedload option"
             ),
-            evidence={"relationship": rel, "suggestion": f"remove the loader option for {rel}"},
+            evidence=UnusedEagerLoadEvidence(
+                relationship=rel, suggestion=f"remove the loader option for {rel}"
+            ),
         )
         for rel in sorted(set(eager) - read)
     ]
@@ -140,14 +150,14 @@ def missing_greenlet_finding(relationship: str | None, *, operation: str | None)
     else:
         what, fix = "a lazy load", "an eager loader option or awaitable_attrs"
     return Finding(
-        kind="missing_greenlet",
+        kind=FindingKind.MISSING_GREENLET,
         severity=Severity.ERROR,
         operation=operation,
         message=(
             f"{what} ran outside SQLAlchemy's async context (MissingGreenlet): an "
             f"AsyncSession cannot load lazily on attribute access; use {fix}"
         ),
-        evidence={"relationship": relationship, "suggestion": fix},
+        evidence=MissingGreenletEvidence(relationship=relationship, suggestion=fix),
     )
 
 
@@ -162,16 +172,18 @@ class FindingTally:
     """Findings of many executions of one operation, each counted once with its frequency."""
 
     def __init__(self) -> None:
-        self._seen: dict[tuple[str, str], _Seen] = {}
+        self._seen: dict[tuple[FindingKind, str], _Seen] = {}
         self.executions = 0
 
     def add(self, findings: Iterable[Finding], *, execution: bool = True) -> None:
         """Add the findings of one execution (``execution=False``: of a failed attempt)."""
         self.executions += int(execution)
         for f in findings:
-            key = (f.kind, str(f.evidence.get("fingerprint") or f.evidence.get("relationship")))
+            evidence = f.evidence
+            assert isinstance(evidence, TalliedEvidence)
+            key = (f.kind, evidence.pattern)
+            runs = evidence.executions if isinstance(evidence, NPlusOneEvidence) else 0
             seen = self._seen.get(key)
-            runs = int(f.evidence.get("executions", 0))
             if seen is None:
                 self._seen[key] = _Seen(f, 1, runs)
             else:
@@ -179,20 +191,7 @@ class FindingTally:
                 seen.max_executions = max(seen.max_executions, runs)
 
     def findings(self) -> list[Finding]:
-        out = []
-        for seen in self._seen.values():
-            evidence = dict(seen.finding.evidence)
-            evidence["occurrences"] = seen.occurrences
-            evidence["operations_checked"] = self.executions
-            if "executions" in evidence:
-                evidence["max_executions"] = seen.max_executions
-            out.append(
-                Finding(
-                    seen.finding.kind,
-                    seen.finding.severity,
-                    seen.finding.operation,
-                    f"{seen.finding.message} (in {seen.occurrences} of {self.executions} calls)",
-                    evidence,
-                )
-            )
-        return out
+        return [
+            seen.finding.tallied(seen.occurrences, self.executions, seen.max_executions)
+            for seen in self._seen.values()
+        ]

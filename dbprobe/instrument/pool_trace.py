@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import Pool
 
 from dbprobe.instrument.location import user_location
-from dbprobe.result.model import Finding, Severity
+from dbprobe.result.findings import Finding, FindingKind, LeakedConnectionEvidence, Severity
 
 __all__ = ["GC_WARNING_PREFIX", "Holder", "LeakedConnection", "PoolTrace", "PoolTracer"]
 
@@ -86,19 +86,19 @@ class LeakedConnection:
         else:
             what = f"was still checked out when the trace ended{held}"
         return Finding(
-            kind="leaked_connection",
+            kind=FindingKind.LEAKED_CONNECTION,
             severity=Severity.WARNING,
             operation=None,
             message=(
                 f"connection checked out at {where} {what}; close the session or connection "
                 "(async with ...) so that it goes back to the pool"
             ),
-            evidence={
-                "location": self.location,
-                "held_ms": None if self.held_ms is None else round(self.held_ms, 3),
-                "reclaimed_by_gc": self.reclaimed_by_gc,
-                "still_checked_out": not self.reclaimed_by_gc,
-            },
+            evidence=LeakedConnectionEvidence(
+                location=self.location,
+                held_ms=None if self.held_ms is None else round(self.held_ms, 3),
+                reclaimed_by_gc=self.reclaimed_by_gc,
+                still_checked_out=not self.reclaimed_by_gc,
+            ),
         )
 
 

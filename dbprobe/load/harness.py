@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import SeedResult, ensure_seeded
+from dbprobe.database.engine import Database, Isolation, PoolOptions, open_database
+from dbprobe.database.url import Target
 from dbprobe.errors import Interrupted
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads
 from dbprobe.load.plan import LoadPlan, RetryPolicy
@@ -29,9 +31,9 @@ from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.sections import ProcessPart
 from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
 from dbprobe.load.workers import Operation, WorkloadResult, run_workload
+from dbprobe.result.findings import Finding
 from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
 from dbprobe.result.model import (
-    Finding,
     OperationReport,
     Report,
     Resources,
@@ -40,8 +42,6 @@ from dbprobe.result.model import (
     TargetInfo,
     ToolInfo,
 )
-from dbprobe.target.engine import Database, Isolation, PoolOptions, open_database
-from dbprobe.target.url import Target
 
 __all__ = [
     "DISPOSE_GRACE_S",

@@ -24,7 +24,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dbprobe.result.model import Finding, Severity
+from dbprobe.result.findings import (
+    Finding,
+    FindingKind,
+    GeneratorSaturatedEvidence,
+    Severity,
+)
 
 __all__ = [
     "CPU_SATURATED_PERCENT",
@@ -127,7 +132,7 @@ def generator_findings(load: GeneratorLoad) -> list[Finding]:
     more = "more processes (--processes N)" if load.processes == 1 else "more processes or hosts"
     return [
         Finding(
-            kind="generator_saturated",
+            kind=FindingKind.GENERATOR_SATURATED,
             severity=Severity.WARNING,
             operation=None,
             message=(
@@ -135,15 +140,15 @@ def generator_findings(load: GeneratorLoad) -> list[Finding]:
                 f"throughput describe dbprobe's client as much as the database. Spread the "
                 f"load over {more} and merge the reports"
             ),
-            evidence={
-                "loop_cpu_percent": round(load.loop_cpu_percent, 1),
-                "cpu_threshold_percent": CPU_SATURATED_PERCENT,
-                "wakeups": load.wakeups,
-                "wakeup_lag_p50_ms": round(load.wakeup_lag_p50_ms, 3),
-                "wakeup_lag_p99_ms": round(load.wakeup_lag_p99_ms, 3),
-                "wakeup_lag_max_ms": round(load.wakeup_lag_max_ms, 3),
-                "wakeup_lag_threshold_ms": WAKEUP_LAG_SATURATED_MS,
-                "processes": load.processes,
-            },
+            evidence=GeneratorSaturatedEvidence(
+                loop_cpu_percent=round(load.loop_cpu_percent, 1),
+                cpu_threshold_percent=CPU_SATURATED_PERCENT,
+                wakeups=load.wakeups,
+                wakeup_lag_p50_ms=round(load.wakeup_lag_p50_ms, 3),
+                wakeup_lag_p99_ms=round(load.wakeup_lag_p99_ms, 3),
+                wakeup_lag_max_ms=round(load.wakeup_lag_max_ms, 3),
+                wakeup_lag_threshold_ms=WAKEUP_LAG_SATURATED_MS,
+                processes=load.processes,
+            ),
         )
     ]

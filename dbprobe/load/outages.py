@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dbprobe.load.timeline import TimelinePoint
-from dbprobe.result.model import Finding, OperationReport, Severity
+from dbprobe.result.findings import (
+    Finding,
+    FindingKind,
+    ServiceInterruptionEvidence,
+    Severity,
+)
+from dbprobe.result.model import OperationReport
 
 __all__ = ["service_interruptions"]
 
@@ -47,20 +53,20 @@ def service_interruptions(
             tail = "service did not come back before the run ended"
         findings.append(
             Finding(
-                kind="service_interruption",
+                kind=FindingKind.SERVICE_INTERRUPTION,
                 severity=Severity.WARNING,
                 operation=None,
                 message=(
                     f"{failed} operations failed between {began:.0f} s and {ended:.0f} s of the "
                     f"run ({lost} lost their connection in all); {tail}"
                 ),
-                evidence={
-                    "failed": failed,
-                    "from_s": began,
-                    "to_s": ended,
-                    "back_by_s": back.t_s + back.interval_s if back is not None else None,
-                    "connection_errors": lost,
-                },
+                evidence=ServiceInterruptionEvidence(
+                    failed=failed,
+                    from_s=began,
+                    to_s=ended,
+                    back_by_s=back.t_s + back.interval_s if back is not None else None,
+                    connection_errors=lost,
+                ),
             )
         )
     return findings

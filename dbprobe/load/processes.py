@@ -43,6 +43,7 @@ from typing import Any
 
 import psutil
 
+from dbprobe.database.engine import Database
 from dbprobe.errors import DbprobeError
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.plan import LoadPlan, RetryPolicy
@@ -55,8 +56,8 @@ from dbprobe.load.results import (
 )
 from dbprobe.load.timeline import Timeline, TimelinePoint, combine_points
 from dbprobe.load.workers import Operation, WorkloadResult, run_workload
-from dbprobe.result.model import Finding, OperationReport, Resources
-from dbprobe.target.engine import Database
+from dbprobe.result.findings import Finding
+from dbprobe.result.model import OperationReport, Resources
 
 __all__ = ["ProcessJob", "ProcessOutcome", "outcome_of", "process_seed", "run_processes"]
 

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads
 from dbprobe.load.timeline import Timeline, concat_timelines
 from dbprobe.load.workers import OperationStats, WorkloadResult
-from dbprobe.result.model import Finding, OperationReport, QueryCounts, Severity
+from dbprobe.result.findings import Finding, Severity
+from dbprobe.result.model import OperationReport, QueryCounts
 
 __all__ = ["operation_findings", "operation_reports", "results_generator", "results_timeline"]
 

@@ -39,6 +39,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from dbprobe.database.engine import Database
+from dbprobe.database.url import mask_secret
 from dbprobe.domain.uow import UnitOfWork
 from dbprobe.errors import ErrorClass, classify_error, error_code
 from dbprobe.instrument import count_statements, install_statement_counter
@@ -54,9 +56,7 @@ from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
 from dbprobe.metrics import LatencyHistogram
-from dbprobe.result.model import Finding
-from dbprobe.target.engine import Database
-from dbprobe.target.url import mask_secret
+from dbprobe.result.findings import Finding
 
 __all__ = [
     "LATE_AFTER_MS",

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from dbprobe.database.engine import Database
 from dbprobe.domain.models import Program, TrainingSession, User
 from dbprobe.domain.planning import (
     REST_CHOICES_S,
@@ -36,7 +37,6 @@ from dbprobe.load.workers import Operation, OperationContext
 from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result import options as choices
 from dbprobe.result.model import Report
-from dbprobe.target.engine import Database
 
 __all__ = [
     "DEFAULT_MIX",

@@ -14,6 +14,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
+from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck, evaluate_slos
 from dbprobe.load.harness import (
     PreparedTarget,
@@ -32,8 +33,8 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob
 from dbprobe.load.sections import LoadSection, TimelineSection
 from dbprobe.load.workers import LATE_AFTER_MS, Operation
-from dbprobe.result.model import Finding, Report, Section
-from dbprobe.target.engine import Database
+from dbprobe.result.findings import Finding
+from dbprobe.result.model import Report, Section
 
 __all__ = ["run_workload_probe"]
 

@@ -1,25 +1,7 @@
-"""Probe results: the typed model, its JSON form, and the console rendering."""
+"""Renderers of results: console, Markdown, HTML with its plots, CI exports; ``dbprobe merge``.
 
-from dbprobe.result.model import (
-    Finding,
-    OperationReport,
-    QueryCounts,
-    Report,
-    Resources,
-    RunInfo,
-    Severity,
-    TargetInfo,
-    ToolInfo,
-)
-
-__all__ = [
-    "Finding",
-    "OperationReport",
-    "QueryCounts",
-    "Report",
-    "Resources",
-    "RunInfo",
-    "Severity",
-    "TargetInfo",
-    "ToolInfo",
-]
+Each output format is one module here; each takes a
+:class:`~dbprobe.result.model.Report` (or a
+:class:`~dbprobe.report.view.ReportView` with its comparison and trends) and
+returns or writes text. Nothing below this floor imports them.
+"""

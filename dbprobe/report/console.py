@@ -7,7 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dbprobe.load.timeline import TimelinePoint
-from dbprobe.result.model import Report, Severity
+from dbprobe.result.findings import Severity
+from dbprobe.result.model import Report
 
 __all__ = [
     "format_findings",
@@ -135,9 +136,8 @@ def format_findings(report: Report) -> RenderableType | None:
     text = Text("findings:\n")
     for f in report.findings:
         text.append(f"  {f.severity.value:<8}", style=_SEVERITY_STYLE[f.severity])
-        location = f.evidence.get("location")
         # Where the user's code issued it, when the message does not say already.
-        where = f" (at {location})" if location and str(location) not in f.message else ""
+        where = f" (at {f.location})" if f.location and f.location not in f.message else ""
         text.append(f"{f.kind}: {f.message}{where}\n")
     return text
 

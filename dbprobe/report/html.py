@@ -31,7 +31,8 @@ from dbprobe.report.text import (
     verdict_label,
 )
 from dbprobe.report.view import ReportView
-from dbprobe.result.model import Report, Severity
+from dbprobe.result.findings import Severity
+from dbprobe.result.model import Report
 
 if TYPE_CHECKING:
     from dbprobe.report.plots import OperationSeries

@@ -21,7 +21,8 @@ from dbprobe.report.text import (
     verdict_label,
 )
 from dbprobe.report.view import ReportView
-from dbprobe.result.model import Report, Severity
+from dbprobe.result.findings import Severity
+from dbprobe.result.model import Report
 
 __all__ = ["format_markdown", "format_suite_markdown", "markdown_table"]
 

@@ -30,15 +30,9 @@ from dbprobe.load.sections import (
     timeline_from_json,
 )
 from dbprobe.load.timeline import merge_timelines
+from dbprobe.result.findings import Finding, FindingKind, MergeWindowEvidence, Severity
 from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
-from dbprobe.result.model import (
-    Finding,
-    RawSection,
-    Report,
-    RunInfo,
-    Section,
-    Severity,
-)
+from dbprobe.result.model import RawSection, Report, RunInfo, Section
 
 __all__ = ["merge_reports"]
 
@@ -109,7 +103,7 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
     operations = merge_operation_reports([r.operations for r in reports])
     groups: list[Sequence[Finding]] = [r.findings for r in reports]
     if slos:
-        groups = [[f for f in g if f.kind != "slo_violation"] for g in groups]
+        groups = [[f for f in g if f.kind is not FindingKind.SLO_VIOLATION] for g in groups]
     findings = merge_findings(groups)
     if slos:
         findings = merge_findings([evaluate_slos(slos, operations), findings])
@@ -122,7 +116,7 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
     if len(reports) > 1 and shortest_s > 0 and common_s < _MIN_OVERLAP_SHARE * shortest_s:
         findings.append(
             Finding(
-                kind="merge_window_mismatch",
+                kind=FindingKind.MERGE_WINDOW_MISMATCH,
                 severity=Severity.WARNING,
                 operation=None,
                 message=(
@@ -130,10 +124,9 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
                     f"(the shortest ran {shortest_s:.1f} s): summed throughput over-states the "
                     "load the database saw at once; start the hosts together"
                 ),
-                evidence={
-                    "common_window_s": round(common_s, 3),
-                    "shortest_s": round(shortest_s, 3),
-                },
+                evidence=MergeWindowEvidence(
+                    common_window_s=round(common_s, 3), shortest_s=round(shortest_s, 3)
+                ),
             )
         )
 

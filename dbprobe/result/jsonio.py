@@ -25,15 +25,14 @@ from typing import Any
 
 from dbprobe.errors import ReportFileError
 from dbprobe.metrics import LatencySummary
+from dbprobe.result.findings import EVIDENCE_TYPES, Finding, FindingKind, Severity
 from dbprobe.result.model import (
-    Finding,
     OperationReport,
     QueryCounts,
     RawSection,
     Report,
     Resources,
     RunInfo,
-    Severity,
     TargetInfo,
     ToolInfo,
 )
@@ -167,16 +166,25 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "operations": [_operation_to_dict(op) for op in report.operations],
         "findings": [
             {
-                "kind": f.kind,
+                "kind": f.kind.value,
                 "severity": f.severity.value,
                 "operation": f.operation,
                 "message": f.message,
-                "evidence": dict(f.evidence),
+                "evidence": f.evidence.to_json(),
             }
             for f in report.findings
         ],
         "resources": _resources_to_dict(report.resources),
     } | {section.name: section.to_json() for section in report.sections}
+
+
+def _finding_from_dict(f: Mapping[str, Any]) -> Finding:
+    try:
+        kind = FindingKind(f["kind"])
+    except ValueError:
+        raise ValueError(f"finding kind {f['kind']!r}, unknown to this dbprobe") from None
+    evidence = EVIDENCE_TYPES[kind].from_json(f["evidence"])
+    return Finding(kind, Severity(f["severity"]), f["operation"], f["message"], evidence)
 
 
 def report_from_dict(d: Mapping[str, Any]) -> Report:
@@ -203,10 +211,7 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
         ),
         config=dict(d["config"]),
         operations=tuple(_operation_from_dict(op) for op in d["operations"]),
-        findings=tuple(
-            Finding(f["kind"], Severity(f["severity"]), f["operation"], f["message"], f["evidence"])
-            for f in d["findings"]
-        ),
+        findings=tuple(_finding_from_dict(f) for f in d["findings"]),
         resources=Resources(
             float(res["rss_mb_start"]),
             float(res["rss_mb_peak"]),

@@ -18,24 +18,16 @@ database. Merged:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import Any
 
 from dbprobe.errors import UsageError
 from dbprobe.metrics import LatencyHistogram, LatencySummary
-from dbprobe.result.model import Finding, OperationReport, QueryCounts, Resources, Severity
+from dbprobe.result.findings import Finding, FindingKind, Severity, TalliedEvidence
+from dbprobe.result.model import OperationReport, QueryCounts, Resources
 
 __all__ = ["merge_findings", "merge_operation_reports", "merge_resources"]
 
 _SAMPLES_PER_CLASS = 3
-
-
-_CALLS_SUFFIX = re.compile(r" \(in \d+ of \d+ calls\)$")
-
-
-_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def _merged_histogram(encoded: Sequence[str]) -> LatencyHistogram:
@@ -117,49 +109,32 @@ def merge_operation_reports(
     return tuple(_merge_one(parts) for parts in by_name.values())
 
 
-def _tally_key(f: Finding) -> tuple[str, str | None, str] | None:
-    if "occurrences" not in f.evidence or "operations_checked" not in f.evidence:
+def _tally_key(f: Finding) -> tuple[FindingKind, str | None, str] | None:
+    evidence = f.evidence
+    if not isinstance(evidence, TalliedEvidence) or not evidence.tallied:
         return None
-    what = f.evidence.get("fingerprint") or f.evidence.get("relationship")
-    return (f.kind, f.operation, str(what))
+    return (f.kind, f.operation, evidence.pattern)
 
 
 def merge_findings(groups: Sequence[Sequence[Finding]]) -> list[Finding]:
     """Findings of several parts: tallies of the same pattern combined, duplicates once."""
     merged: list[Finding] = []
-    tallies: dict[tuple[str, str | None, str], int] = {}
-    seen: set[tuple[str, str, str | None, str]] = set()
+    tallies: dict[tuple[FindingKind, str | None, str], int] = {}
+    seen: set[tuple[FindingKind, Severity, str | None, str]] = set()
     for group in groups:
         for f in group:
             key = _tally_key(f)
             if key is None:
-                plain = (f.kind, f.severity.value, f.operation, f.message)
+                plain = (f.kind, f.severity, f.operation, f.message)
                 if plain not in seen:
                     seen.add(plain)
                     merged.append(f)
-                continue
-            if key not in tallies:
+            elif key not in tallies:
                 tallies[key] = len(merged)
                 merged.append(f)
-                continue
-            index = tallies[key]
-            before = merged[index]
-            evidence: dict[str, Any] = dict(before.evidence)
-            evidence["occurrences"] = int(before.evidence["occurrences"]) + int(
-                f.evidence["occurrences"]
-            )
-            evidence["operations_checked"] = int(before.evidence["operations_checked"]) + int(
-                f.evidence["operations_checked"]
-            )
-            if "max_executions" in evidence or "max_executions" in f.evidence:
-                evidence["max_executions"] = max(
-                    int(before.evidence.get("max_executions", 0)),
-                    int(f.evidence.get("max_executions", 0)),
-                )
-            message = _CALLS_SUFFIX.sub("", before.message)
-            message += f" (in {evidence['occurrences']} of {evidence['operations_checked']} calls)"
-            merged[index] = replace(before, message=message, evidence=evidence)
-    return sorted(merged, key=lambda f: _SEVERITY_ORDER[f.severity])
+            else:
+                merged[tallies[key]] = merged[tallies[key]].combined(f)
+    return sorted(merged, key=lambda f: f.severity.rank)
 
 
 def merge_resources(parts: Sequence[Resources]) -> Resources:

@@ -2,23 +2,24 @@
 
 These are what the console, the JSON file and the SLO checks read; the JSON
 shape (schema ``dbprobe.report/1``) is produced and parsed in
-:mod:`dbprobe.report.jsonio` only.
+:mod:`dbprobe.result.jsonio` only; findings are :mod:`dbprobe.result.findings`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from rich.console import RenderableType
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dbprobe.metrics import LatencySummary
+from dbprobe.result.findings import Finding
+
+if TYPE_CHECKING:
+    # Sections render themselves on the console; the model itself needs no rich.
+    from rich.console import RenderableType
 
 __all__ = [
-    "Finding",
     "OperationReport",
     "QueryCounts",
     "RawSection",
@@ -26,16 +27,9 @@ __all__ = [
     "Resources",
     "RunInfo",
     "Section",
-    "Severity",
     "TargetInfo",
     "ToolInfo",
 ]
-
-
-class Severity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -134,17 +128,6 @@ class OperationReport:
     def error_rate(self) -> float:
         """Share of finished operations that gave up with an error (0..1)."""
         return self.errors / self.count if self.count else 0.0
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something the user should act on, with the numbers behind it."""
-
-    kind: str
-    severity: Severity
-    operation: str | None
-    message: str
-    evidence: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Names and defaults the command line offers before anything heavy is imported.
+"""The names a run's options take, and their defaults, as a report's config states them.
 
-``python -m dbprobe --help`` builds its parser from these alone, so it does
-not pay for importing SQLAlchemy, rich or the drivers. The modules that own
-each concept import them from here, so there is one definition of each.
+Scales, isolation levels, arrival spacings, load profiles, the select
+probe's layers, the deadlock probe's patterns and lock orders, the uow mix:
+the vocabulary of the ``config`` section (:mod:`dbprobe.result.config`). The
+modules that own each concept import them from here, so there is one
+definition of each; standard library only, so ``python -m dbprobe --help``
+builds its parser from them without importing SQLAlchemy, rich or the drivers.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ __all__ = [
     "DEADLOCK_PATTERNS",
     "DEFAULT_N_PLUS_ONE_THRESHOLD",
     "DEFAULT_UOW_MIX",
-    "FINDING_KINDS",
     "ISOLATION_LEVELS",
     "LOCK_ORDERS",
     "PROFILE_NAMES",
@@ -28,18 +30,6 @@ ISOLATION_LEVELS: tuple[str, ...] = ("read_committed", "repeatable_read", "seria
 
 #: A SELECT repeated this many times with different parameters in one operation is an N+1.
 DEFAULT_N_PLUS_ONE_THRESHOLD = 3
-
-#: Finding kinds that ``--fail-on`` can turn into exit status 1.
-FINDING_KINDS: tuple[str, ...] = (
-    "n_plus_one",
-    "unused_eager_load",
-    "anomaly",
-    "deadlock",
-    "pool_exhaustion",
-    "leaked_connection",
-    "generator_saturated",
-    "merge_window_mismatch",
-)
 
 #: Load profiles and arrival spacings of a fixed-rate run (dbprobe.profiles, dbprobe.arrivals).
 PROFILE_NAMES: tuple[str, ...] = ("steady", "ramp", "spike", "soak")

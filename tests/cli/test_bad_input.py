@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 PASSWORD = "s3cr3t-Pa55-xyz"
 RUN = ["--transactions", "1", "--threads", "1", "--quiet"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 SECRET = "Zq-unique-pw-7781"
 

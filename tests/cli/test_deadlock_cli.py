@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

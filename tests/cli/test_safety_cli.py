@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

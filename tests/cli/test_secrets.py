@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 SECRET = "Pw-7c1e-never-print-me"
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

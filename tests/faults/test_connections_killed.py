@@ -7,12 +7,12 @@ import asyncio
 import asyncpg
 import pytest
 
+from dbprobe.database.engine import PoolOptions
+from dbprobe.database.url import Target
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.load.plan import LoadPlan
 from dbprobe.probes import uow
 from dbprobe.probes.uow import run_uow
-from dbprobe.target.engine import PoolOptions
-from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -56,8 +56,8 @@ async def test_killed_connections_are_counted_and_the_run_recovers(fault_db: Tar
         assert op.attempts == op.commits + op.rollbacks + op.cancelled
         assert set(op.error_classes) <= {"connection"}
     (interruption,) = [f for f in report.findings if f.kind == "service_interruption"]
-    assert interruption.evidence["connection_errors"] == lost
-    assert interruption.evidence["back_by_s"] is not None  # workers reconnected and went on
+    assert interruption.evidence.connection_errors == lost
+    assert interruption.evidence.back_by_s is not None  # workers reconnected and went on
     timeline = {s.name: s for s in report.sections}["timeline"].to_json()["points"]
-    after = [p for p in timeline if p["t_s"] >= interruption.evidence["to_s"]]
+    after = [p for p in timeline if p["t_s"] >= interruption.evidence.to_s]
     assert sum(p["commits"] for p in after) > 0

@@ -10,14 +10,14 @@ from sqlalchemy import text
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded
+from dbprobe.database.engine import PoolOptions, open_database
+from dbprobe.database.url import Target
 from dbprobe.errors import ErrorClass
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation, OperationContext, run_workload
 from dbprobe.probes import uow
 from dbprobe.probes.uow import run_uow
-from dbprobe.target.engine import PoolOptions, open_database
-from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

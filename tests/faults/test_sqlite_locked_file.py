@@ -11,13 +11,13 @@ from sqlalchemy import func, select
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded
+from dbprobe.database.engine import PoolOptions, open_database
+from dbprobe.database.url import resolve_target
 from dbprobe.domain.models import Program
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.load.plan import LoadPlan
 from dbprobe.probes import uow
 from dbprobe.probes.uow import run_uow
-from dbprobe.target.engine import PoolOptions, open_database
-from dbprobe.target.url import resolve_target
 
 pytestmark = pytest.mark.asyncio
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = (

@@ -23,7 +23,7 @@ from sqlalchemy.orm import (
 )
 
 import dbprobe
-from dbprobe.target.url import Backend, Target
+from dbprobe.database.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -99,11 +99,11 @@ async def test_awaitable_attrs_loop_on_one_to_many_is_named_with_its_fix(
     assert cap.count == 1 + AUTHORS
     (finding,) = cap.findings
     assert finding.kind == "n_plus_one"
-    assert finding.evidence["relationship"] == "Author.books"
-    assert finding.evidence["executions"] == AUTHORS
-    assert finding.evidence["suggestion"] == ".options(selectinload(Author.books))"
+    assert finding.evidence.relationship == "Author.books"
+    assert finding.evidence.executions == AUTHORS
+    assert finding.evidence.suggestion == ".options(selectinload(Author.books))"
     assert "Author.books (collection) lazy-loaded 5 times" in finding.message
-    assert finding.evidence["location"].startswith(HERE + ":")
+    assert finding.evidence.location.startswith(HERE + ":")
 
 
 async def test_many_to_one_lazy_loads_suggest_joinedload(engine: AsyncEngine) -> None:
@@ -114,8 +114,8 @@ async def test_many_to_one_lazy_loads_suggest_joinedload(engine: AsyncEngine) ->
     # one SELECT per distinct author: the identity map serves the rest
     assert cap.count == 1 + AUTHORS
     (finding,) = cap.findings
-    assert finding.evidence["relationship"] == "Book.author"
-    assert finding.evidence["suggestion"] == ".options(joinedload(Book.author))"
+    assert finding.evidence.relationship == "Book.author"
+    assert finding.evidence.suggestion == ".options(joinedload(Book.author))"
 
 
 async def test_selectinload_is_no_n_plus_one(engine: AsyncEngine) -> None:
@@ -137,7 +137,7 @@ async def test_eager_load_never_read_is_reported_as_unused(engine: AsyncEngine) 
     assert len(names) == AUTHORS
     (finding,) = cap.findings
     assert finding.kind == "unused_eager_load"
-    assert finding.evidence["relationship"] == "Author.books"
+    assert finding.evidence.relationship == "Author.books"
     assert finding.severity is dbprobe.Severity.INFO
 
 
@@ -147,9 +147,9 @@ async def test_write_only_select_per_parent_is_named(engine: AsyncEngine) -> Non
             notes = (await session.scalars(author.notes.select())).all()
             assert len(notes) == 2
     (finding,) = cap.findings
-    assert finding.evidence["relationship"] == "Author.notes"
-    assert finding.evidence["executions"] == AUTHORS
-    assert finding.evidence["suggestion"] == "select(Note).where(Note.author_id.in_(parent_ids))"
+    assert finding.evidence.relationship == "Author.notes"
+    assert finding.evidence.executions == AUTHORS
+    assert finding.evidence.suggestion == "select(Note).where(Note.author_id.in_(parent_ids))"
 
 
 async def test_refresh_in_a_loop_is_found_with_the_callers_line(engine: AsyncEngine) -> None:
@@ -160,9 +160,9 @@ async def test_refresh_in_a_loop_is_found_with_the_callers_line(engine: AsyncEng
                 await session.refresh(author)
     (finding,) = cap.findings
     assert finding.kind == "n_plus_one"
-    assert finding.evidence["executions"] == AUTHORS
-    assert finding.evidence["location"].startswith(HERE + ":")
-    assert "authors" in finding.evidence["fingerprint"]
+    assert finding.evidence.executions == AUTHORS
+    assert finding.evidence.location.startswith(HERE + ":")
+    assert "authors" in finding.evidence.fingerprint
 
 
 async def test_lazy_loads_in_run_sync_are_found(engine: AsyncEngine) -> None:
@@ -172,7 +172,7 @@ async def test_lazy_loads_in_run_sync_are_found(engine: AsyncEngine) -> None:
 
     async with AsyncSession(engine) as session, dbprobe.capture() as cap:
         assert await session.run_sync(titles) == AUTHORS * BOOKS_PER_AUTHOR
-    assert [f.evidence["relationship"] for f in cap.findings] == ["Author.books"]
+    assert [f.evidence.relationship for f in cap.findings] == ["Author.books"]
 
 
 # SQLAlchemy's aiosqlite adapter creates the cursor coroutine before await_()
@@ -194,7 +194,7 @@ async def test_lazy_attribute_access_under_async_session_is_reported_as_missing_
     )
     gc.collect()  # let the orphaned coroutine be reported inside this test
     (finding,) = [f for f in cap.findings if f.kind == "missing_greenlet"]
-    assert finding.evidence["relationship"] == "Author.books"
+    assert finding.evidence.relationship == "Author.books"
     assert "selectinload(Author.books)" in finding.message
 
 
@@ -263,7 +263,7 @@ async def test_joined_eager_load_never_read_is_unused_but_not_when_nothing_was_f
             none = (await session.scalars(stmt.where(Book.id < 0))).unique().all()
     assert len(titles) == len(names) == AUTHORS * BOOKS_PER_AUTHOR
     assert none == []
-    assert [f.evidence["relationship"] for f in unread.findings] == ["Book.author"]
+    assert [f.evidence.relationship for f in unread.findings] == ["Book.author"]
     assert read.findings == []
     assert empty.findings == []
 

@@ -20,6 +20,8 @@ from sqlalchemy.pool import Pool
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded
+from dbprobe.database.engine import Isolation, PoolOptions, open_database
+from dbprobe.database.url import Target
 from dbprobe.domain.models import Account, Transfer
 from dbprobe.errors import ConfigError
 from dbprobe.load.harness import ProbeHooks, TargetOptions
@@ -27,10 +29,9 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.probes.deadlock.options import DeadlockOptions, Pattern
 from dbprobe.probes.deadlock.probe import run_deadlock
 from dbprobe.probes.deadlock.section import DeadlockSection
+from dbprobe.result.findings import Severity
 from dbprobe.result.jsonio import report_to_dict, write_report
-from dbprobe.result.model import Report, Severity
-from dbprobe.target.engine import Isolation, PoolOptions, open_database
-from dbprobe.target.url import Target
+from dbprobe.result.model import Report
 
 pytestmark = pytest.mark.asyncio
 
@@ -134,8 +135,8 @@ async def test_random_lock_order_deadlocks_are_counted_retried_and_lose_nothing(
     assert all(detail.strip() for detail in section.deadlock_details)
     (finding,) = [f for f in report.findings if f.kind == "deadlock"]
     assert finding.severity is Severity.WARNING
-    assert finding.evidence["deadlocks"] == section.deadlocks
-    assert finding.evidence["details"] == list(section.deadlock_details)
+    assert finding.evidence.deadlocks == section.deadlocks
+    assert finding.evidence.details == section.deadlock_details
     assert "--lock-order sorted" in finding.message
     # Locks taken FOR UPDATE lose nothing: the invariant holds, here and in the database.
     assert section.invariant is not None
@@ -189,8 +190,8 @@ async def test_naive_read_modify_write_at_read_committed_is_a_lost_update(
     assert rows_after - rows_before == check.transfers_checked
     (finding,) = [f for f in report.findings if f.kind == "lost_update"]
     assert finding.severity is Severity.ERROR  # the CLI exits 1
-    assert finding.evidence["amount_lost_cents"] == check.amount_lost_cents
-    assert finding.evidence["accounts_mismatched"] == check.accounts_mismatched
+    assert finding.evidence.amount_lost_cents == check.amount_lost_cents
+    assert finding.evidence.accounts_mismatched == check.accounts_mismatched
     assert f"{check.amount_lost_cents} cents of updates lost" in finding.message
     assert report_to_dict(report)["deadlock"]["invariant"]["holds"] is False
 

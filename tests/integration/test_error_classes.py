@@ -18,9 +18,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dbprobe.database.engine import Isolation, PoolOptions, build_engine, open_database
+from dbprobe.database.url import Target
 from dbprobe.errors import ErrorClass, classify_error, error_code
-from dbprobe.target.engine import Isolation, PoolOptions, build_engine, open_database
-from dbprobe.target.url import Target
 
 #: The scratch schema of these tests; dbprobe's own schema is never touched.
 SCRATCH_SCHEMA = "dbprobe_errtest"

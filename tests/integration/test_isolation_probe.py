@@ -16,6 +16,8 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dbprobe.database.engine import Isolation, PoolOptions, build_engine
+from dbprobe.database.url import Backend, Target
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.probes.isolation.hermitage import Anomaly, HermitageTest, Step
 from dbprobe.probes.isolation.matrix import IsolationSection
@@ -23,8 +25,6 @@ from dbprobe.probes.isolation.probe import IsolationOptions, ensure_table, run_i
 from dbprobe.probes.isolation.verdicts import Outcome, PreventedBy, Verdict
 from dbprobe.result.jsonio import report_from_dict, report_to_dict
 from dbprobe.result.model import Report
-from dbprobe.target.engine import Isolation, PoolOptions, build_engine
-from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,7 +87,7 @@ async def test_postgres_matrix_is_hermitages_published_one(pg_target: Target) ->
         if cell == "allowed"
     }
     anomalies = [f for f in report.findings if f.kind == "anomaly"]
-    assert {(f.evidence["level"], f.evidence["test"]) for f in anomalies} == allowed
+    assert {(f.evidence.level, f.evidence.test) for f in anomalies} == allowed
     assert len(anomalies) == 7
     assert report.operations == ()
     assert report.config["levels"] == ["read_committed", "repeatable_read", "serializable"]

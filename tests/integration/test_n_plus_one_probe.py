@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from dbprobe.database.engine import Database, PoolOptions
+from dbprobe.database.url import Target
 from dbprobe.instrument import count_statements
 from dbprobe.instrument.nplusone import find_n_plus_one, find_unused_eager_loads
 from dbprobe.load.harness import TargetOptions
 from dbprobe.load.plan import LoadPlan
 from dbprobe.load.workers import OperationContext
 from dbprobe.probes.repo.probe import run_repo
-from dbprobe.target.engine import Database, PoolOptions
-from dbprobe.target.url import Target
 from tests.integration.test_repo_catalogue import RecordingRandom, _entries, _program_shape
 
 pytestmark = pytest.mark.asyncio
@@ -24,7 +24,7 @@ async def _findings(db: Database, name: str, seed: int) -> tuple[list[dict[str, 
     found = find_n_plus_one(rec.statements.values(), operation=name) + find_unused_eager_loads(
         rec.eager_loaded(), rec.reads, operation=name
     )
-    return [dict(f.evidence) | {"kind": f.kind} for f in found], rng.ints[0]
+    return [f.evidence.to_json() | {"kind": f.kind} for f in found], rng.ints[0]
 
 
 async def test_lazy_program_read_reports_each_relationship_it_walks_with_exact_counts(
@@ -73,13 +73,13 @@ async def test_repo_probe_reports_lazy_findings_beside_the_eager_fix(target: Tar
     assert all(op.count == 3 and op.errors == 0 for op in report.operations)
     n_plus_one = [f for f in report.findings if f.kind == "n_plus_one"]
     assert {f.operation for f in n_plus_one} == {"program_full_lazy"}
-    assert {f.evidence["relationship"] for f in n_plus_one} == {
+    assert {f.evidence.relationship for f in n_plus_one} == {
         "Microcycle.sessions",
         "TrainingSession.exercises",
         "SessionExercise.movement",
     }
     for f in n_plus_one:
-        assert f.evidence["occurrences"] == 3
-        assert f.evidence["operations_checked"] == 3
+        assert f.evidence.occurrences == 3
+        assert f.evidence.operations_checked == 3
         assert f.message.endswith("(in 3 of 3 calls)")
     assert report.operation("program_full_eager").queries.per_op_max == 4

@@ -20,6 +20,8 @@ from sqlalchemy import select, text
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded
+from dbprobe.database.engine import Database, PoolOptions, open_database
+from dbprobe.database.url import Backend, Target
 from dbprobe.domain.models import Movement
 from dbprobe.load.harness import TargetOptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
@@ -28,8 +30,6 @@ from dbprobe.load.workers import Operation, OperationContext, WorkloadResult, ru
 from dbprobe.probes import uow
 from dbprobe.probes.uow import run_uow
 from dbprobe.result.jsonio import report_to_dict, write_report
-from dbprobe.target.engine import Database, PoolOptions, open_database
-from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -16,14 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import QueuePool
 
+from dbprobe.database.engine import Database, PoolOptions, open_database
+from dbprobe.database.url import Backend, Target
 from dbprobe.gate.slo import parse_slo
 from dbprobe.instrument.pool_trace import Holder, PoolTracer
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.probes.pool.probe import PoolProbeOptions, run_pool
 from dbprobe.report.console import print_report
 from dbprobe.result.jsonio import read_report, report_to_dict, write_report
-from dbprobe.target.engine import Database, PoolOptions, open_database
-from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -246,8 +246,8 @@ async def test_a_session_never_closed_is_a_leaked_connection_naming_this_line(
         (finding,) = trace.findings()
         here = f"{__file__}:{leak_line}"
         assert finding.kind == "leaked_connection"
-        assert finding.evidence["location"] == here
-        assert finding.evidence["still_checked_out"] is True
+        assert finding.evidence.location == here
+        assert finding.evidence.still_checked_out is True
         assert finding.message.startswith(
             f"connection checked out at {here} was still checked out when the trace ended"
         )

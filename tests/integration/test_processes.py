@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from dbprobe.database.engine import PoolOptions
+from dbprobe.database.url import Target
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.load.plan import LoadPlan
 from dbprobe.load.processes import process_seed
@@ -17,8 +19,6 @@ from dbprobe.probes.scenarios.probe import run_scenarios
 from dbprobe.probes.uow import run_uow
 from dbprobe.report.merge import merge_reports
 from dbprobe.result.jsonio import report_to_dict
-from dbprobe.target.engine import PoolOptions
-from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -99,7 +99,7 @@ async def test_user_scenarios_run_in_several_processes_with_their_findings_combi
     lazy = next(op for op in report.operations if op.name == "week_overview_lazy")
     (n_plus_one,) = [f for f in report.findings if f.kind == "n_plus_one"]
     # Both processes saw it; one finding, with their occurrences added up.
-    assert n_plus_one.evidence["occurrences"] == lazy.commits
+    assert n_plus_one.evidence.occurrences == lazy.commits
     assert n_plus_one.message.endswith(f"(in {lazy.commits} of {lazy.commits} calls)")
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
+from dbprobe.database.engine import Database
+from dbprobe.database.url import Backend
 from dbprobe.domain.models import Movement, Program, User
 from dbprobe.gate.compare import Verdict, compare_reports, comparison_findings, exit_status
 from dbprobe.gate.store import HistoryStore
@@ -25,9 +27,8 @@ from dbprobe.load.harness import PreparedTarget, assemble_report
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.results import operation_reports
 from dbprobe.load.workers import Operation, OperationContext, run_workload
-from dbprobe.result.model import Report, Resources, Severity
-from dbprobe.target.engine import Database
-from dbprobe.target.url import Backend
+from dbprobe.result.findings import Severity
+from dbprobe.result.model import Report, Resources
 
 pytestmark = pytest.mark.asyncio
 

@@ -13,6 +13,7 @@ from sqlalchemy import distinct, func, select
 
 from dbprobe.data.rows import TABLE_ORDER, generate
 from dbprobe.data.scales import load_scale
+from dbprobe.database.engine import Database
 from dbprobe.domain.models import (
     Microcycle,
     Movement,
@@ -27,7 +28,6 @@ from dbprobe.errors import ConfigError
 from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.load.workers import OperationContext
 from dbprobe.probes.repo import catalogue as repo
-from dbprobe.target.engine import Database
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,10 +8,10 @@ import gc
 import pytest
 from sqlalchemy import select
 
+from dbprobe.database.engine import Database
 from dbprobe.domain.models import Program
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation, OperationContext, run_workload
-from dbprobe.target.engine import Database
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,8 +46,8 @@ async def test_lazy_attribute_access_in_an_operation_is_a_missing_greenlet_findi
     (finding,) = stats.findings.findings()
     assert finding.kind == "missing_greenlet"
     assert finding.operation == "touch_lazily"
-    assert finding.evidence["relationship"] == "Program.microcycles"
-    assert finding.evidence["occurrences"] == 6
+    assert finding.evidence.relationship == "Program.microcycles"
+    assert finding.evidence.occurrences == 6
 
 
 async def test_counts_of_a_plain_operation_add_up_and_statements_are_per_operation(

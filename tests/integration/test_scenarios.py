@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
+from dbprobe.database.engine import PoolOptions, open_database
+from dbprobe.database.url import Backend, Target
 from dbprobe.errors import UsageError
 from dbprobe.gate.slo import parse_slo
 from dbprobe.load.harness import TargetOptions
 from dbprobe.load.plan import LoadPlan
 from dbprobe.probes.scenarios.probe import run_scenarios
+from dbprobe.result.findings import Severity
 from dbprobe.result.jsonio import report_to_dict
-from dbprobe.result.model import Severity
-from dbprobe.target.engine import PoolOptions, open_database
-from dbprobe.target.url import Backend, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -69,10 +69,10 @@ async def test_the_example_scenarios_run_and_their_n_plus_one_points_at_the_exam
     }
     (n_plus_one,) = [f for f in report.findings if f.kind == "n_plus_one"]
     assert n_plus_one.operation == "week_overview_lazy"
-    assert n_plus_one.evidence["relationship"] == "Microcycle.sessions"
+    assert n_plus_one.evidence.relationship == "Microcycle.sessions"
     line = _line_of(EXAMPLE, "# one SELECT per week: the N+1")
-    assert n_plus_one.evidence["location"] == f"{EXAMPLE}:{line}"
-    assert n_plus_one.evidence["occurrences"] == ops["week_overview_lazy"].commits
+    assert n_plus_one.evidence.location == f"{EXAMPLE}:{line}"
+    assert n_plus_one.evidence.occurrences == ops["week_overview_lazy"].commits
     # teardown() dropped the example's own table again.
     assert "example_program_views" not in await _tables(target)
 
@@ -124,11 +124,11 @@ async def test_an_n_plus_one_in_a_user_scenario_names_the_users_file_and_line(
     assert (op.name, op.commits, op.queries.per_op_max) == ("weeks_one_by_one", 6, 5)
     (finding,) = [f for f in report.findings if f.kind == "n_plus_one"]
     where = f"{path}:{_line_of(path, '# HERE')}"
-    assert finding.evidence["location"] == where
+    assert finding.evidence.location == where
     assert f"ran 4 times with 4 different parameter sets in one weeks_one_by_one at {where}" in (
         finding.message
     )
-    assert finding.evidence["occurrences"] == 6
+    assert finding.evidence.occurrences == 6
 
 
 HOOKS = """
@@ -266,7 +266,7 @@ async def test_a_generator_busy_with_its_own_work_is_reported_as_saturated(
     )
     (finding,) = [f for f in report.findings if f.kind == "generator_saturated"]
     assert finding.severity is Severity.WARNING
-    assert finding.evidence["loop_cpu_percent"] >= 90
+    assert finding.evidence.loop_cpu_percent >= 90
     data = report_to_dict(report)
     assert data["load"]["generator"]["saturated"] is True
     assert data["resources"]["loop_cpu_percent"] >= 90

@@ -8,9 +8,9 @@ from sqlalchemy import func, select, text
 from dbprobe.data.rows import TABLE_ORDER, Checksum, generate
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded, seed, table_checksum
+from dbprobe.database.engine import Database, PoolOptions, open_database
+from dbprobe.database.url import Target
 from dbprobe.domain.models import Program, SessionExercise
-from dbprobe.target.engine import Database, PoolOptions, open_database
-from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,6 +14,8 @@ import asyncio
 
 import pytest
 
+from dbprobe.database.engine import Database, PoolOptions
+from dbprobe.database.url import Target
 from dbprobe.domain.models import Account
 from dbprobe.load.harness import TargetOptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
@@ -29,8 +31,6 @@ from dbprobe.probes.select.probe import (
 )
 from dbprobe.result.jsonio import report_to_dict
 from dbprobe.result.model import Report
-from dbprobe.target.engine import Database, PoolOptions
-from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -8,13 +8,13 @@ import random
 import pytest
 from sqlalchemy import func, select
 
+from dbprobe.database.engine import Database
+from dbprobe.database.url import Backend
 from dbprobe.domain.models import Microcycle, Program, SessionExercise, TrainingSession
 from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.load.plan import LoadPlan
 from dbprobe.load.workers import Operation, OperationContext
 from dbprobe.probes import uow
-from dbprobe.target.engine import Database
-from dbprobe.target.url import Backend
 
 pytestmark = pytest.mark.asyncio
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from dbprobe.database.engine import PoolOptions
+from dbprobe.database.url import Target
 from dbprobe.errors import ConfigError, UnknownBaselineError
 from dbprobe.gate.store import HistoryStore
 from dbprobe.load.harness import TargetOptions
@@ -20,8 +22,6 @@ from dbprobe.suite import (
     suite_views,
     write_suite,
 )
-from dbprobe.target.engine import PoolOptions
-from dbprobe.target.url import Target
 from tests import synthetic
 
 pytestmark = pytest.mark.asyncio

@@ -10,6 +10,8 @@ from sqlalchemy import func, select
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded
+from dbprobe.database.engine import Isolation, PoolOptions, open_database
+from dbprobe.database.url import Target
 from dbprobe.domain.models import Program
 from dbprobe.gate.slo import parse_slo
 from dbprobe.load.harness import TargetOptions
@@ -17,8 +19,6 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.probes import uow
 from dbprobe.probes.uow import run_uow
 from dbprobe.result.jsonio import SCHEMA, read_report, report_to_dict, write_report
-from dbprobe.target.engine import Isolation, PoolOptions, open_database
-from dbprobe.target.url import Target
 
 pytestmark = pytest.mark.asyncio
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dbprobe.target.url import Target
+from dbprobe.database.url import Target
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

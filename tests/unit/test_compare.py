@@ -25,7 +25,7 @@ from dbprobe.gate.thresholds import (
     parse_fraction,
     parse_operation_threshold,
 )
-from dbprobe.result.model import Severity
+from dbprobe.result.findings import Severity
 from tests import synthetic
 
 # Sizes a default run records per operation: a few hundred to a few thousand.
@@ -253,8 +253,8 @@ def test_exit_status_and_findings_follow_fail_on() -> None:
         ("regression", "minor_op", Severity.WARNING),
     ]
     assert findings[0].message.startswith("warning regression: warn_op p50 ")
-    assert findings[0].evidence["baseline_run"] == "main"
-    assert findings[0].evidence["level"] == "warning"
+    assert findings[0].evidence.baseline_run == "main"
+    assert findings[0].evidence.level == "warning"
 
 
 def test_threshold_text_parses_or_fails_with_one_clear_line() -> None:

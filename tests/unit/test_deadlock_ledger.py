@@ -15,7 +15,7 @@ from dbprobe.probes.deadlock.ledger import AccountMismatch, LedgerCheck, PairFlo
 from dbprobe.probes.deadlock.options import MAX_AMOUNT_CENTS, DeadlockOptions, LockOrder, Pattern
 from dbprobe.probes.deadlock.probe import TransferPlan, draw_transfer, lock_sequence
 from dbprobe.probes.deadlock.section import DeadlockSection, deadlock_finding, lost_update_finding
-from dbprobe.result.model import Severity
+from dbprobe.result.findings import Severity
 
 BEFORE = {1: 1_000, 2: 1_000, 3: 1_000}
 
@@ -210,7 +210,7 @@ def test_lost_update_finding_is_an_error_with_the_amount() -> None:
         "100 cents of updates lost (sum of balances 3000 -> 3100, +100 cents)"
     )
     assert "--pattern for_update" in finding.message
-    assert finding.evidence["amount_lost_cents"] == 100
+    assert finding.evidence.amount_lost_cents == 100
 
 
 def test_deadlock_finding_is_a_warning_carrying_the_server_detail() -> None:
@@ -221,7 +221,7 @@ def test_deadlock_finding_is_a_warning_carrying_the_server_detail() -> None:
 
     assert finding.severity is Severity.WARNING
     assert finding.message.startswith("12 deadlocks in 40 committed transfers (0.300 per transfer")
-    assert finding.evidence["details"] == [detail]
+    assert finding.evidence.details == (detail,)
 
 
 def test_section_renders_a_violated_invariant_and_the_first_deadlock() -> None:

@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import dbprobe
+from dbprobe.database.engine import Isolation
 from dbprobe.result.options import ISOLATION_LEVELS
-from dbprobe.target.engine import Isolation
 
 
 def test_all_is_sorted_and_every_name_resolves() -> None:

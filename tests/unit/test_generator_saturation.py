@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads, generator_findings
-from dbprobe.result.model import Severity
+from dbprobe.result.findings import Severity
 
 
 def test_an_event_loop_busy_nine_tenths_of_the_run_is_a_saturated_generator() -> None:
@@ -12,7 +12,7 @@ def test_an_event_loop_busy_nine_tenths_of_the_run_is_a_saturated_generator() ->
     assert finding.severity is Severity.WARNING
     assert "its event loop used 93 % of a core" in finding.message
     assert "--processes N" in finding.message
-    assert finding.evidence["loop_cpu_percent"] == 93.0
+    assert finding.evidence.loop_cpu_percent == 93.0
 
 
 def test_free_workers_mostly_waking_up_late_is_a_saturated_generator() -> None:
@@ -21,7 +21,7 @@ def test_free_workers_mostly_waking_up_late_is_a_saturated_generator() -> None:
     )
     (finding,) = generator_findings(load)
     assert "free workers woke up 12.0 ms late (median)" in finding.message
-    assert finding.evidence["wakeup_lag_p50_ms"] == 12.0
+    assert finding.evidence.wakeup_lag_p50_ms == 12.0
 
 
 def test_an_occasional_late_wakeup_behind_a_cpu_heavy_operation_is_not_saturation() -> None:

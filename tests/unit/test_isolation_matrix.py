@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
+from dbprobe.database.url import Backend
 from dbprobe.errors import ConfigError, ErrorClass
 from dbprobe.probes.isolation.hermitage import select_tests
 from dbprobe.probes.isolation.matrix import IsolationSection, matrix_findings
 from dbprobe.probes.isolation.probe import LEVELS, IsolationOptions, levels_for, step_status
 from dbprobe.probes.isolation.verdicts import Outcome, PreventedBy, StepStatus, Verdict
-from dbprobe.result.model import Severity
-from dbprobe.target.url import Backend
+from dbprobe.result.findings import Severity
 
 # --------------------------------------------------------------------------- options
 
@@ -122,5 +122,5 @@ def test_one_info_anomaly_finding_per_allowed_cell_and_a_warning_per_error() -> 
     ]
     anomaly = findings[0]
     assert anomaly.message == "read_committed allows P4 (Lost Update): both committed 10 + 1"
-    assert anomaly.evidence["level"] == "read_committed"
-    assert anomaly.evidence["observations"] == {"final": "1 => 11"}
+    assert anomaly.evidence.level == "read_committed"
+    assert anomaly.evidence.observations == {"final": "1 => 11"}

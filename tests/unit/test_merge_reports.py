@@ -17,8 +17,16 @@ from dbprobe.load.timeline import TimelineRecorder
 from dbprobe.load.workers import OperationStats, WorkloadResult
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.report.merge import merge_reports
+from dbprobe.result.findings import (
+    Finding,
+    FindingKind,
+    MergeWindowEvidence,
+    NPlusOneEvidence,
+    Severity,
+    SloViolationEvidence,
+)
 from dbprobe.result.jsonio import report_from_dict, report_to_dict
-from dbprobe.result.model import Finding, Report, Resources, RunInfo, Severity, TargetInfo, ToolInfo
+from dbprobe.result.model import Report, Resources, RunInfo, TargetInfo, ToolInfo
 
 MS = 1_000_000
 
@@ -53,20 +61,29 @@ def _stats(name: str, seed: int, n: int, *, open_loop: bool) -> OperationStats:
 
 def _n_plus_one(occurrences: int, checked: int) -> Finding:
     return Finding(
-        kind="n_plus_one",
+        kind=FindingKind.N_PLUS_ONE,
         severity=Severity.WARNING,
         operation="read",
         message=f"N+1: Program.weeks (collection) lazy-loaded 8 times in one read; fix it "
         f"(in {occurrences} of {checked} calls)",
-        evidence={
-            "fingerprint": "SELECT ... WHERE ? = weeks.program_id",
-            "relationship": "Program.weeks",
-            "executions": 8,
-            "occurrences": occurrences,
-            "operations_checked": checked,
-            "max_executions": 8,
-        },
+        evidence=NPlusOneEvidence(
+            fingerprint="SELECT ... WHERE ? = weeks.program_id",
+            executions=8,
+            distinct_parameters=8,
+            relationship="Program.weeks",
+            suggestion=".options(selectinload(Program.weeks))",
+            location=None,
+            time_ms=1.0,
+            occurrences=occurrences,
+            operations_checked=checked,
+            max_executions=8,
+        ),
     )
+
+
+def _slo_violation(message: str) -> Finding:
+    evidence = SloViolationEvidence(slo="p99<1ms", metric="p99", value=9.0, threshold=1.0)
+    return Finding(FindingKind.SLO_VIOLATION, Severity.ERROR, "read", message, evidence)
 
 
 def _report(
@@ -148,20 +165,20 @@ def test_merging_reports_read_back_from_json_gives_the_same_result() -> None:
 
 
 def test_the_same_n_plus_one_of_several_parts_is_one_finding_with_summed_occurrences() -> None:
-    slow = Finding("slo_violation", Severity.ERROR, "read", "read: p99 < 1ms violated: 9 ms")
+    slow = _slo_violation("read: p99 < 1ms violated: 9 ms")
     a = _report(1, 10, findings=(_n_plus_one(10, 10), slow))
     b = _report(2, 10, findings=(_n_plus_one(4, 10), slow))
     merged = merge_reports([a, b])
     n_plus_one = [f for f in merged.findings if f.kind == "n_plus_one"]
     assert len(n_plus_one) == 1
-    assert n_plus_one[0].evidence["occurrences"] == 14
-    assert n_plus_one[0].evidence["operations_checked"] == 20
+    assert n_plus_one[0].evidence.occurrences == 14
+    assert n_plus_one[0].evidence.operations_checked == 20
     assert n_plus_one[0].message.endswith("fix it (in 14 of 20 calls)")
     assert [f.message for f in merged.findings if f.kind == "slo_violation"] == [slow.message]
 
 
 def test_objectives_given_to_the_merge_are_evaluated_on_the_merged_figures() -> None:
-    slow = Finding("slo_violation", Severity.ERROR, "read", "stale verdict of one part")
+    slow = _slo_violation("stale verdict of one part")
     merged = merge_reports(
         [_report(1, 50, findings=(slow,)), _report(2, 50)], slos=[parse_slo("throughput>1000/s")]
     )
@@ -173,7 +190,7 @@ def test_objectives_given_to_the_merge_are_evaluated_on_the_merged_figures() -> 
 def test_reports_measured_at_different_times_are_merged_with_a_warning() -> None:
     merged = merge_reports([_report(1, 10), _report(2, 10, start_unix_s=1_800_000_100.0)])
     (warning,) = [f for f in merged.findings if f.kind == "merge_window_mismatch"]
-    assert warning.evidence == {"common_window_s": 0.0, "shortest_s": 2.0}
+    assert warning.evidence == MergeWindowEvidence(common_window_s=0.0, shortest_s=2.0)
 
 
 def test_reports_that_cannot_be_merged_are_usage_errors() -> None:

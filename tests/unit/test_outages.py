@@ -27,7 +27,7 @@ def test_an_error_burst_with_lost_connections_is_one_interruption_with_its_recov
     points = [_point(0, 50, 0), _point(1, 3, 4), _point(2, 0, 2), _point(3, 40, 0)]
     (finding,) = service_interruptions(points, [_op(6)])
     assert finding.kind == "service_interruption"
-    assert finding.evidence == {
+    assert finding.evidence.to_json() == {
         "failed": 6, "from_s": 1.0, "to_s": 3.0, "back_by_s": 4.0, "connection_errors": 6,
     }  # fmt: skip
     assert finding.message == (
@@ -42,5 +42,5 @@ def test_errors_without_lost_connections_are_no_interruption() -> None:
 
 def test_no_recovery_before_the_end_is_said() -> None:
     (finding,) = service_interruptions([_point(0, 5, 0), _point(1, 0, 5)], [_op(5)])
-    assert finding.evidence["back_by_s"] is None
+    assert finding.evidence.back_by_s is None
     assert finding.message.endswith("service did not come back before the run ended")

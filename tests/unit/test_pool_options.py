@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from dbprobe.database.engine import PoolOptions
 from dbprobe.errors import ConfigError
 from dbprobe.probes.pool.probe import PoolProbeOptions
-from dbprobe.target.engine import PoolOptions
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ from dbprobe.instrument.pool_trace import Holder, LeakedConnection
 from dbprobe.metrics import LatencySummary
 from dbprobe.probes.pool.model import TimelineRow
 from dbprobe.probes.pool.section import PoolSection, pool_exhaustion_finding
-from dbprobe.result.model import Section, Severity
+from dbprobe.result.findings import Severity
+from dbprobe.result.model import Section
 
 
 def _summary(count: int, p50: float, top: float, mean: float) -> LatencySummary:
@@ -156,10 +157,10 @@ def test_timeouts_make_a_pool_exhaustion_warning_with_the_numbers() -> None:
         "32 of 38 checkouts timed out after 0.3 s: 2 of 2 connections (size 2 + overflow 0)"
     )
     assert "timeouts began at demand 6" in finding.message
-    assert finding.evidence["timeouts"] == 32
-    assert finding.evidence["checkout_wait_ms_max"] == 304.1
-    assert finding.evidence["capacity_per_s"] == 2.0
-    assert finding.evidence["pg_stat_activity"] == activity
+    assert finding.evidence.timeouts == 32
+    assert finding.evidence.checkout_wait_ms_max == 304.1
+    assert finding.evidence.capacity_per_s == 2.0
+    assert finding.evidence.pg_stat_activity == tuple(activity)
 
 
 def test_no_timeouts_no_pool_exhaustion_finding() -> None:

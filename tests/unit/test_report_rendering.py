@@ -18,8 +18,9 @@ from dbprobe.report.html import render_html, render_suite_html
 from dbprobe.report.markdown import format_markdown, format_suite_markdown
 from dbprobe.report.render import Format, render_report_file
 from dbprobe.report.view import ReportView
+from dbprobe.result.findings import Finding, FindingKind, NPlusOneEvidence, Severity
 from dbprobe.result.jsonio import write_report
-from dbprobe.result.model import Finding, Report, Severity
+from dbprobe.result.model import Report
 from tests import synthetic
 
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -32,11 +33,19 @@ def _pair() -> tuple[Report, Report]:
     cur = {n: list(v) for n, v in base.items()}
     cur["create_program"] = [v * 1.7 for v in cur["create_program"]]
     finding = Finding(
-        "n_plus_one",
+        FindingKind.N_PLUS_ONE,
         Severity.WARNING,
         "read_program",
         "N+1: Program.microcycles lazy-loaded 12 times; <load it> with selectinload",
-        {"executions": 12},
+        NPlusOneEvidence(
+            fingerprint="SELECT ... FROM microcycles WHERE ? = microcycles.program_id",
+            executions=12,
+            distinct_parameters=12,
+            relationship="Program.microcycles",
+            suggestion=".options(selectinload(Program.microcycles))",
+            location=None,
+            time_ms=3.0,
+        ),
     )
     return synthetic.report(base), synthetic.report(cur, findings=(finding,), host="ci-2")
 

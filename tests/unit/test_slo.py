@@ -5,7 +5,8 @@ import pytest
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import evaluate_slos, parse_slo
 from dbprobe.metrics import LatencySummary
-from dbprobe.result.model import OperationReport, QueryCounts, Severity
+from dbprobe.result.findings import Severity
+from dbprobe.result.model import OperationReport, QueryCounts
 
 
 def _op(
@@ -64,8 +65,8 @@ def test_violated_latency_objective_is_an_error_finding_with_the_measured_value(
     assert finding.severity is Severity.ERROR
     assert finding.operation == "slow"
     assert finding.message == "slow: p95 is 150.000 ms; objective 'p95<100ms'"
-    assert finding.evidence["value"] == pytest.approx(150.0)
-    assert finding.evidence["threshold"] == pytest.approx(100.0)
+    assert finding.evidence.value == pytest.approx(150.0)
+    assert finding.evidence.threshold == pytest.approx(100.0)
 
 
 def test_error_rate_objective_counts_given_up_operations() -> None:

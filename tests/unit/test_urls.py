@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from dbprobe.database.url import Backend, data_dir, mask_secret, mask_url_text, resolve_target
 from dbprobe.errors import DatabaseUrlError
-from dbprobe.target.url import Backend, data_dir, mask_secret, mask_url_text, resolve_target
 
 SECRET = "pa55-w0rd-unique"
 

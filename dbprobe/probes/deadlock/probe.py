@@ -35,6 +35,8 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dbprobe.data.scales import load_scale
+from dbprobe.database.engine import Database
+from dbprobe.database.url import Backend
 from dbprobe.domain.models import Account, Base, Transfer
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
 from dbprobe.load.harness import (
@@ -58,9 +60,8 @@ from dbprobe.probes.deadlock.options import (
     Pattern,
 )
 from dbprobe.probes.deadlock.section import DeadlockSection, deadlock_finding, lost_update_finding
-from dbprobe.result.model import Finding, OperationReport, Report
-from dbprobe.target.engine import Database
-from dbprobe.target.url import Backend
+from dbprobe.result.findings import Finding
+from dbprobe.result.model import OperationReport, Report
 
 __all__ = [
     "LedgerState",

@@ -16,9 +16,15 @@ from rich.table import Table
 from rich.text import Text
 
 from dbprobe.metrics import LatencySummary
-from dbprobe.probes.deadlock.ledger import LedgerCheck
+from dbprobe.probes.deadlock.ledger import MISMATCH_SAMPLES, LedgerCheck
 from dbprobe.probes.deadlock.options import OPERATION_NAME, DeadlockOptions, LockOrder, Pattern
-from dbprobe.result.model import Finding, Severity
+from dbprobe.result.findings import (
+    DeadlockEvidence,
+    Finding,
+    FindingKind,
+    LostUpdateEvidence,
+    Severity,
+)
 
 __all__ = ["DeadlockSection", "deadlock_finding", "lost_update_finding"]
 
@@ -192,9 +198,23 @@ def lost_update_finding(check: LedgerCheck, options: DeadlockOptions, isolation:
         if options.pattern is Pattern.NAIVE
         else ""
     )
-    evidence = check.to_json() | {"pattern": options.pattern.value, "isolation": isolation}
+    evidence = LostUpdateEvidence(
+        holds=check.holds,
+        sum_before=check.sum_before,
+        sum_after=check.sum_after,
+        sum_drift_cents=check.sum_drift_cents,
+        accounts_checked=check.accounts_checked,
+        accounts_mismatched=check.accounts_mismatched,
+        amount_lost_cents=check.amount_lost_cents,
+        transfers_checked=check.transfers_checked,
+        transfers_committed=check.transfers_committed,
+        transfers_affected=check.transfers_affected,
+        mismatches=tuple(m.to_json() for m in check.mismatches[:MISMATCH_SAMPLES]),
+        pattern=options.pattern.value,
+        isolation=isolation,
+    )
     return Finding(
-        "lost_update", Severity.ERROR, OPERATION_NAME, "; ".join(parts) + advice, evidence
+        FindingKind.LOST_UPDATE, Severity.ERROR, OPERATION_NAME, "; ".join(parts) + advice, evidence
     )
 
 
@@ -211,13 +231,13 @@ def deadlock_finding(section: DeadlockSection) -> Finding:
         f"({section.deadlock_rate:.3f} per transfer; {section.retries} retries in all, "
         f"{section.give_ups} gave up){advice}"
     )
-    evidence = {
-        "deadlocks": section.deadlocks,
-        "transfers": section.transfers,
-        "deadlock_rate": round(section.deadlock_rate, 6),
-        "retries": section.retries,
-        "give_ups": section.give_ups,
-        "lock_order": section.lock_order,
-        "details": list(section.deadlock_details),
-    }
-    return Finding("deadlock", Severity.WARNING, OPERATION_NAME, message, evidence)
+    evidence = DeadlockEvidence(
+        deadlocks=section.deadlocks,
+        transfers=section.transfers,
+        deadlock_rate=round(section.deadlock_rate, 6),
+        retries=section.retries,
+        give_ups=section.give_ups,
+        lock_order=section.lock_order,
+        details=section.deadlock_details,
+    )
+    return Finding(FindingKind.DEADLOCK, Severity.WARNING, OPERATION_NAME, message, evidence)

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from dbprobe.probes.isolation.hermitage import HermitageTest
 from dbprobe.probes.isolation.verdicts import Outcome, Verdict
-from dbprobe.result.model import Finding, Severity
+from dbprobe.result.findings import AnomalyEvidence, Finding, FindingKind, Severity
 
 __all__ = ["IsolationSection", "LevelInfo", "matrix_findings"]
 
@@ -128,16 +128,16 @@ def matrix_findings(section: IsolationSection) -> list[Finding]:
     findings: list[Finding] = []
     for level, by_test in section.verdicts.items():
         for test, verdict in by_test.items():
-            evidence = {
-                "level": level,
-                "test": test,
-                "title": titles.get(test, test),
-                "observations": dict(verdict.observations),
-            }
+            evidence = AnomalyEvidence(
+                level=level,
+                test=test,
+                title=titles.get(test, test),
+                observations=dict(verdict.observations),
+            )
             if verdict.outcome is Outcome.ALLOWED:
                 findings.append(
                     Finding(
-                        "anomaly",
+                        FindingKind.ANOMALY,
                         Severity.INFO,
                         test,
                         f"{level} allows {test} ({titles.get(test, test)}): {verdict.note}",
@@ -147,7 +147,7 @@ def matrix_findings(section: IsolationSection) -> list[Finding]:
             elif verdict.outcome is Outcome.ERROR:
                 findings.append(
                     Finding(
-                        "isolation_test_error",
+                        FindingKind.ISOLATION_TEST_ERROR,
                         Severity.WARNING,
                         test,
                         f"{test} at {level} could not be judged: {verdict.note}",

@@ -39,6 +39,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dbprobe.database.engine import Database, Isolation, PoolOptions, build_engine
+from dbprobe.database.url import Backend, Target, mask_url_text
 from dbprobe.errors import ConfigError, ErrorClass, classify_error, error_code
 from dbprobe.load.harness import ProbeHooks, TargetOptions, assemble_report, prepared_target
 from dbprobe.load.resources import ResourceSampler
@@ -46,8 +48,6 @@ from dbprobe.probes.isolation.hermitage import TABLE, TEST_NAMES, HermitageTest,
 from dbprobe.probes.isolation.matrix import IsolationSection, LevelInfo, matrix_findings
 from dbprobe.probes.isolation.verdicts import Outcome, StepResult, StepStatus, Verdict, judge
 from dbprobe.result.model import Report
-from dbprobe.target.engine import Database, Isolation, PoolOptions, build_engine
-from dbprobe.target.url import Backend, Target, mask_url_text
 
 __all__ = [
     "LEVELS",

@@ -42,6 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
 
+from dbprobe.database.engine import Database, PoolOptions, build_engine
+from dbprobe.database.url import Backend, mask_secret
 from dbprobe.domain.models import Movement
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
 from dbprobe.gate.slo import SloCheck, evaluate_slos
@@ -61,9 +63,8 @@ from dbprobe.probes.pool.model import (
     recovery_start_s,
 )
 from dbprobe.probes.pool.section import PoolSection, pool_exhaustion_finding
-from dbprobe.result.model import Finding, Report
-from dbprobe.target.engine import Database, PoolOptions, build_engine
-from dbprobe.target.url import Backend, mask_secret
+from dbprobe.result.findings import Finding, PoolExhaustionEvidence
+from dbprobe.result.model import Report
 
 __all__ = ["PoolProbeOptions", "run_pool"]
 
@@ -533,9 +534,9 @@ async def run_pool(
     if exhaustion is not None:
         error = outcome.activity_error or monitor_error
         if error is not None:
-            exhaustion = dataclasses.replace(
-                exhaustion, evidence=dict(exhaustion.evidence) | {"pg_stat_activity_error": error}
-            )
+            assert isinstance(exhaustion.evidence, PoolExhaustionEvidence)
+            evidence = dataclasses.replace(exhaustion.evidence, pg_stat_activity_error=error)
+            exhaustion = dataclasses.replace(exhaustion, evidence=evidence)
         findings.append(exhaustion)
     findings += [leak.finding() for leak in section.leaks]
     return assemble_report(

@@ -16,7 +16,7 @@ from rich.text import Text
 from dbprobe.instrument.pool_trace import Holder, LeakedConnection
 from dbprobe.metrics import LatencySummary
 from dbprobe.probes.pool.model import TimelineRow
-from dbprobe.result.model import Finding, Severity
+from dbprobe.result.findings import Finding, FindingKind, PoolExhaustionEvidence, Severity
 
 __all__ = ["PoolSection", "pool_exhaustion_finding"]
 
@@ -133,7 +133,7 @@ class PoolSection:
                 }
                 for h in self.holders
             ],
-            "leaks": [dict(leak.finding().evidence) for leak in self.leaks],
+            "leaks": [leak.finding().evidence.to_json() for leak in self.leaks],
         }
 
     def render(self) -> RenderableType:
@@ -275,32 +275,31 @@ def pool_exhaustion_finding(
         return None
     attempts = section.checkouts + section.timeouts
     capacity = f"{section.capacity_per_s:.1f}/s" if section.capacity_per_s is not None else "?"
-    evidence: dict[str, Any] = {
-        "timeouts": section.timeouts,
-        "checkout_attempts": attempts,
-        "pool_size": section.pool_size,
-        "max_overflow": section.max_overflow,
-        "pool_timeout_s": section.pool_timeout_s,
-        "peak_checked_out": section.peak_checked_out,
-        "peak_demand": max((r.demand for r in section.timeline), default=section.threads),
-        "hold_ms_mean": round(section.hold_ms.mean_ms, 3),
-        "checkout_wait_ms_max": round(section.checkout_wait_ms.max_ms, 3),
-        "capacity_per_s": _round(section.capacity_per_s),
-        "measured_per_s": round(section.measured_per_s, 3),
-        "waits_began_at_demand": section.waits_began_at_demand,
-        "timeouts_began_at_demand": section.timeouts_began_at_demand,
-    }
-    if pg_stat_activity:
-        evidence["pg_stat_activity"] = [dict(row) for row in pg_stat_activity]
+    evidence = PoolExhaustionEvidence(
+        timeouts=section.timeouts,
+        checkout_attempts=attempts,
+        pool_size=section.pool_size,
+        max_overflow=section.max_overflow,
+        pool_timeout_s=section.pool_timeout_s,
+        peak_checked_out=section.peak_checked_out,
+        peak_demand=max((r.demand for r in section.timeline), default=section.threads),
+        hold_ms_mean=round(section.hold_ms.mean_ms, 3),
+        checkout_wait_ms_max=round(section.checkout_wait_ms.max_ms, 3),
+        capacity_per_s=_round(section.capacity_per_s),
+        measured_per_s=round(section.measured_per_s, 3),
+        waits_began_at_demand=section.waits_began_at_demand,
+        timeouts_began_at_demand=section.timeouts_began_at_demand,
+        pg_stat_activity=tuple(dict(row) for row in pg_stat_activity) or None,
+    )
     return Finding(
-        kind="pool_exhaustion",
+        kind=FindingKind.POOL_EXHAUSTION,
         severity=Severity.WARNING,
         operation="hold",
         message=(
             f"{section.timeouts} of {attempts} checkouts timed out after "
             f"{section.pool_timeout_s:g} s: {section.peak_checked_out} of {section.connections} "
             f"connections (size {section.pool_size} + overflow {section.max_overflow}) were out, "
-            f"serving up to {evidence['peak_demand']} workers that hold one "
+            f"serving up to {evidence.peak_demand} workers that hold one "
             f"{section.hold_ms.mean_ms:.0f} ms on average; the pool serves {capacity}, "
             f"measured {section.measured_per_s:.1f}/s; timeouts began at demand "
             f"{section.timeouts_began_at_demand}. Raise pool_size/max_overflow, hold "

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from dbprobe.database.engine import Database
 from dbprobe.domain.models import (
     Microcycle,
     Movement,
@@ -40,7 +41,6 @@ from dbprobe.domain.planning import REST_CHOICES_S, TYPE_REGIONS, estimated_minu
 from dbprobe.domain.uow import UnitOfWork
 from dbprobe.errors import ConfigError
 from dbprobe.load.workers import OperationContext
-from dbprobe.target.engine import Database
 
 __all__ = [
     "GENERATED_SESSION_TYPES",

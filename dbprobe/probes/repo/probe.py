@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.load.harness import ProbeHooks, TargetOptions
@@ -14,7 +15,6 @@ from dbprobe.load.workers import Operation
 from dbprobe.probes.repo.catalogue import catalogue, repo_world, select_entries
 from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result.model import Report
-from dbprobe.target.engine import Database
 
 __all__ = ["run_repo"]
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from dbprobe.database.engine import Database, Isolation, open_database
+from dbprobe.database.url import Target
 from dbprobe.errors import Interrupted, UsageError
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
@@ -35,9 +37,8 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation
 from dbprobe.probes.scenarios.declare import ScenarioSet, load_scenarios
 from dbprobe.probes.workload import run_workload_probe
-from dbprobe.result.model import Finding, Report, Severity
-from dbprobe.target.engine import Database, Isolation, open_database
-from dbprobe.target.url import Target
+from dbprobe.result.findings import Finding, FindingKind, Severity
+from dbprobe.result.model import Report
 
 __all__ = ["run_scenarios"]
 
@@ -178,7 +179,7 @@ async def run_scenarios(
                 except Exception as exc:
                     late.append(
                         Finding(
-                            kind="teardown_failed",
+                            kind=FindingKind.TEARDOWN_FAILED,
                             severity=Severity.ERROR,
                             operation=None,
                             message=_hook_failure("teardown", source, exc),

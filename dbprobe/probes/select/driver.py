@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dbprobe.target.engine import PG_SCHEMA, Database
-from dbprobe.target.url import Backend
+from dbprobe.database.engine import PG_SCHEMA, Database
+from dbprobe.database.url import Backend
 
 __all__ = ["ACCOUNT_BY_ID_PG", "ACCOUNT_BY_ID_SQLITE", "DriverConnections", "PointSelect"]
 

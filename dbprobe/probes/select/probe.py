@@ -34,6 +34,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from sqlalchemy import bindparam, func, select
 
+from dbprobe.database.engine import Database
 from dbprobe.domain.models import Account
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck, evaluate_slos
@@ -49,8 +50,8 @@ from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_findings, operation_reports
 from dbprobe.load.workers import Operation, OperationContext, run_workload
 from dbprobe.probes.select.driver import DriverConnections
-from dbprobe.result.model import Finding, OperationReport, Report
-from dbprobe.target.engine import Database
+from dbprobe.result.findings import Finding
+from dbprobe.result.model import OperationReport, Report
 
 __all__ = [
     "Layer",

@@ -1,4 +1,4 @@
-"""Engines per backend: a :class:`~dbprobe.target.url.Target` into a connected :class:`Database`.
+"""Engines per backend: a :class:`~dbprobe.database.url.Target` into a connected :class:`Database`.
 
 Nothing else in dbprobe builds an engine for a target: the pool, the
 isolation level, SQLite's tuning (WAL, busy timeout, BEGIN IMMEDIATE for
@@ -18,9 +18,9 @@ from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from dbprobe.database.url import Backend, Target, mask_secret
 from dbprobe.errors import ConfigError, ConnectError
 from dbprobe.instrument.statements import note_lock_wait
-from dbprobe.target.url import Backend, Target, mask_secret
 
 __all__ = [
     "PG_SCHEMA",
