@@ -44,6 +44,7 @@ from dbprobe.errors import DbprobeError
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.instrument.statements import install_statement_counter, record_engine
 from dbprobe.metrics import LatencyHistogram
+from dbprobe.result.config import PytestConfig, RunConfig
 from dbprobe.result.jsonio import write_report
 from dbprobe.result.model import (
     OperationReport,
@@ -387,7 +388,7 @@ def session_report(config: pytest.Config, started_at: Any, duration_s: float) ->
             seed=1,
             isolation="",
         ),
-        config={"disable": options.disable},
+        config=RunConfig(PytestConfig(disable=options.disable)),
         operations=tuple(_operation(s) for s in results if s.timed),
         findings=tuple(f for s in results for f in s.findings),
         resources=Resources(0.0, 0.0, 0.0),

@@ -16,6 +16,7 @@ from typing import Any
 
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.metrics.distribution import Distribution
+from dbprobe.result.config import LoadShape, ProfileConfig, RunConfig, UowConfig
 from dbprobe.result.model import (
     OperationReport,
     QueryCounts,
@@ -73,6 +74,28 @@ def operation(
     )
 
 
+def run_config(
+    *,
+    threads: int = 4,
+    transactions: int | None = None,
+    duration_s: float | None = 10.0,
+    warmup_s: float = 1.0,
+    rate_per_s: float | None = None,
+) -> RunConfig:
+    """A uow run's config with these options (and a fixed-rate load shape if ``rate_per_s``)."""
+    options = UowConfig(
+        threads=threads,
+        transactions=transactions,
+        duration_s=duration_s,
+        warmup_s=warmup_s,
+        mix={"create_program": 1, "reschedule_session": 3, "read_program": 6},
+        hot_set=20,
+        retries=3,
+    )
+    shape = LoadShape(rate_per_s, "poisson", ProfileConfig("steady"), None, 1)
+    return RunConfig(options, load=shape if rate_per_s else None)
+
+
 def report(
     operations: Mapping[str, Sequence[float]],
     *,
@@ -81,7 +104,7 @@ def report(
     scale: str = "tiny",
     host: str = "ci-1",
     started_at: dt.datetime = T0,
-    config: Mapping[str, Any] | None = None,
+    config: RunConfig | None = None,
     duration_s: float = 10.0,
     findings: tuple[Any, ...] = (),
 ) -> Report:
@@ -89,7 +112,7 @@ def report(
         tool=ToolInfo("dbprobe", "0.1.0"),
         run=RunInfo(probe, started_at, duration_s, ("dbprobe", probe), host, "3.11.2"),
         target=TargetInfo(backend, f"{backend}://x", "SQLite 3.40.1", scale, 1, "serializable"),
-        config=dict(config or {"threads": 4, "duration_s": duration_s, "warmup_s": 1.0}),
+        config=config or run_config(duration_s=duration_s),
         operations=tuple(
             operation(name, values, duration_s=duration_s) for name, values in operations.items()
         ),

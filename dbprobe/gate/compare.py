@@ -453,11 +453,6 @@ def machine_factor(worse: Sequence[float]) -> float:
     return math.exp(middle)
 
 
-# Options whose difference makes two runs measure different things; compared
-# anyway (with a warning), because a user may change them on purpose.
-_CONFIG_KEYS = ("threads", "transactions", "duration_s", "mix", "hot_set", "pool_size", "only")
-
-
 def _mismatch_warnings(baseline: Report, current: Report) -> list[str]:
     warnings: list[str] = []
     if baseline.run.host != current.run.host:
@@ -465,13 +460,15 @@ def _mismatch_warnings(baseline: Report, current: Report) -> list[str]:
             f"the runs are from different hosts ({baseline.run.host} vs {current.run.host}): "
             "differences may be the machines'"
         )
-    pairs = [
+    pairs: list[tuple[str, object, object]] = [
         ("seed", baseline.target.seed, current.target.seed),
         ("isolation", baseline.target.isolation, current.target.isolation),
         ("server version", baseline.target.server_version, current.target.server_version),
         ("Python", baseline.run.python, current.run.python),
     ]
-    pairs += [(k, baseline.config.get(k), current.config.get(k)) for k in _CONFIG_KEYS]
+    options = baseline.config.measurement_options()
+    now = current.config.measurement_options()
+    pairs += [(key, options[key], now[key]) for key in options]
     for name, before, after in pairs:
         if before != after:
             warnings.append(f"{name} differs: {before!r} in the baseline, {after!r} now")

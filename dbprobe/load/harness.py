@@ -14,10 +14,10 @@ import datetime as dt
 import platform
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import SeedResult, ensure_seeded
@@ -31,6 +31,7 @@ from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.sections import ProcessPart
 from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
 from dbprobe.load.workers import Operation, WorkloadResult, run_workload
+from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
 from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
 from dbprobe.result.model import (
@@ -140,7 +141,7 @@ def assemble_report(
     probe: str,
     prepared: PreparedTarget,
     *,
-    config: Mapping[str, Any],
+    config: RunConfig,
     operations: Sequence[OperationReport],
     findings: Sequence[Finding],
     resources: Resources,
@@ -169,7 +170,7 @@ def assemble_report(
             seed=prepared.seed,
             isolation=db.isolation.value,
         ),
-        config=dict(config) | {"seed_checksum": prepared.checksum},
+        config=replace(config, seed_checksum=prepared.checksum),
         operations=tuple(operations),
         findings=tuple(findings),
         resources=resources,

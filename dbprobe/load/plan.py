@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from dbprobe.errors import ConfigError
 from dbprobe.load.arrivals import ARRIVAL_KINDS, ArrivalSchedule
 from dbprobe.load.profiles import LoadProfile, Segment
+from dbprobe.result.config import LoadShape
 
 __all__ = ["LoadPlan", "RetryPolicy"]
 
@@ -117,15 +117,15 @@ class LoadPlan:
         rate = self.rate_per_s / self.processes if self.rate_per_s is not None else None
         return replace(self, rate_per_s=rate, profile=profile, processes=1)
 
-    def describe(self) -> dict[str, Any]:
-        """The open-loop and process settings, as the report's config shows them."""
-        return {
-            "rate_per_s": self.rate_per_s,
-            "arrivals": self.arrivals if self.open_loop else None,
-            "profile": self.profile.describe() if self.open_loop else None,
-            "latency_limit_ms": self.latency_limit_ms,
-            "processes": self.processes,
-        }
+    def shape(self) -> LoadShape:
+        """The open-loop and process settings, as the report's config and load section show them."""
+        return LoadShape(
+            rate_per_s=self.rate_per_s,
+            arrivals=self.arrivals if self.open_loop else None,
+            profile=self.profile.describe() if self.open_loop else None,
+            latency_limit_ms=self.latency_limit_ms,
+            processes=self.processes,
+        )
 
     def arrival_schedule(self, seed: int, *, phase: float = 0.0) -> ArrivalSchedule:
         """The intended starts of an open-loop run (ns after the warm-up begins), as

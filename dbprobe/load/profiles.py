@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass
 
 from dbprobe.errors import ConfigError
+from dbprobe.result.config import ProfileConfig
 
 __all__ = ["PROFILE_NAMES", "LoadProfile", "Segment", "parse_profile"]
 
@@ -132,13 +133,13 @@ class LoadProfile:
             t_s -= segment.duration_s
         return 0.0
 
-    def describe(self) -> dict[str, float | str | None]:
+    def describe(self) -> ProfileConfig:
         """The profile as the report's config and load section show it."""
         if self.kind == "ramp":
-            return {"kind": "ramp", "from_per_s": self.ramp_from_per_s}
+            return ProfileConfig("ramp", from_per_s=self.ramp_from_per_s)
         if self.kind == "spike":
-            return {"kind": "spike", "factor": self.spike_factor, "seconds": self.spike_s}
-        return {"kind": self.kind}
+            return ProfileConfig("spike", factor=self.spike_factor, seconds=self.spike_s)
+        return ProfileConfig(self.kind)
 
 
 def _number(kind: str, key: str, text: str) -> float:

@@ -24,6 +24,7 @@ from rich.text import Text
 
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
+from dbprobe.result.config import LoadShape
 
 __all__ = [
     "LoadSection",
@@ -183,7 +184,7 @@ class ProcessPart:
 class LoadSection:
     """How the load was applied (see the module docstring)."""
 
-    plan: Mapping[str, Any]
+    plan: LoadShape
     measured_from_unix_s: float
     measured_s: float
     generator: GeneratorLoad
@@ -193,13 +194,13 @@ class LoadSection:
 
     @property
     def open_loop(self) -> bool:
-        return self.plan.get("rate_per_s") is not None
+        return self.plan.rate_per_s is not None
 
     def to_json(self) -> dict[str, Any]:
         g = self.generator
         data: dict[str, Any] = {
             "mode": "open" if self.open_loop else "closed",
-            **self.plan,
+            **self.plan.to_json(),
             "latency_from": "intended_start" if self.open_loop else "actual_start",
             "measured_from": _iso(self.measured_from_unix_s),
             "measured_from_unix_s": round(self.measured_from_unix_s, 6),
@@ -223,18 +224,18 @@ class LoadSection:
         return data
 
     def render(self) -> RenderableType | None:
-        processes = int(self.plan.get("processes") or 1)
+        processes = self.plan.processes
         if not self.open_loop and processes == 1:
             return None
         lines: list[RenderableType] = []
         if self.open_loop:
-            profile = self.plan.get("profile") or {}
+            profile = self.plan.profile.to_json() if self.plan.profile is not None else {}
             params = ", ".join(f"{k} {v}" for k, v in profile.items() if k != "kind" and v)
-            limit = self.plan.get("latency_limit_ms")
+            limit = self.plan.latency_limit_ms
             lines.append(
                 Text(
-                    f"open loop: {self.plan.get('arrivals')} arrivals at "
-                    f"{self.plan['rate_per_s']:g}/s, profile {profile.get('kind', 'steady')}"
+                    f"open loop: {self.plan.arrivals} arrivals at "
+                    f"{self.plan.rate_per_s:g}/s, profile {profile.get('kind', 'steady')}"
                     + (f" ({params})" if params else "")
                     + (f", latency limit {limit:g} ms" if limit else "")
                     + "; latency counted from each operation's intended start",

@@ -16,7 +16,6 @@ import asyncio
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -36,6 +35,7 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation, OperationContext
 from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result import options as choices
+from dbprobe.result.config import UowConfig
 from dbprobe.result.model import Report
 
 __all__ = [
@@ -84,16 +84,16 @@ class UowOptions:
         if any(w < 0 for w in self.mix.values()) or sum(self.mix.values()) == 0:
             raise ConfigError("--mix needs at least one transaction type with a positive weight")
 
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "threads": self.plan.workers,
-            "transactions": self.plan.transactions_per_worker,
-            "duration_s": self.plan.duration_s,
-            "warmup_s": self.plan.warmup_s,
-            "mix": dict(self.mix),
-            "hot_set": self.hot_set,
-            "retries": self.retry.retries,
-        }
+    def as_config(self) -> UowConfig:
+        return UowConfig(
+            threads=self.plan.workers,
+            transactions=self.plan.transactions_per_worker,
+            duration_s=self.plan.duration_s,
+            warmup_s=self.plan.warmup_s,
+            mix=dict(self.mix),
+            hot_set=self.hot_set,
+            retries=self.retry.retries,
+        )
 
 
 @dataclass(frozen=True)

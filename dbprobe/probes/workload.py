@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
 
 from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck, evaluate_slos
@@ -33,6 +32,7 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob
 from dbprobe.load.sections import LoadSection, TimelineSection
 from dbprobe.load.workers import LATE_AFTER_MS, Operation
+from dbprobe.result.config import ProbeConfig, RunConfig
 from dbprobe.result.findings import Finding
 from dbprobe.result.model import Report, Section
 
@@ -47,7 +47,7 @@ async def _nothing_around(db: Database) -> AsyncIterator[list[Finding]]:
 async def run_workload_probe(
     probe: str,
     options: TargetOptions,
-    config: dict[str, Any],
+    config: ProbeConfig,
     build: Callable[[Database], Awaitable[Sequence[Sequence[Operation]]]],
     plan: LoadPlan,
     retry: RetryPolicy,
@@ -114,7 +114,7 @@ async def run_workload_probe(
         sections.append(TimelineSection(measured.timeline, show=plan.open_loop))
     sections.append(
         LoadSection(
-            plan=plan.describe(),
+            plan=plan.shape(),
             measured_from_unix_s=measured.measured_from_unix_s,
             measured_s=measured.measured_s,
             generator=measured.generator,
@@ -122,13 +122,15 @@ async def run_workload_probe(
             parts=measured.parts,
         )
     )
-    extra_config = plan.describe() if plan.open_loop or plan.processes > 1 else {}
     return assemble_report(
         probe,
         prepared,
-        config=config
-        | {"pool_size": options.pool.size, "n_plus_one_threshold": n_plus_one_threshold}
-        | extra_config,
+        config=RunConfig(
+            config,
+            pool_size=options.pool.size,
+            n_plus_one_threshold=n_plus_one_threshold,
+            load=plan.shape() if plan.open_loop or plan.processes > 1 else None,
+        ),
         operations=ops,
         findings=findings,
         resources=measured.resources,

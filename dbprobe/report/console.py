@@ -27,7 +27,7 @@ def format_header(report: Report) -> Text:
     text.append(f"dbprobe {r.probe}", style="bold")
     text.append(f" on {t.url} ({t.server_version}), scale {t.scale}, seed {t.seed}")
     if report.operations:  # a workload: its isolation and workers say how it ran
-        threads = report.config.get("threads")
+        threads = report.config.threads
         text.append(f", isolation {t.isolation}" + (f", {threads} workers" if threads else ""))
     text.append("\n")
     if r.interrupted:

@@ -177,15 +177,15 @@ def _benchmark(report: Report, op: OperationReport, dist: Distribution) -> dict[
             "errors": op.errors,
             "retries": op.retries,
             "statements_per_op": round(op.queries.per_op_mean, 3),
-            "workers": report.config.get("threads"),
+            "workers": report.config.threads,
         },
         "options": {
             "disable_gc": False,
             "timer": "perf_counter_ns",
             "min_rounds": 1,
-            "max_time": report.config.get("duration_s") or 0,
+            "max_time": report.config.duration_s or 0,
             "min_time": 0,
-            "warmup": bool(report.config.get("warmup_s")),
+            "warmup": bool(report.config.warmup_s),
         },
         "stats": stats,
     }

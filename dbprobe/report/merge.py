@@ -18,6 +18,7 @@ says; on top of that:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from dbprobe.errors import UsageError
@@ -30,6 +31,7 @@ from dbprobe.load.sections import (
     timeline_from_json,
 )
 from dbprobe.load.timeline import merge_timelines
+from dbprobe.result.config import LoadShape, RunConfig
 from dbprobe.result.findings import Finding, FindingKind, MergeWindowEvidence, Severity
 from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
 from dbprobe.result.model import RawSection, Report, RunInfo, Section
@@ -66,14 +68,13 @@ def _merged_load(
         return None
     generators = [g for d in present if (g := load_section_generator(d)) is not None]
     first = present[0]
-    rates = [d.get("rate_per_s") for d in present]
-    plan = {
-        "rate_per_s": sum(float(r) for r in rates if r is not None) if rates[0] else None,
-        "arrivals": first.get("arrivals"),
-        "profile": first.get("profile"),
-        "latency_limit_ms": first.get("latency_limit_ms"),
-        "processes": sum(int(d.get("processes") or 1) for d in present),
-    }
+    shapes = [LoadShape.from_json(d) for d in present]
+    rates = [shape.rate_per_s for shape in shapes]
+    plan = replace(
+        shapes[0],
+        rate_per_s=sum(r for r in rates if r is not None) if rates[0] else None,
+        processes=sum(shape.processes for shape in shapes),
+    )
     start = min(w[0] for w in windows)
     end = max(w[1] for w in windows)
     return LoadSection(
@@ -175,7 +176,7 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
             interrupted=any(r.run.interrupted for r in reports),
         ),
         target=first.target,
-        config=dict(first.config) | _config_totals(reports),
+        config=_merged_config(reports),
         operations=operations,
         findings=tuple(findings),
         resources=merge_resources([r.resources for r in reports]),
@@ -183,10 +184,11 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
     )
 
 
-def _config_totals(reports: Sequence[Report]) -> dict[str, Any]:
-    """The config keys whose meaning is a total over the parts."""
-    rates = [r.config.get("rate_per_s") for r in reports]
-    totals: dict[str, Any] = {"merged_reports": len(reports)}
-    if all(isinstance(rate, int | float) for rate in rates):
-        totals["rate_per_s"] = sum(float(rate) for rate in rates if rate is not None)
-    return totals
+def _merged_config(reports: Sequence[Report]) -> RunConfig:
+    """The first report's config, with what is a total over the parts: the rate, the count."""
+    config = replace(reports[0].config, merged_reports=len(reports))
+    rates = [r.config.rate_per_s for r in reports]
+    if config.load is not None and all(rate is not None for rate in rates):
+        load = replace(config.load, rate_per_s=sum(rate or 0.0 for rate in rates))
+        config = replace(config, load=load)
+    return config

@@ -78,7 +78,7 @@ def headline(report: Report) -> str:
 
 def run_line(report: Report) -> str:
     r, t = report.run, report.target
-    workers = report.config.get("threads", "?")
+    workers = report.config.threads or "?"
     text = (
         f"started {r.started_at.isoformat(timespec='seconds')}, took {r.duration_s:.1f} s, "
         f"host {r.host}, Python {r.python}, {workers} workers, isolation {t.isolation}"

@@ -25,6 +25,7 @@ from typing import Any
 
 from dbprobe.errors import ReportFileError
 from dbprobe.metrics import LatencySummary
+from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import EVIDENCE_TYPES, Finding, FindingKind, Severity
 from dbprobe.result.model import (
     OperationReport,
@@ -44,6 +45,7 @@ SCHEMA = "dbprobe.report/1"
 _CORE_KEYS = frozenset(
     {"schema", "tool", "run", "target", "config", "operations", "findings", "resources"}
 )
+
 _LATENCY_KEYS = ("min", "p50", "p90", "p95", "p99", "p999", "max", "mean", "stddev")
 
 
@@ -162,7 +164,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "seed": report.target.seed,
             "isolation": report.target.isolation,
         },
-        "config": dict(report.config),
+        "config": report.config.to_json(),
         "operations": [_operation_to_dict(op) for op in report.operations],
         "findings": [
             {
@@ -209,7 +211,7 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             seed=int(target["seed"]),
             isolation=target["isolation"],
         ),
-        config=dict(d["config"]),
+        config=RunConfig.from_json(run["probe"], d["config"]),
         operations=tuple(_operation_from_dict(op) for op in d["operations"]),
         findings=tuple(_finding_from_dict(f) for f in d["findings"]),
         resources=Resources(

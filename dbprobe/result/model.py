@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dbprobe.metrics import LatencySummary
+from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ class Report:
     tool: ToolInfo
     run: RunInfo
     target: TargetInfo
-    config: Mapping[str, Any]
+    config: RunConfig
     operations: tuple[OperationReport, ...]
     findings: tuple[Finding, ...]
     resources: Resources

@@ -23,6 +23,7 @@ from dbprobe.probes.isolation.hermitage import Anomaly, HermitageTest, Step
 from dbprobe.probes.isolation.matrix import IsolationSection
 from dbprobe.probes.isolation.probe import IsolationOptions, ensure_table, run_isolation, run_test
 from dbprobe.probes.isolation.verdicts import Outcome, PreventedBy, Verdict
+from dbprobe.result.config import IsolationConfig
 from dbprobe.result.jsonio import report_from_dict, report_to_dict
 from dbprobe.result.model import Report
 
@@ -90,7 +91,8 @@ async def test_postgres_matrix_is_hermitages_published_one(pg_target: Target) ->
     assert {(f.evidence.level, f.evidence.test) for f in anomalies} == allowed
     assert len(anomalies) == 7
     assert report.operations == ()
-    assert report.config["levels"] == ["read_committed", "repeatable_read", "serializable"]
+    assert isinstance(report.config.probe, IsolationConfig)
+    assert report.config.probe.levels == ("read_committed", "repeatable_read", "serializable")
 
     written = report_to_dict(report)
     assert written["isolation"]["matrix"] == HERMITAGE_POSTGRES

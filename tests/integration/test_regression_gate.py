@@ -29,6 +29,7 @@ from dbprobe.load.results import operation_reports
 from dbprobe.load.workers import Operation, OperationContext, run_workload
 from dbprobe.result.findings import Severity
 from dbprobe.result.model import Report, Resources
+from tests import synthetic
 
 pytestmark = pytest.mark.asyncio
 
@@ -97,7 +98,7 @@ async def _run(db: Database, *, slow: bool) -> Report:
     return assemble_report(
         "gate",
         prepared,
-        config={"threads": 4, "transactions": 150},
+        config=synthetic.run_config(threads=4, transactions=150, duration_s=None),
         operations=operation_reports(result),
         findings=(),
         resources=Resources(0.0, 0.0, 0.0),

@@ -17,6 +17,7 @@ from dbprobe.gate.slo import parse_slo
 from dbprobe.load.harness import TargetOptions
 from dbprobe.load.plan import LoadPlan
 from dbprobe.probes.scenarios.probe import run_scenarios
+from dbprobe.result.config import ScenariosConfig
 from dbprobe.result.findings import Severity
 from dbprobe.result.jsonio import report_to_dict
 
@@ -62,7 +63,8 @@ async def test_the_example_scenarios_run_and_their_n_plus_one_points_at_the_exam
     assert ops["view_program"].queries.per_op_max == 4  # three SELECTs and the INSERT
     assert report.run.probe == "run"
     assert report.target.scale == "tiny"  # REFERENCE_DOMAIN = True: seeded first
-    assert report.config["weights"] == {
+    assert isinstance(report.config.probe, ScenariosConfig)
+    assert report.config.probe.weights == {
         "browse_movements": 3,
         "view_program": 2,
         "week_overview_lazy": 1,
@@ -183,8 +185,9 @@ async def test_setup_and_teardown_frame_the_load_and_errors_meet_the_objectives(
     violations = [f for f in report.findings if f.kind == "slo_violation"]
     assert [f.operation for f in violations] == ["fail_sometimes"]
     # No REFERENCE_DOMAIN: nothing was seeded.
-    assert (report.target.scale, report.config["seed_checksum"]) == ("none", "")
-    assert report.config["engine"] == "dbprobe"
+    assert (report.target.scale, report.config.seed_checksum) == ("none", "")
+    assert isinstance(report.config.probe, ScenariosConfig)
+    assert report.config.probe.engine == "dbprobe"
 
 
 async def test_a_scenario_file_may_build_its_own_engine(target: Target, tmp_path: Path) -> None:
@@ -209,7 +212,8 @@ async def test_a_scenario_file_may_build_its_own_engine(target: Target, tmp_path
     )
     (op,) = report.operations
     assert (op.commits, op.errors) == (8, 0)
-    assert report.config["engine"] == "make_engine"
+    assert isinstance(report.config.probe, ScenariosConfig)
+    assert report.config.probe.engine == "make_engine"
     expected = "serializable" if target.backend is Backend.SQLITE else "read_committed"
     assert report.target.isolation == expected
 

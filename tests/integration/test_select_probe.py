@@ -29,6 +29,7 @@ from dbprobe.probes.select.probe import (
     count_accounts,
     run_select,
 )
+from dbprobe.result.config import SelectConfig
 from dbprobe.result.jsonio import report_to_dict
 from dbprobe.result.model import Report
 
@@ -62,8 +63,9 @@ async def test_each_layer_commits_every_select_and_counts_its_statements(
     assert op.queries.total == 60 * statements
     assert op.queries.per_op_max == statements
     assert op.queries.per_op_mean == statements
-    assert report.config["via"] == via
-    assert report.config["accounts"] == TINY_ACCOUNTS
+    assert isinstance(report.config.probe, SelectConfig)
+    assert report.config.probe.via == via
+    assert report.config.probe.accounts == TINY_ACCOUNTS
     assert report.findings == ()
 
 

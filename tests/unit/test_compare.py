@@ -199,7 +199,7 @@ def test_another_host_or_other_options_are_warnings() -> None:
     comparison = compare_reports(
         synthetic.report(base, host="ci-1"),
         synthetic.report(
-            cur, host="ci-7", config={"threads": 8, "duration_s": 10.0, "warmup_s": 1.0}
+            cur, host="ci-7", config=synthetic.run_config(threads=8)
         ),
     )
     assert comparison.warnings == (

@@ -132,7 +132,7 @@ def test_options_accept_names_as_text() -> None:
 
     assert options.pattern is Pattern.NAIVE
     assert options.lock_order is LockOrder.SORTED
-    assert options.as_config()["pattern"] == "naive"
+    assert options.as_config().pattern == "naive"
 
 
 @pytest.mark.parametrize(

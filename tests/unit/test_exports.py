@@ -131,7 +131,7 @@ def _reports():  # type: ignore[no-untyped-def]
     rng = random.Random(3)
     uow = synthetic.report(
         {"read_program": synthetic.lognormal_ms(rng, 500), "idle": []},
-        config={"threads": 4, "duration_s": 5.0, "warmup_s": 1.0},
+        config=synthetic.run_config(duration_s=5.0),
     )
     repo = synthetic.report(
         {"movement_by_id": synthetic.lognormal_ms(rng, 60, median_ms=0.4)}, probe="repo"

@@ -88,7 +88,7 @@ def test_shaped_profiles_need_a_duration(kind: str) -> None:
 def test_a_plan_defaults_to_the_closed_loop_and_splits_its_rate_among_processes() -> None:
     closed = LoadPlan(workers=3, duration_s=1)
     assert not closed.open_loop
-    assert closed.describe()["rate_per_s"] is None
+    assert closed.shape().rate_per_s is None
     plan = LoadPlan(
         workers=3,
         duration_s=4,
@@ -100,7 +100,7 @@ def test_a_plan_defaults_to_the_closed_loop_and_splits_its_rate_among_processes(
     share = plan.per_process()
     assert (share.rate_per_s, share.profile.ramp_from_per_s, share.processes) == (30, 10, 1)
     assert (share.workers, share.duration_s) == (3, 4)
-    assert plan.describe() == {
+    assert plan.shape().to_json() == {
         "rate_per_s": 90,
         "arrivals": "poisson",
         "profile": {"kind": "ramp", "from_per_s": 30},

@@ -17,6 +17,7 @@ from dbprobe.load.timeline import TimelineRecorder
 from dbprobe.load.workers import OperationStats, WorkloadResult
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.report.merge import merge_reports
+from dbprobe.result.config import LoadShape, ProfileConfig
 from dbprobe.result.findings import (
     Finding,
     FindingKind,
@@ -27,6 +28,7 @@ from dbprobe.result.findings import (
 )
 from dbprobe.result.jsonio import report_from_dict, report_to_dict
 from dbprobe.result.model import Report, Resources, RunInfo, TargetInfo, ToolInfo
+from tests import synthetic
 
 MS = 1_000_000
 
@@ -102,7 +104,13 @@ def _report(
         rec.end(i * 10 * MS + ns, ns)
     timeline = rec.finish(2_000 * MS, start_unix_s)
     load = LoadSection(
-        plan={"rate_per_s": 50.0 if open_loop else None, "processes": 1},
+        plan=LoadShape(
+            rate_per_s=50.0 if open_loop else None,
+            arrivals="poisson" if open_loop else None,
+            profile=ProfileConfig("steady") if open_loop else None,
+            latency_limit_ms=None,
+            processes=1,
+        ),
         measured_from_unix_s=start_unix_s,
         measured_s=2.0,
         generator=GeneratorLoad(0.5, 2.5),
@@ -119,7 +127,7 @@ def _report(
             "3.11",
         ),
         target=TargetInfo("postgresql", "postgresql://db/x", "PostgreSQL 16", "tiny", 1, "rc"),
-        config={"threads": 4, "rate_per_s": 50.0 if open_loop else None},
+        config=synthetic.run_config(rate_per_s=50.0 if open_loop else None),
         operations=operation_reports(result),
         findings=findings,
         resources=Resources(50.0, 60.0, 40.0, 20.0, 1),
@@ -151,7 +159,7 @@ def test_merged_counts_add_up_and_percentiles_are_those_of_all_values(open_loop:
         assert op.late == 3
     assert merged.resources == Resources(100.0, 120.0, 80.0, 20.0, 2)
     assert merged.run.host == "host1, host2"
-    assert merged.config["merged_reports"] == 2
+    assert merged.config.merged_reports == 2
 
 
 def test_merging_reports_read_back_from_json_gives_the_same_result() -> None:

@@ -55,7 +55,7 @@ def test_config_carries_every_option() -> None:
         ramp=True,
         trace_holders=True,
     )
-    assert probe.as_config() == {
+    assert probe.as_config().to_json() == {
         "pool_size": 2,
         "max_overflow": 0,
         "pool_timeout_s": 0.3,

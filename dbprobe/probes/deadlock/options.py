@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from dbprobe.errors import ConfigError
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.result.config import DeadlockConfig
 
 __all__ = ["MAX_AMOUNT_CENTS", "OPERATION_NAME", "DeadlockOptions", "LockOrder", "Pattern"]
 
@@ -86,13 +87,13 @@ class DeadlockOptions:
                 " its workers run in one process"
             )
 
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "threads": self.plan.workers,
-            "transactions": self.plan.transactions_per_worker,
-            "duration_s": self.plan.duration_s,
-            "accounts": self.accounts,
-            "pattern": self.pattern.value,
-            "lock_order": self.lock_order.value,
-            "retries": self.retry.retries,
-        }
+    def as_config(self) -> DeadlockConfig:
+        return DeadlockConfig(
+            threads=self.plan.workers,
+            transactions=self.plan.transactions_per_worker,
+            duration_s=self.plan.duration_s,
+            accounts=self.accounts,
+            pattern=self.pattern.value,
+            lock_order=self.lock_order.value,
+            retries=self.retry.retries,
+        )

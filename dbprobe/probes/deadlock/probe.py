@@ -60,6 +60,7 @@ from dbprobe.probes.deadlock.options import (
     Pattern,
 )
 from dbprobe.probes.deadlock.section import DeadlockSection, deadlock_finding, lost_update_finding
+from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
 from dbprobe.result.model import OperationReport, Report
 
@@ -381,7 +382,7 @@ async def run_deadlock(
     return assemble_report(
         "deadlock",
         prepared,
-        config=probe.as_config() | {"pool_size": options.pool.size},
+        config=RunConfig(probe.as_config(), pool_size=options.pool.size),
         operations=(op,),
         findings=findings,
         resources=sampler.finish(),

@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
@@ -47,6 +46,7 @@ from dbprobe.load.resources import ResourceSampler
 from dbprobe.probes.isolation.hermitage import TABLE, TEST_NAMES, HermitageTest, Step, select_tests
 from dbprobe.probes.isolation.matrix import IsolationSection, LevelInfo, matrix_findings
 from dbprobe.probes.isolation.verdicts import Outcome, StepResult, StepStatus, Verdict, judge
+from dbprobe.result.config import IsolationConfig, RunConfig
 from dbprobe.result.model import Report
 
 __all__ = [
@@ -125,13 +125,16 @@ class IsolationOptions:
                 f"--lock-wait-limit {self.lock_wait_limit_s:g} s"
             )
 
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "levels": list(self.levels),
-            "tests": list(self.tests),
-            "sqlite_busy_timeout_ms": self.sqlite_busy_timeout_ms,
-            "lock_wait_limit_s": self.lock_wait_limit_s,
-        }
+    def as_config(
+        self, levels: Sequence[LevelInfo], tests: Sequence[HermitageTest]
+    ) -> IsolationConfig:
+        """The options as the report states them, with the levels and tests that ran."""
+        return IsolationConfig(
+            levels=tuple(level.name for level in levels),
+            tests=tuple(test.name for test in tests),
+            sqlite_busy_timeout_ms=self.sqlite_busy_timeout_ms,
+            lock_wait_limit_s=self.lock_wait_limit_s,
+        )
 
 
 def levels_for(backend: Backend, wanted: Sequence[str]) -> tuple[LevelInfo, ...]:
@@ -471,8 +474,7 @@ async def run_isolation(
     return assemble_report(
         "isolation",
         prepared,
-        config=probe.as_config()
-        | {"levels": [lv.name for lv in levels], "tests": [t.name for t in tests]},
+        config=RunConfig(probe.as_config(levels, tests)),
         operations=(),
         findings=matrix_findings(section),
         resources=sampler.finish(),

@@ -63,6 +63,7 @@ from dbprobe.probes.pool.model import (
     recovery_start_s,
 )
 from dbprobe.probes.pool.section import PoolSection, pool_exhaustion_finding
+from dbprobe.result.config import PoolConfig, RunConfig
 from dbprobe.result.findings import Finding, PoolExhaustionEvidence
 from dbprobe.result.model import Report
 
@@ -157,17 +158,17 @@ class PoolProbeOptions:
             connect_timeout_s=connect_timeout_s,
         )
 
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "pool_size": self.pool_size,
-            "max_overflow": self.max_overflow,
-            "pool_timeout_s": self.pool_timeout_s,
-            "threads": self.threads,
-            "hold_ms": self.hold_ms,
-            "duration_s": self.duration_s,
-            "ramp": self.ramp,
-            "trace_holders": self.trace_holders,
-        }
+    def as_config(self) -> PoolConfig:
+        return PoolConfig(
+            pool_size=self.pool_size,
+            max_overflow=self.max_overflow,
+            pool_timeout_s=self.pool_timeout_s,
+            threads=self.threads,
+            hold_ms=self.hold_ms,
+            duration_s=self.duration_s,
+            ramp=self.ramp,
+            trace_holders=self.trace_holders,
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -542,7 +543,7 @@ async def run_pool(
     return assemble_report(
         "pool",
         prepared,
-        config=probe.as_config(),
+        config=RunConfig(probe.as_config()),
         operations=operations,
         findings=findings,
         resources=sampler.finish(),

@@ -14,6 +14,7 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation
 from dbprobe.probes.repo.catalogue import catalogue, repo_world, select_entries
 from dbprobe.probes.workload import run_workload_probe
+from dbprobe.result.config import RepoConfig
 from dbprobe.result.model import Report
 
 __all__ = ["run_repo"]
@@ -44,14 +45,14 @@ async def run_repo(
 ) -> Report:
     """Run the repo probe: each catalogue entry (or those in ``only``) measured on its own."""
     retry = retry or RetryPolicy()
-    config = {
-        "threads": plan.workers,
-        "transactions": plan.transactions_per_worker,
-        "duration_s": plan.duration_s,
-        "warmup_s": plan.warmup_s,
-        "only": list(only),
-        "retries": retry.retries,
-    }
+    config = RepoConfig(
+        threads=plan.workers,
+        transactions=plan.transactions_per_worker,
+        duration_s=plan.duration_s,
+        warmup_s=plan.warmup_s,
+        only=tuple(only),
+        retries=retry.retries,
+    )
     return await run_workload_probe(
         "repo",
         options,

@@ -37,6 +37,7 @@ from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation
 from dbprobe.probes.scenarios.declare import ScenarioSet, load_scenarios
 from dbprobe.probes.workload import run_workload_probe
+from dbprobe.result.config import ScenariosConfig
 from dbprobe.result.findings import Finding, FindingKind, Severity
 from dbprobe.result.model import Report
 
@@ -186,17 +187,17 @@ async def run_scenarios(
                         )
                     )
 
-    config = {
-        "scenarios": source,
-        "weights": {s.name: s.weight for s in selected},
-        "engine": "make_engine" if scenarios.make_engine is not None else "dbprobe",
-        "threads": plan.workers,
-        "transactions": plan.transactions_per_worker,
-        "duration_s": plan.duration_s,
-        "warmup_s": plan.warmup_s,
-        "only": list(only),
-        "retries": retry.retries,
-    }
+    config = ScenariosConfig(
+        scenarios=source,
+        weights={s.name: s.weight for s in selected},
+        engine="make_engine" if scenarios.make_engine is not None else "dbprobe",
+        threads=plan.workers,
+        transactions=plan.transactions_per_worker,
+        duration_s=plan.duration_s,
+        warmup_s=plan.warmup_s,
+        only=tuple(only),
+        retries=retry.retries,
+    )
     return await run_workload_probe(
         "run",
         options,

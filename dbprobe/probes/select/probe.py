@@ -50,6 +50,7 @@ from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_findings, operation_reports
 from dbprobe.load.workers import Operation, OperationContext, run_workload
 from dbprobe.probes.select.driver import DriverConnections
+from dbprobe.result.config import RunConfig, SelectConfig
 from dbprobe.result.findings import Finding
 from dbprobe.result.model import OperationReport, Report
 
@@ -103,15 +104,17 @@ class SelectOptions:
             names = ", ".join(v.value for v in Via)
             raise ConfigError(f"unknown --via {self.via!r}: choose one of {names}") from None
 
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "threads": self.plan.workers,
-            "transactions": self.plan.transactions_per_worker,
-            "duration_s": self.plan.duration_s,
-            "warmup_s": self.plan.warmup_s,
-            "via": self.via.value,
-            "retries": self.retry.retries,
-        }
+    def as_config(self, accounts: int) -> SelectConfig:
+        """The options as the report states them, with the accounts selected among."""
+        return SelectConfig(
+            threads=self.plan.workers,
+            transactions=self.plan.transactions_per_worker,
+            duration_s=self.plan.duration_s,
+            warmup_s=self.plan.warmup_s,
+            via=self.via.value,
+            retries=self.retry.retries,
+            accounts=accounts,
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -342,7 +345,7 @@ async def run_select(
     return assemble_report(
         "select",
         prepared,
-        config=probe.as_config() | {"pool_size": options.pool.size, "accounts": accounts},
+        config=RunConfig(probe.as_config(accounts), pool_size=options.pool.size),
         operations=ops,
         findings=findings,
         resources=sampler.finish(),
