@@ -419,21 +419,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if options.save is None and options.compare is None:
         return
     # Imported here: the statistics are only needed when a session saves or compares.
-    from dbprobe.gate.compare import compare_reports, exit_status
+    from dbprobe.gate.decide import GateSettings, judge
     from dbprobe.gate.store import HistoryStore
     from dbprobe.gate.thresholds import Level
-    from dbprobe.report.render import load_baseline
-    from dbprobe.report.text import summary_line
 
     lines: list[str] = []
     try:
         store = HistoryStore()
         if options.compare is not None:
-            baseline, label = load_baseline(options.compare, store)
-            comparison = compare_reports(baseline, report, baseline_label=label)
-            lines += [*comparison.warnings, *(r.describe() for r in comparison.results)]
-            lines.append(f"against baseline {options.compare!r}: {summary_line(comparison)}")
-            if exit_status(comparison, Level(options.fail_on)):
+            settings = GateSettings(fail_on=Level(options.fail_on))
+            verdict = judge(report, options.compare, store=store, settings=settings)
+            lines += [*verdict.comparison.warnings, *verdict.result_lines()]
+            lines.append(f"against baseline {options.compare!r}: {verdict.summary()}")
+            if verdict.failed:
                 lines.append(f"dbprobe: regression at or above {options.fail_on}: session failed")
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if options.save is not None:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbprobe.errors import ConfigError
-from dbprobe.gate.compare import exit_status
+from dbprobe.gate.decide import GateSettings, GateVerdict, judge, worst_exit_status
 from dbprobe.gate.store import BaselineInfo, HistoryStore
-from dbprobe.gate.thresholds import Level, Metric, Thresholds
+from dbprobe.gate.thresholds import Metric
+from dbprobe.gate.trend import trends_for
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.probes import uow
@@ -31,7 +32,6 @@ from dbprobe.probes.uow import run_uow
 from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_json, write_export
 from dbprobe.report.html import render_suite_html
 from dbprobe.report.markdown import format_suite_markdown
-from dbprobe.report.render import build_view, trends_for
 from dbprobe.report.view import ReportView
 from dbprobe.result.jsonio import write_report
 from dbprobe.result.model import Report
@@ -41,11 +41,11 @@ __all__ = [
     "SuiteFiles",
     "SuiteProbe",
     "SuiteSettings",
+    "SuiteVerdict",
+    "judge_suite",
     "run_suite",
     "save_suite_baseline",
     "suite_baseline_name",
-    "suite_exit_status",
-    "suite_views",
     "write_suite",
 ]
 
@@ -163,44 +163,45 @@ def save_suite_baseline(
     return tuple(store.save_baseline(suite_baseline_name(name, r.run.probe), r) for r in reports)
 
 
-def suite_views(
+@dataclass(frozen=True)
+class SuiteVerdict:
+    """A suite's runs judged: each run's view, the verdicts of those that had a baseline.
+
+    ``exit_status`` is 1 when any probe regressed at or above the gate's level.
+    """
+
+    views: tuple[ReportView, ...]
+    verdicts: tuple[GateVerdict, ...]
+
+    @property
+    def exit_status(self) -> int:
+        return worst_exit_status(self.verdicts)
+
+
+def judge_suite(
     reports: Sequence[Report],
     *,
     store: HistoryStore | None = None,
     baseline: str | None = None,
     with_history: bool = False,
-    metric: Metric = Metric.P50,
-    thresholds: Thresholds | None = None,
-    allow_mismatch: bool = False,
-) -> tuple[ReportView, ...]:
-    """Each report with its comparison against ``baseline/<probe>`` and its trends."""
+    settings: GateSettings | None = None,
+) -> SuiteVerdict:
+    """Each report judged against ``baseline/<probe>`` (:func:`dbprobe.gate.decide.judge`),
+    with its recorded trends when ``with_history``."""
+    settings = settings or GateSettings()
     if (baseline or with_history) and store is None:
         store = HistoryStore()
-    views = []
+    views, verdicts = [], []
     for report in reports:
-        name = suite_baseline_name(baseline, report.run.probe) if baseline else ""
-        base = store.baseline(name) if baseline and store is not None else None
-        trends = trends_for(store, report, metric) if with_history and store is not None else ()
-        views.append(
-            build_view(
-                report,
-                baseline=base,
-                baseline_label=name,
-                metric=metric,
-                thresholds=thresholds,
-                allow_mismatch=allow_mismatch,
-                trends=trends,
-            )
-        )
-    return tuple(views)
-
-
-def suite_exit_status(views: Sequence[ReportView], fail_on: Level = Level.MINOR) -> int:
-    """1 if any probe's comparison has a regression at or above ``fail_on``."""
-    return max(
-        (exit_status(v.comparison, fail_on) for v in views if v.comparison is not None),
-        default=0,
-    )
+        trends = trends_for(store, report, settings.metric) if with_history and store else ()
+        if baseline is None:
+            views.append(ReportView(report, trends=tuple(trends)))
+            continue
+        name = suite_baseline_name(baseline, report.run.probe)
+        verdict = judge(report, name, store=store, settings=settings)
+        verdicts.append(verdict)
+        views.append(ReportView(report, verdict.baseline, verdict.comparison, tuple(trends)))
+    return SuiteVerdict(tuple(views), tuple(verdicts))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from dbprobe.probes.uow import run_uow
 from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_json, write_export
 from dbprobe.report.render import Format, render_report_file
 from dbprobe.result.jsonio import read_report, write_report
-from dbprobe.suite import SuiteSettings, run_suite, suite_views, write_suite
+from dbprobe.suite import SuiteSettings, judge_suite, run_suite, write_suite
 
 
 def say(command: str) -> None:
@@ -128,7 +128,7 @@ async def main(db: str | None, out: Path, slow: bool) -> int:
                                                      repo_transactions=20))  # fmt: skip
     for report in reports:  # the suite's baselines are NAME/<probe>
         store.save_baseline(f"main/{report.run.probe}", report)
-    files = write_suite(suite_views(reports, store=store, baseline="main"), out / "suite")
+    files = write_suite(judge_suite(reports, store=store, baseline="main").views, out / "suite")
     written = (*files.reports, files.markdown, files.html, files.pytest_benchmark, files.custom)
     print("wrote " + ", ".join(str(p.relative_to(out)) for p in written if p))  # noqa: T201
     return status

@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -126,7 +126,7 @@ def _install_stop_signals(stop: asyncio.Event) -> None:
 
 
 async def _seed_command(
-    args: argparse.Namespace, target: Target, out: Console, err: Console
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
     stop = asyncio.Event()
     _install_stop_signals(stop)
@@ -232,7 +232,7 @@ async def _repo_command(
     )
 
 
-def _list_catalogue(out: Console) -> int:
+def _list_catalogue(args: argparse.Namespace, out: Console) -> int:
     for entry in repo.catalogue(repo.RepoWorld(1, 1, 1, 1, 1)):
         out.print(f"{entry.name:<28} {entry.description}", highlight=False)
     return EXIT_OK
@@ -384,7 +384,9 @@ async def _isolation_command(
     )
 
 
-async def _clean_command(target: Target, args: argparse.Namespace, out: Console) -> int:
+async def _clean_command(
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
+) -> int:
     from dbprobe.data.seeding import clean
     from dbprobe.database.url import data_dir
 
@@ -407,20 +409,8 @@ async def _clean_command(target: Target, args: argparse.Namespace, out: Console)
     return EXIT_OK
 
 
-def _gate_command(args: argparse.Namespace, out: Console) -> int:
-    from dbprobe.cli import gate
-
-    if args.command == "baseline":
-        return gate.baseline_command(args, out)
-    if args.command == "compare":
-        return gate.compare_command(args, out)
-    if args.command == "report":
-        return gate.report_command(args, out)
-    return gate.history_command(args, out)
-
-
 async def _suite_command(
-    args: argparse.Namespace, target: Target, out: Console, err: Console
+    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
     from dbprobe.cli.gate import suite_outputs
     from dbprobe.suite import SuiteSettings, run_suite
@@ -446,7 +436,7 @@ async def _suite_command(
     return suite_outputs(reports, args, out)
 
 
-def _list_isolation_tests(out: Console) -> int:
+def _list_isolation_tests(args: argparse.Namespace, out: Console) -> int:
     from dbprobe.probes.isolation.hermitage import CATALOGUE, script_text
 
     for test in CATALOGUE:
@@ -478,6 +468,54 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
     return EXIT_OK
 
 
+def _gate(name: str) -> Callable[[argparse.Namespace, Console], int]:
+    """A regression-gate command (imported when run: it needs the statistics)."""
+
+    def handle(args: argparse.Namespace, out: Console) -> int:
+        from dbprobe.cli import gate
+
+        command: Callable[[argparse.Namespace, Console], int] = getattr(gate, f"{name}_command")
+        return command(args, out)
+
+    return handle
+
+
+_OfflineCommand = Callable[[argparse.Namespace, Console], int]
+_TargetCommand = Callable[
+    [argparse.Namespace, Target, Sequence[str], Console, Console], Coroutine[Any, Any, int]
+]
+
+#: Commands that need no database: they read report files or the history store.
+_OFFLINE: dict[str, _OfflineCommand] = {
+    "baseline": _gate("baseline"),
+    "compare": _gate("compare"),
+    "report": _gate("report"),
+    "history": _gate("history"),
+    "merge": _merge_command,
+}
+
+#: ``--list``: what a command would run, printed without connecting to anything.
+_LISTINGS: dict[str, _OfflineCommand] = {
+    "run": _list_scenarios,
+    "repo": _list_catalogue,
+    "isolation": _list_isolation_tests,
+}
+
+#: Commands that run against ``--db``; the URL is checked before any of them starts.
+_ON_TARGET: dict[str, _TargetCommand] = {
+    "seed": _seed_command,
+    "uow": _uow_command,
+    "repo": _repo_command,
+    "select": _select_command,
+    "run": _run_scenarios_command,
+    "pool": _pool_command,
+    "deadlock": _deadlock_command,
+    "isolation": _isolation_command,
+    "suite": _suite_command,
+    "clean": _clean_command,
+}
+
+
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run the parsed command; DbprobeErrors become one line on stderr and status 2."""
     # Written to a file or a CI log, the table keeps its full width instead of
@@ -486,36 +524,12 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     err = Console(stderr=True)
     shown_argv = ["dbprobe", *(mask_url_text(a) for a in argv)]
     try:
-        if args.command in ("baseline", "compare", "report", "history"):
-            return _gate_command(args, out)
-        if args.command == "merge":
-            return _merge_command(args, out)
-        if args.command == "run" and args.list:
-            return _list_scenarios(args, out)
+        if args.command in _OFFLINE:
+            return _OFFLINE[args.command](args, out)
+        if getattr(args, "list", False):
+            return _LISTINGS[args.command](args, out)
         target = resolve_target(args.db)
-        if args.command == "clean":
-            return asyncio.run(_clean_command(target, args, out))
-        if args.command == "suite":
-            return asyncio.run(_suite_command(args, target, out, err))
-        if args.command == "repo" and args.list:
-            return _list_catalogue(out)
-        if args.command == "isolation" and args.list:
-            return _list_isolation_tests(out)
-        if args.command == "run":
-            return asyncio.run(_run_scenarios_command(args, target, shown_argv, out, err))
-        if args.command == "select":
-            return asyncio.run(_select_command(args, target, shown_argv, out, err))
-        if args.command == "pool":
-            return asyncio.run(_pool_command(args, target, shown_argv, out, err))
-        if args.command == "deadlock":
-            return asyncio.run(_deadlock_command(args, target, shown_argv, out, err))
-        if args.command == "isolation":
-            return asyncio.run(_isolation_command(args, target, shown_argv, out, err))
-        if args.command == "seed":
-            return asyncio.run(_seed_command(args, target, out, err))
-        if args.command == "repo":
-            return asyncio.run(_repo_command(args, target, shown_argv, out, err))
-        return asyncio.run(_uow_command(args, target, shown_argv, out, err))
+        return asyncio.run(_ON_TARGET[args.command](args, target, shown_argv, out, err))
     except Interrupted:
         err.print(
             "dbprobe: interrupted before measuring began; nothing was changed", highlight=False

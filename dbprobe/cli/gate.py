@@ -16,13 +16,12 @@ from rich.console import Console
 
 from dbprobe.cli.status import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK
 from dbprobe.errors import UsageError
-from dbprobe.gate.compare import Comparison, compare_reports, comparison_findings, exit_status
+from dbprobe.gate.decide import GateSettings, GateVerdict, judge, load_baseline
 from dbprobe.gate.store import HistoryStore
-from dbprobe.gate.thresholds import Level, Metric, Thresholds, levels_from_options
+from dbprobe.gate.thresholds import Level, Metric, levels_from_options
 from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_json, write_export
 from dbprobe.report.markdown import format_markdown
-from dbprobe.report.render import load_baseline, trends_for
-from dbprobe.report.text import summary_line
+from dbprobe.report.render import judged_view
 from dbprobe.report.view import ReportView
 from dbprobe.result.jsonio import read_report
 from dbprobe.result.model import Report
@@ -44,9 +43,16 @@ def _store(args: argparse.Namespace) -> HistoryStore:
     return HistoryStore(args.history) if getattr(args, "history", None) else HistoryStore()
 
 
-def _thresholds(args: argparse.Namespace) -> Thresholds:
-    return levels_from_options(
-        args.threshold, args.warn, args.critical, per_operation=args.threshold_for
+def _settings(args: argparse.Namespace) -> GateSettings:
+    """How the command line's options say a run is judged."""
+    return GateSettings(
+        metric=Metric(args.metric),
+        thresholds=levels_from_options(
+            args.threshold, args.warn, args.critical, per_operation=args.threshold_for
+        ),
+        fail_on=regression_level(args),
+        allow_mismatch=args.allow_mismatch,
+        normalize=not getattr(args, "absolute", False),
     )
 
 
@@ -71,34 +77,12 @@ def _write_outputs(view: ReportView, args: argparse.Namespace) -> None:
             write_export(Path(path), custom_smaller_is_better([view.report], metric=metric))
 
 
-def _print_comparison(comparison: Comparison, out: Console) -> None:
-    for warning in comparison.warnings:
+def _print_verdict(verdict: GateVerdict, out: Console) -> None:
+    for warning in verdict.comparison.warnings:
         out.print(f"warning: {warning}", highlight=False)
-    for result in comparison.results:
-        out.print(result.describe(), highlight=False, markup=False)
-    out.print(summary_line(comparison), highlight=False)
-
-
-def _compare(
-    spec: str,
-    current: Report,
-    args: argparse.Namespace,
-    store: HistoryStore,
-    current_label: str = "",
-) -> tuple[Report, Comparison]:
-    """The baseline named by ``spec`` (a saved name or a report file) and its comparison."""
-    baseline, label = load_baseline(spec, store)
-    comparison = compare_reports(
-        baseline,
-        current,
-        metric=Metric(args.metric),
-        thresholds=_thresholds(args),
-        allow_mismatch=args.allow_mismatch,
-        baseline_label=label,
-        current_label=current_label,
-        normalize=not getattr(args, "absolute", False),
-    )
-    return baseline, comparison
+    for line in verdict.result_lines():
+        out.print(line, highlight=False, markup=False)
+    out.print(verdict.summary(), highlight=False)
 
 
 def after_run(report: Report, args: argparse.Namespace, out: Console) -> Report:
@@ -113,12 +97,11 @@ def after_run(report: Report, args: argparse.Namespace, out: Console) -> Report:
     store = _store(args)
     view = ReportView(report)
     if args.compare:
-        baseline, comparison = _compare(args.compare, report, args, store)
+        verdict = judge(report, args.compare, store=store, settings=_settings(args))
         if not args.quiet:
-            _print_comparison(comparison, out)
-        found = comparison_findings(comparison, regression_level(args))
-        report = dataclasses.replace(report, findings=report.findings + tuple(found))
-        view = ReportView(report, baseline, comparison)
+            _print_verdict(verdict, out)
+        report = dataclasses.replace(report, findings=report.findings + verdict.findings)
+        view = ReportView(report, verdict.baseline, verdict.comparison)
     if args.save_baseline:
         store.save_baseline(args.save_baseline, report)
     if args.record:
@@ -160,29 +143,28 @@ def compare_command(args: argparse.Namespace, out: Console) -> int:
     """``dbprobe compare BASELINE CURRENT``: each a baseline name or a report file."""
     store = _store(args)
     current, current_label = load_baseline(args.current, store)
-    baseline, comparison = _compare(args.baseline, current, args, store, current_label)
-    _print_comparison(comparison, out)
-    level = regression_level(args)
-    found = comparison_findings(comparison, level)
+    verdict = judge(
+        current, args.baseline, store=store, settings=_settings(args), current_label=current_label
+    )
+    _print_verdict(verdict, out)
     view = ReportView(
-        dataclasses.replace(current, findings=current.findings + tuple(found)),
-        baseline,
-        comparison,
+        dataclasses.replace(current, findings=current.findings + verdict.findings),
+        verdict.baseline,
+        verdict.comparison,
     )
     _write_outputs(view, args)
-    return EXIT_FINDINGS if exit_status(comparison, level) else EXIT_OK
+    return EXIT_FINDINGS if verdict.failed else EXIT_OK
 
 
 def report_command(args: argparse.Namespace, out: Console) -> int:
     """``dbprobe report RESULT.json``: render a saved result (and its comparison, trend)."""
-    report = read_report(args.result)
-    store = _store(args)
-    baseline: Report | None = None
-    comparison: Comparison | None = None
-    if args.compare:
-        baseline, comparison = _compare(args.compare, report, args, store)
-    trends = trends_for(store, report, Metric(args.metric)) if args.trend else ()
-    view = ReportView(report, baseline, comparison, tuple(trends))
+    view = judged_view(
+        read_report(args.result),
+        baseline=args.compare,
+        store=_store(args),
+        settings=_settings(args),
+        with_history=args.trend,
+    )
     if not (args.markdown or args.html or args.export):
         out.print(format_markdown(view), highlight=False, markup=False)
     _write_outputs(view, args)
@@ -228,7 +210,7 @@ def history_command(args: argparse.Namespace, out: Console) -> int:
 
 def suite_outputs(reports: tuple[Report, ...], args: argparse.Namespace, out: Console) -> int:
     """After ``dbprobe suite`` ran: baselines, records, comparison, every format in --out."""
-    from dbprobe.suite import save_suite_baseline, suite_exit_status, suite_views, write_suite
+    from dbprobe.suite import judge_suite, save_suite_baseline, write_suite
 
     if any(r.run.interrupted for r in reports):
         return EXIT_INTERRUPTED
@@ -238,21 +220,15 @@ def suite_outputs(reports: tuple[Report, ...], args: argparse.Namespace, out: Co
     if args.record:
         for report in reports:
             store.record(report, label=args.label or "")
-    views = suite_views(
-        reports,
-        store=store,
-        baseline=args.compare,
-        with_history=args.record,
-        metric=Metric(args.metric),
-        thresholds=_thresholds(args),
-        allow_mismatch=args.allow_mismatch,
+    settings = _settings(args)
+    judged = judge_suite(
+        reports, store=store, baseline=args.compare, with_history=args.record, settings=settings
     )
-    files = write_suite(views, Path(args.out), html=not args.no_html, metric=Metric(args.metric))
+    files = write_suite(judged.views, Path(args.out), html=not args.no_html, metric=settings.metric)
     written = [*files.reports, files.markdown, files.pytest_benchmark, files.custom]
     if files.html is not None:
         written.append(files.html)
     out.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
-    for view in views:
-        if view.comparison is not None:
-            _print_comparison(view.comparison, out)
-    return EXIT_FINDINGS if suite_exit_status(views, regression_level(args)) else EXIT_OK
+    for verdict in judged.verdicts:
+        _print_verdict(verdict, out)
+    return EXIT_FINDINGS if judged.exit_status else EXIT_OK

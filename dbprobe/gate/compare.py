@@ -231,6 +231,26 @@ class Comparison:
             r for r in self.results if r.level is not None and r.level.rank >= at_least.rank
         )
 
+    def summary(self) -> str:
+        """``2 regressions (1 critical, 1 minor), 1 improvement, 3 unchanged``."""
+        regressions = self.regressions()
+        parts: list[str] = []
+        if regressions:
+            by_level = [
+                f"{sum(r.level is level for r in regressions)} {level.value}"
+                for level in (Level.CRITICAL, Level.WARNING, Level.MINOR)
+                if any(r.level is level for r in regressions)
+            ]
+            plural = "s" if len(regressions) > 1 else ""
+            parts.append(f"{len(regressions)} regression{plural} ({', '.join(by_level)})")
+        else:
+            parts.append("no regression")
+        for verdict in (Verdict.IMPROVED, Verdict.UNCHANGED, Verdict.INSUFFICIENT):
+            n = sum(r.verdict is verdict for r in self.results)
+            if n:
+                parts.append(f"{n} {verdict.value}")
+        return ", ".join(parts)
+
     def worst_level(self) -> Level | None:
         levels = [r.level for r in self.results if r.level is not None]
         return max(levels, key=lambda level: level.rank) if levels else None

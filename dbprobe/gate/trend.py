@@ -33,8 +33,9 @@ from dbprobe.gate.stats import mann_whitney_u, median
 from dbprobe.gate.store import HistoryStore, OperationPoint
 from dbprobe.gate.thresholds import Metric
 from dbprobe.metrics.distribution import Distribution
+from dbprobe.result.model import Report
 
-__all__ = ["StepChange", "Trend", "TrendPoint", "detect_steps", "history"]
+__all__ = ["StepChange", "Trend", "TrendPoint", "detect_steps", "history", "trends_for"]
 
 DEFAULT_WINDOW = 5
 DEFAULT_STEP_THRESHOLD = 0.10
@@ -194,3 +195,23 @@ def _value(point: OperationPoint, metric: Metric) -> float:
         Metric.P99: point.p99_ms,
         Metric.THROUGHPUT: point.throughput_per_s,
     }[metric]
+
+
+def trends_for(
+    store: HistoryStore, report: Report, metric: Metric = Metric.P50
+) -> tuple[Trend, ...]:
+    """The recorded history of each of ``report``'s operations (same backend and scale)."""
+    return tuple(
+        t
+        for op in report.operations
+        if (
+            t := history(
+                store,
+                report.run.probe,
+                op.name,
+                metric,
+                backend=report.target.backend,
+                scale=report.target.scale,
+            )
+        ).points
+    )

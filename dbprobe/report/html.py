@@ -26,7 +26,6 @@ from dbprobe.report.text import (
     format_value,
     headline,
     run_line,
-    summary_line,
     thresholds_line,
     verdict_label,
 )
@@ -156,9 +155,9 @@ def _comparison(comparison: Comparison) -> str:
     name = base.label or base.started_at
     worst = comparison.worst_level()
     badge = (
-        f'<span class="badge b-error">{_e(summary_line(comparison))}</span>'
+        f'<span class="badge b-error">{_e(comparison.summary())}</span>'
         if worst is not None
-        else f'<span class="badge b-ok">{_e(summary_line(comparison))}</span>'
+        else f'<span class="badge b-ok">{_e(comparison.summary())}</span>'
     )
     parts = [
         f"<p>Baseline <code>{_e(name)}</code>: {_e(base.backend)}, scale {_e(base.scale)}, "
@@ -298,7 +297,7 @@ def render_suite_html(
     plots = plots_loader()
     rows = []
     for v in views:
-        verdict = summary_line(v.comparison) if v.comparison is not None else "no baseline"
+        verdict = v.comparison.summary() if v.comparison is not None else "no baseline"
         worst = v.comparison.worst_level() if v.comparison is not None else None
         errors = sum(f.severity is Severity.ERROR for f in v.report.findings)
         rows.append(

@@ -16,7 +16,6 @@ from dbprobe.report.text import (
     format_value,
     headline,
     run_line,
-    summary_line,
     thresholds_line,
     verdict_label,
 )
@@ -102,7 +101,7 @@ def _comparison(comparison: Comparison) -> str:
     name = f"`{base.label}`" if base.label else f"of {base.started_at}"
     parts = [
         f"**Compared with baseline {name}** ({base.backend}, scale {base.scale}, host "
-        f"{base.host}, run {base.started_at}): {summary_line(comparison)}.",
+        f"{base.host}, run {base.started_at}): {comparison.summary()}.",
         f"<sub>{thresholds_line(comparison)}; a regression must be significant and beyond "
         "its threshold; *borderline* means the 95% interval reaches below the threshold."
         "</sub>",
@@ -204,7 +203,7 @@ def format_suite_markdown(views: Sequence[ReportView]) -> str:
     """Several runs (a suite) as one Markdown document, with a summary first."""
     rows = []
     for v in views:
-        verdict = summary_line(v.comparison) if v.comparison is not None else "no baseline"
+        verdict = v.comparison.summary() if v.comparison is not None else "no baseline"
         errors = sum(f.severity is Severity.ERROR for f in v.report.findings)
         rows.append((v.report.run.probe, len(v.report.operations), errors, verdict))
     summary = markdown_table(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from dbprobe.gate.compare import CompareResult, Comparison, Verdict
-from dbprobe.gate.thresholds import Level
 from dbprobe.result.model import Report
 
 __all__ = [
@@ -17,7 +16,6 @@ __all__ = [
     "format_value",
     "headline",
     "run_line",
-    "summary_line",
     "thresholds_line",
     "verdict_label",
 ]
@@ -105,24 +103,3 @@ def thresholds_line(comparison: Comparison) -> str:
             "(judged changes are relative to it)"
         )
     return text
-
-
-def summary_line(comparison: Comparison) -> str:
-    """``2 regressions (1 critical, 1 minor), 1 improvement, 3 unchanged``."""
-    regressions = comparison.regressions()
-    parts: list[str] = []
-    if regressions:
-        by_level = [
-            f"{sum(r.level is level for r in regressions)} {level.value}"
-            for level in (Level.CRITICAL, Level.WARNING, Level.MINOR)
-            if any(r.level is level for r in regressions)
-        ]
-        plural = "s" if len(regressions) > 1 else ""
-        parts.append(f"{len(regressions)} regression{plural} ({', '.join(by_level)})")
-    else:
-        parts.append("no regression")
-    for verdict in (Verdict.IMPROVED, Verdict.UNCHANGED, Verdict.INSUFFICIENT):
-        n = sum(r.verdict is verdict for r in comparison.results)
-        if n:
-            parts.append(f"{n} {verdict.value}")
-    return ", ".join(parts)

@@ -300,4 +300,3 @@ class RunConfig:
 
 
 _MEASUREMENT_KEYS = ("threads", "transactions", "duration_s", "mix", "hot_set", "pool_size", "only")
-

@@ -16,10 +16,9 @@ from dbprobe.result.jsonio import read_report
 from dbprobe.suite import (
     SUITE_PROBES,
     SuiteSettings,
+    judge_suite,
     run_suite,
     save_suite_baseline,
-    suite_exit_status,
-    suite_views,
     write_suite,
 )
 from tests import synthetic
@@ -40,12 +39,13 @@ async def test_the_suite_runs_each_probe_and_writes_every_format(
     store = HistoryStore(tmp_path / "history.sqlite3")
     saved = save_suite_baseline(store, "main", reports)
     assert [b.name for b in saved] == ["main/uow", "main/repo"]
-    views = suite_views(reports, store=store, baseline="main")
+    judged = judge_suite(reports, store=store, baseline="main")
     # Each run against itself: nothing can have regressed.
-    assert all(v.comparison is not None and not v.comparison.regressions() for v in views)
-    assert suite_exit_status(views) == 0
+    assert [v.baseline_label for v in judged.verdicts] == ["main/uow", "main/repo"]
+    assert all(v.comparison is not None and not v.comparison.regressions() for v in judged.views)
+    assert judged.exit_status == 0
 
-    files = write_suite(views, tmp_path / "out")
+    files = write_suite(judged.views, tmp_path / "out")
     assert [p.name for p in files.reports] == ["uow.json", "repo.json"]
     written = read_report(files.reports[0])
     assert [(o.name, o.histogram) for o in written.operations] == [
@@ -74,4 +74,4 @@ async def test_the_suite_refuses_an_unknown_probe_or_baseline(
         await run_suite(TargetOptions(sqlite_target, scale="tiny"), only=["pool"])
     store = HistoryStore(tmp_path / "history.sqlite3")
     with pytest.raises(UnknownBaselineError, match="no baseline named 'main/uow'"):
-        suite_views([synthetic.report({"read": [1.0] * 20})], store=store, baseline="main")
+        judge_suite([synthetic.report({"read": [1.0] * 20})], store=store, baseline="main")

@@ -198,9 +198,7 @@ def test_another_host_or_other_options_are_warnings() -> None:
     base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, n=100)
     comparison = compare_reports(
         synthetic.report(base, host="ci-1"),
-        synthetic.report(
-            cur, host="ci-7", config=synthetic.run_config(threads=8)
-        ),
+        synthetic.report(cur, host="ci-7", config=synthetic.run_config(threads=8)),
     )
     assert comparison.warnings == (
         "the runs are from different hosts (ci-1 vs ci-7): differences may be the machines'",
