@@ -317,7 +317,7 @@ def _rows_of_pgbench(scale: int) -> int:
 def seeding(s: Settings, pg: Pg) -> Section:
     method = f"""
 Rows per second of a full `dbprobe seed --scale {s.seed_scale}` load (the command's own
-code path, `dbprobe.seeding.seed`: empty dbprobe's tables, generate and load every row in
+code path, `dbprobe.data.seeding.seed`: empty dbprobe's tables, generate and load every row in
 one transaction, reset the sequences, read every table back for the checksum), against
 the wall time of `pgbench -i -s {s.pgbench_scale} -q` ({_rows_of_pgbench(s.pgbench_scale):,}
 rows: create, generate and COPY, vacuum, primary keys), interleaved. On SQLite the load is

@@ -3,7 +3,7 @@
 Programs of weeks (microcycles) and days (sessions), built from a catalogue of
 movements, give the one-to-many chains where N+1 queries bite; the ledger
 (accounts, transfers) is what the concurrent-write probes move money in.
-Tables are created in dbprobe's own namespace (see :mod:`dbprobe.engine`).
+Tables are created in dbprobe's own namespace (see :mod:`dbprobe.database.engine`).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class LoadPlan:
     ``arrivals`` (``poisson`` or ``uniform``), and ``transactions_per_worker``
     means ``transactions_per_worker * workers`` arrivals in all.
     ``latency_limit_ms`` skips arrivals already that late when a worker takes
-    them. ``processes`` is read by :mod:`dbprobe.execution`, which runs the
+    them. ``processes`` is read by :mod:`dbprobe.load.harness`, which runs the
     plan in that many processes (``rate_per_s`` is then split among them;
     ``workers`` and ``transactions_per_worker`` are per process);
     :func:`run_workload` itself always runs in one.

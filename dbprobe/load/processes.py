@@ -5,7 +5,7 @@ capacity: an event loop drives only so many operations a second, whatever
 the database could take. With ``processes=P`` the plan runs in P worker
 processes (``multiprocessing``, *spawn*: nothing is inherited but what is sent,
 and the same happens on every platform). Each connects on its own, builds
-its own operations, and runs :func:`~dbprobe.runner.run_workload` with
+its own operations, and runs :func:`~dbprobe.load.workers.run_workload` with
 ``workers`` workers, its share of the rate (``rate / P``; a uniform schedule
 offset by ``i / P`` of a gap so arrivals interleave) and its own seed
 (:func:`process_seed`). A barrier starts every phase in all processes at

@@ -3,7 +3,7 @@
 A profile is a shape; the peak rate (``--rate``) and the duration come from the
 load plan. Each shape is a sequence of :class:`Segment` s with a linearly
 changing rate, which is all the arrival schedule needs
-(:mod:`dbprobe.arrivals` inverts their cumulative count exactly):
+(:mod:`dbprobe.load.arrivals` inverts their cumulative count exactly):
 
 - ``steady``: ``R`` for the whole run;
 - ``ramp``: from ``R0`` (``ramp:from=R0``, default 0) up (or down) to ``R``

@@ -4,9 +4,9 @@
 profile, latency limit), in how many processes, over which measured window
 (wall clock, so that reports of several hosts can be lined up), and what the
 generator itself spent; with several processes it lists each one's counts.
-``timeline`` holds the run interval by interval (see :mod:`dbprobe.timeline`).
+``timeline`` holds the run interval by interval (see :mod:`dbprobe.load.timeline`).
 
-Both are :class:`~dbprobe.report.model.Section` s: JSON under their name, and
+Both are :class:`~dbprobe.result.model.Section` s: JSON under their name, and
 a few console lines for an open-loop or multi-process run (a closed loop's
 console output is unchanged).
 """

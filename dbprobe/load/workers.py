@@ -14,7 +14,7 @@ per worker: the closed loop under-reports exactly the latency that matters
 ("coordinated omission").
 
 Open loop (``LoadPlan.rate_per_s``): operations *arrive* on a seeded schedule
-(Poisson or uniform, shaped by a load profile; :mod:`dbprobe.arrivals`) and
+(Poisson or uniform, shaped by a load profile; :mod:`dbprobe.load.arrivals`) and
 are served by up to ``workers`` concurrent workers, each taking the next
 arrival when it is free, as pgbench ``-R`` and wrk2 do. Latency is measured
 from the arrival's *intended* start, so time spent waiting behind a stall is
@@ -184,7 +184,7 @@ class WorkloadResult:
     """What a run recorded, in operation order; ``measured_s`` excludes the warm-up.
 
     ``timeline`` holds the measured run interval by interval; ``generator``
-    what the event loop itself spent (see :mod:`dbprobe.generator`).
+    what the event loop itself spent (see :mod:`dbprobe.load.health`).
     """
 
     operations: tuple[OperationStats, ...]

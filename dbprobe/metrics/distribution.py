@@ -1,6 +1,6 @@
 """A recorded latency distribution as sorted (value, count) buckets (pure).
 
-The statistics (:mod:`dbprobe.stats`) work on this form rather than on the
+The statistics (:mod:`dbprobe.gate.stats`) work on this form rather than on the
 HdrHistogram object: it is what a histogram *is* once recorded — each
 non-empty bucket at its value with its count — and it can be built as well
 from plain numbers (a test's seeded sample, one figure per run of a trend).

@@ -25,13 +25,13 @@ __all__ = [
 #: Named scales of the reference domain (seeds/scales.toml defines them).
 SCALE_NAMES: tuple[str, ...] = ("tiny", "small", "medium", "large")
 
-#: Isolation levels a probe can ask for (values of dbprobe.engine.Isolation).
+#: Isolation levels a probe can ask for (values of dbprobe.database.engine.Isolation).
 ISOLATION_LEVELS: tuple[str, ...] = ("read_committed", "repeatable_read", "serializable")
 
 #: A SELECT repeated this many times with different parameters in one operation is an N+1.
 DEFAULT_N_PLUS_ONE_THRESHOLD = 3
 
-#: Load profiles and arrival spacings of a fixed-rate run (dbprobe.profiles, dbprobe.arrivals).
+#: Load profiles and arrival spacings of a fixed-rate run (dbprobe.load.profiles, .arrivals).
 PROFILE_NAMES: tuple[str, ...] = ("steady", "ramp", "spike", "soak")
 ARRIVAL_KINDS: tuple[str, ...] = ("poisson", "uniform")
 

@@ -1,6 +1,6 @@
 """The isolation probe's results: a matrix of Hermitage verdicts per level, and its findings.
 
-Pure: built from :class:`~dbprobe.probes.hermitage.Verdict` objects, shown as a
+Pure: built from :class:`~dbprobe.probes.isolation.verdicts.Verdict` objects, shown as a
 rich table, written as the ``isolation`` key of the JSON report.
 """
 

@@ -1,6 +1,6 @@
 """The ``isolation`` probe: the Hermitage tests run on real connections, level by level.
 
-Each test of :mod:`dbprobe.probes.hermitage` runs as scripted: one connection per
+Each test of :mod:`dbprobe.probes.isolation.hermitage` runs as scripted: one connection per
 named transaction, at the isolation level under test, on the probe's own table
 (``isolation_test``, created if missing, reset to ``1 => 10, 2 => 20`` before
 every test; no other table is read or written). Steps run one after another in

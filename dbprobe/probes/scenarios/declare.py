@@ -11,7 +11,7 @@ or ``module:attr``) holds async functions marked with :func:`scenario`::
         async with ctx.session_factory() as session:
             await session.execute(select(...))
 
-Each call gets an :class:`~dbprobe.runner.OperationContext` (``ScenarioContext``):
+Each call gets an :class:`~dbprobe.load.workers.OperationContext` (``ScenarioContext``):
 ``ctx.engine``, ``ctx.session_factory`` (plain sessions), ``ctx.write_session_factory``
 (on SQLite they ``BEGIN IMMEDIATE``, so concurrent writers queue instead of
 failing), ``ctx.rng`` (seeded, one per worker), ``ctx.worker`` and
