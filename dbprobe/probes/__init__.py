@@ -1,1 +1,2 @@
-"""Probes: one module per workload."""
+"""Probes: one module or sub-package per probe, each owning its ``run_<probe>``; ``workload``
+is the skeleton the workload probes (uow, repo, user scenarios) share."""
