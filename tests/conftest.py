@@ -26,7 +26,33 @@ DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
 def pg_url() -> str:
-    return os.environ.get("DBPROBE_PG_URL") or DEFAULT_PG_URL
+    """The server to test against; under pytest-xdist, a database of this worker's own.
+
+    Workers running at once must not seed, reseed or clean the same ``dbprobe``
+    schema, so worker ``gwN`` uses database ``<name>_gwN`` on the same server.
+    """
+    url = os.environ.get("DBPROBE_PG_URL") or DEFAULT_PG_URL
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = resolve_target(url, {})
+    return base.url.set(database=f"{base.url.database}_{worker}").render_as_string(
+        hide_password=False
+    )
+
+
+async def _ensure_database(url: str) -> None:
+    import asyncpg
+
+    target = resolve_target(url, {})
+    admin = target.url.set(drivername="postgresql", database="postgres")
+    conn = await asyncio.wait_for(asyncpg.connect(admin.render_as_string(hide_password=False)), 5)
+    try:
+        name = target.url.database
+        if not await conn.fetchval("select 1 from pg_database where datname = $1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
 
 
 async def _pg_answers(url: str) -> str | None:
@@ -35,6 +61,8 @@ async def _pg_answers(url: str) -> str | None:
     target = resolve_target(url, {})
     dsn = target.url.set(drivername="postgresql").render_as_string(hide_password=False)
     try:
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            await _ensure_database(url)
         conn = await asyncio.wait_for(asyncpg.connect(dsn), 5)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"

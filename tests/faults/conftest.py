@@ -31,9 +31,8 @@ def fault_db(pg_target: Target) -> Iterator[Target]:
         finally:
             await conn.close()
 
-    asyncio.run(
-        run("DROP DATABASE IF EXISTS dbprobe_faults WITH (FORCE)", "CREATE DATABASE dbprobe_faults")
-    )
-    target = Target(pg_target.url.set(database="dbprobe_faults"), pg_target.backend)
+    name = f"{pg_target.url.database}_faults"
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'))
+    target = Target(pg_target.url.set(database=name), pg_target.backend)
     yield target
-    asyncio.run(run("DROP DATABASE IF EXISTS dbprobe_faults WITH (FORCE)"))
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

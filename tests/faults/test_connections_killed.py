@@ -31,7 +31,8 @@ async def test_killed_connections_are_counted_and_the_run_recovers(fault_db: Tar
         # Every backend of the probe, as a restart would: they are dbprobe's own.
         rows = await admin.fetch(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = 'dbprobe_faults' AND application_name = 'dbprobe'"
+            "WHERE datname = $1 AND application_name = 'dbprobe'",
+            fault_db.url.database,
         )
         killed.append(len(rows))
 
