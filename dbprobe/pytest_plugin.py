@@ -20,11 +20,13 @@ implementation from the test it serves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import platform
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -39,7 +41,7 @@ from dbprobe.bench import BenchStats, bench
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import create_schema, ensure_seeded
 from dbprobe.database.engine import Isolation, PoolOptions, build_engine, open_database
-from dbprobe.database.url import Target, resolve_target
+from dbprobe.database.url import Target, data_dir, resolve_target
 from dbprobe.errors import DbprobeError
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.instrument.statements import install_statement_counter, record_engine
@@ -179,6 +181,32 @@ def _target(config: pytest.Config) -> Target:
         raise pytest.UsageError(f"dbprobe: {exc}") from None
 
 
+@contextlib.contextmanager
+def _one_preparer_at_a_time(target: Target) -> Iterator[None]:
+    """Serialise schema creation and seeding of one target across processes.
+
+    Under pytest-xdist every worker prepares the same database at session
+    start; two creating SQLite tables in one file at once fail ("database is
+    locked"), and two on PostgreSQL race on the catalog. The first holds an
+    exclusive lock on a file in dbprobe's data directory; the others wait,
+    then find the target ready. (``fcntl`` is POSIX; elsewhere, no lock.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    key = hashlib.sha256(target.masked.encode()).hexdigest()[:16]
+    path = data_dir() / "locks" / f"prepare-{key}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _prepare(config: pytest.Config, *, seed_scale: str | None) -> _Prepared:
     target = _target(config)
 
@@ -194,7 +222,8 @@ def _prepare(config: pytest.Config, *, seed_scale: str | None) -> _Prepared:
             await db.dispose()
 
     try:
-        prepared = _in_fresh_loop(go)
+        with _one_preparer_at_a_time(target):
+            prepared = _in_fresh_loop(go)
     except DbprobeError as exc:
         pytest.fail(f"dbprobe: {exc}", pytrace=False)
     config.stash[_SERVER_KEY].update(

@@ -90,6 +90,17 @@ def test_every_fixture_works_under_each_async_framework(
     result.assert_outcomes(passed=7)
 
 
+def test_a_suite_in_two_xdist_workers_prepares_one_fresh_database_once(
+    db_url: str, pytester: pytest.Pytester
+) -> None:
+    # Both workers create the schema and seed at session start; one at a time.
+    pytester.makepyfile(test_suite=_suite(*STRICT))
+    result = pytester.runpytest_subprocess(
+        *BASE, "-n", "2", "-o", "asyncio_mode=strict", "--dbprobe-db", db_url
+    )
+    result.assert_outcomes(passed=7)
+
+
 def test_benchmark_table_in_the_terminal_summary_and_json_report(
     db_url: str, pytester: pytest.Pytester
 ) -> None:
@@ -238,8 +249,10 @@ def test_example_performance_suite_passes_with_its_statement_budgets(
 ) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "performance"
     report = pytester.path / "perf.json"
+    # The example lives in this repository, so its run reads our pyproject.toml:
+    # one process, as a user's suite would run, not our two workers sharing a file.
     result = pytester.runpytest_subprocess(
-        *BASE, str(example), "--dbprobe-db", db_url, "--dbprobe-json", str(report)
+        *BASE, "-n", "0", str(example), "--dbprobe-db", db_url, "--dbprobe-json", str(report)
     )
     result.assert_outcomes(passed=11)
     data = json.loads(report.read_text())

@@ -29,7 +29,9 @@ def test_ci_runs_exactly_the_readme_test_command_with_postgres_configured() -> N
 
 def test_every_dbprobe_import_the_readme_shows_resolves() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    imports = re.findall(r"^(from dbprobe[\w.]* import [\w, ]+|import dbprobe[\w.]*)$", readme, re.M)
+    imports = re.findall(
+        r"^(from dbprobe[\w.]* import [\w, ]+|import dbprobe[\w.]*)$", readme, re.M
+    )
     assert imports  # the README shows how to import what it documents
     for line in imports:
         exec(compile(line, "README.md", "exec"), {})  # raises ImportError if it moved
