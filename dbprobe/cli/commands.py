@@ -162,6 +162,7 @@ def _plan(args: argparse.Namespace, default_duration_s: float | None, default_tx
         "arrivals": args.arrivals,
         "latency_limit_ms": args.latency_limit,
         "processes": args.processes,
+        "rounds": args.rounds,
     }
     if args.profile is not None:
         extra["profile"] = args.profile

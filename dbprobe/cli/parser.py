@@ -21,6 +21,7 @@ from dbprobe.cli.gate_parser import (
 )
 from dbprobe.cli.option_types import (
     int_at_least,
+    int_between,
     mix,
     non_negative_int,
     positive_int,
@@ -34,9 +35,11 @@ from dbprobe.result.options import (
     ARRIVAL_KINDS,
     DEADLOCK_PATTERNS,
     DEFAULT_N_PLUS_ONE_THRESHOLD,
+    DEFAULT_ROUNDS,
     DEFAULT_UOW_MIX,
     ISOLATION_LEVELS,
     LOCK_ORDERS,
+    MAX_ROUNDS,
     PROFILE_NAMES,
     SCALE_NAMES,
     SELECT_VIAS,
@@ -189,6 +192,14 @@ def _add_load_options(
         metavar="MS",
         help="skip operations already MS milliseconds late when a worker takes them "
         "(as pgbench -L; needs --rate)",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int_between(1, MAX_ROUNDS),
+        default=DEFAULT_ROUNDS,
+        metavar="N",
+        help="measure in N rounds (the operations interleaved, each round one sample of the "
+        f"regression gate; default {DEFAULT_ROUNDS})",
     )
     p.add_argument(
         "--processes",

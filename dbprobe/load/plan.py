@@ -14,6 +14,7 @@ from dbprobe.errors import ConfigError
 from dbprobe.load.arrivals import ARRIVAL_KINDS, ArrivalSchedule
 from dbprobe.load.profiles import LoadProfile, Segment
 from dbprobe.result.config import LoadShape
+from dbprobe.result.options import DEFAULT_ROUNDS, MAX_ROUNDS
 
 __all__ = ["LoadPlan", "RetryPolicy"]
 
@@ -51,7 +52,9 @@ class LoadPlan:
     them. ``processes`` is read by :mod:`dbprobe.load.harness`, which runs the
     plan in that many processes (``rate_per_s`` is then split among them;
     ``workers`` and ``transactions_per_worker`` are per process);
-    :func:`run_workload` itself always runs in one.
+    :func:`run_workload` itself always runs in one. ``rounds`` cuts the
+    measurement into that many samples for the regression gate
+    (:mod:`dbprobe.load.rounds`).
     """
 
     workers: int
@@ -63,6 +66,7 @@ class LoadPlan:
     latency_limit_ms: float | None = None
     profile: LoadProfile = field(default_factory=LoadProfile)
     processes: int = 1
+    rounds: int = DEFAULT_ROUNDS
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -102,6 +106,8 @@ class LoadPlan:
             self.profile.validate_for(self.duration_s)
         if self.processes < 1:
             raise ConfigError(f"--processes must be at least 1, got {self.processes}")
+        if not 1 <= self.rounds <= MAX_ROUNDS:
+            raise ConfigError(f"--rounds must be from 1 to {MAX_ROUNDS}, got {self.rounds}")
 
     @property
     def open_loop(self) -> bool:

@@ -52,11 +52,14 @@ from dbprobe.instrument.nplusone import (
     is_missing_greenlet,
     missing_greenlet_finding,
 )
+from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rounds import RoundRecorder
 from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.result.findings import Finding
+from dbprobe.result.model import RoundFigures
 
 __all__ = [
     "LATE_AFTER_MS",
@@ -76,6 +79,12 @@ _ERROR_SAMPLES_PER_CLASS = 3
 #: is counted as late: well above the event loop's timer granularity (~1 ms),
 #: so a late operation means the schedule slipped, not the clock.
 LATE_AFTER_MS = 10.0
+
+# The loop-lag probe's timer: short enough to sample a run of a second
+# often, long enough to cost nothing (a wake-up every 10 ms).
+_LAG_PROBE_S = 0.01
+_LAG_PROBE_NS = int(_LAG_PROBE_S * 1e9)
+_CALIBRATION_POLL_S = 0.02
 
 
 class OperationContext:
@@ -156,6 +165,7 @@ class OperationStats:
     # commit, and from the intended to the actual start.
     service_latency: LatencyHistogram | None = None
     schedule_lag: LatencyHistogram | None = None
+    rounds: tuple[RoundFigures, ...] = ()  # filled when the run ends
     late: int = 0  # started more than LATE_AFTER_MS after the intended start
     skipped: int = 0  # over the latency limit when a worker took them: not run
     unstarted: int = 0  # due before the end of a timed run, never reached by a worker
@@ -300,6 +310,8 @@ async def run_workload(
     on_tick: Callable[[TimelinePoint], None] | None = None,
     rss_mb: Callable[[], float] | None = None,
     schedule_phase: float = 0.0,
+    calibrator: Calibrator | None = None,
+    round_index: int | None = None,
 ) -> WorkloadResult:
     """Run ``operations`` under ``plan`` and return what was recorded.
 
@@ -308,7 +320,11 @@ async def run_workload(
     timeline interval (about once a second), for a live display. ``rss_mb``
     samples the process's memory for the timeline. ``schedule_phase`` (0..1)
     offsets a uniform arrival schedule, so that processes sharing a rate
-    interleave.
+    interleave. The measurement is cut into ``plan.rounds`` rounds (equal
+    slices of the duration, or of the transactions) and ``calibrator``, if
+    given, measures the machine's reference once in each. ``round_index``
+    says which round of a catalogue this run is (its plan has one round):
+    the reference is then that round's, shared with the round's other phases.
     """
     install_statement_counter()
     ops = list(operations)
@@ -340,6 +356,21 @@ async def run_workload(
 
     timeline = TimelineRecorder(measure_from, rate_at=rate_at, rss_mb=rss_mb)
     wakeup = LatencyHistogram() if open_loop else None
+    loop_lag = LatencyHistogram()
+    rounds = plan.rounds
+    if deadline is not None:
+        round_ns = max(1, (deadline - measure_from) // rounds)
+
+        def round_of(started: int, finished_before: int) -> int:
+            return min(rounds - 1, max(0, (started - measure_from) // round_ns))
+
+    else:
+        count = total or 1
+
+        def round_of(started: int, finished_before: int) -> int:
+            return min(rounds - 1, finished_before * rounds // count)
+
+    recorder = RoundRecorder(len(ops), rounds, round_of)
 
     async def closed_worker(index: int) -> None:
         # One Random per worker, derived from the run's seed: the sequence of
@@ -361,11 +392,15 @@ async def run_workload(
             stats = measured_list[k] if is_measured else warmup_list[k]
             if is_measured:
                 timeline.begin(now)
+                round_index = recorder.round_of(now, done[0])
             latency = await _run_once(
                 ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold
             )
             if is_measured:
-                timeline.end(clock_ns(), latency)
+                ended = clock_ns()
+                timeline.end(ended, latency)
+                if latency >= 0:
+                    recorder.record(k, round_index, now, ended, latency)
                 mine += 1
                 done[0] += 1
 
@@ -417,11 +452,15 @@ async def run_workload(
                 stats.late += 1
             if is_measured:
                 timeline.begin(now, lag, late)
+                round_index = recorder.round_of(now, done[0])
             latency = await _run_once(
                 ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
             )
             if is_measured:
-                timeline.end(clock_ns(), latency)
+                ended = clock_ns()
+                timeline.end(ended, latency)
+                if latency >= 0:
+                    recorder.record(k, round_index, now, ended, latency)
                 done[0] += 1
 
     def fraction() -> float:
@@ -431,10 +470,37 @@ async def run_workload(
         finished = settled[0] if open_loop else done[0]
         return finished / total if total else 0.0
 
+    async def watch_loop_lag() -> None:
+        # How late the event loop runs a timer, measured all through the run:
+        # a loop busy with dbprobe's own work (or starved of CPU) delays every
+        # task, workers included, and the latencies then describe the client.
+        while True:
+            asked = clock_ns()
+            await asyncio.sleep(_LAG_PROBE_S)
+            woke = clock_ns()
+            if woke >= measure_from:
+                loop_lag.record_ns(max(0, woke - asked - _LAG_PROBE_NS))
+
+    reference_ms: dict[int, float] = {}
+
+    async def calibrate(calibrator: Calibrator) -> None:
+        # Once in each round, while the operations of that round run.
+        while True:
+            now = clock_ns()
+            if now >= measure_from:
+                r = recorder.round_of(now, done[0])
+                if r not in reference_ms:
+                    key = r if round_index is None else round_index
+                    reference_ms[r] = (await calibrator.reference_for(key)).cpu_ms
+            await asyncio.sleep(_CALIBRATION_POLL_S)
+
     worker = open_worker if open_loop else closed_worker
     workers = [
         asyncio.create_task(worker(i), name=f"dbprobe-worker-{i}") for i in range(plan.workers)
     ]
+    helpers = [asyncio.create_task(watch_loop_lag(), name="dbprobe-loop-lag")]
+    if calibrator is not None:
+        helpers.append(asyncio.create_task(calibrate(calibrator), name="dbprobe-calibration"))
     interrupted = False
     try:
         # Poll rather than wait on `stop`: the same tick drives the progress
@@ -456,13 +522,23 @@ async def run_workload(
     finally:
         ended = clock_ns()
         cpu_s = time.thread_time() - cpu_begin_s
-        for task in workers:
+        for task in (*workers, *helpers):
             task.cancel()
-        await asyncio.wait(workers, timeout=_CANCEL_GRACE_S)
+        await asyncio.wait([*workers, *helpers], timeout=_CANCEL_GRACE_S)
     for task in workers:
         if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
             raise failure
-    measured_s = max(0.0, (min(ended, deadline or ended) - measure_from) / 1e9)
+    measured_end = min(ended, deadline or ended)
+    measured_s = max(0.0, (measured_end - measure_from) / 1e9)
+
+    def round_ns_of(r: int, first: int | None, last: int | None) -> int:
+        if deadline is not None:
+            start = measure_from + r * round_ns
+            return max(0, min(start + round_ns, measured_end) - start)
+        return last - first if first is not None and last is not None else 0
+
+    for k, stats in enumerate(measured_list):
+        stats.rounds = recorder.figures(k, round_ns_of, reference_ms)
     generator = GeneratorLoad(
         loop_cpu_s=cpu_s,
         wall_s=(ended - begin) / 1e9,
@@ -470,6 +546,9 @@ async def run_workload(
         wakeup_lag_p50_ms=wakeup.value_at_percentile_ms(50.0) if wakeup and wakeup.count else 0.0,
         wakeup_lag_p99_ms=wakeup.value_at_percentile_ms(99.0) if wakeup and wakeup.count else 0.0,
         wakeup_lag_max_ms=wakeup.summary().max_ms if wakeup and wakeup.count else 0.0,
+        lag_samples=loop_lag.count,
+        loop_lag_p50_ms=loop_lag.value_at_percentile_ms(50.0) if loop_lag.count else 0.0,
+        loop_lag_p99_ms=loop_lag.value_at_percentile_ms(99.0) if loop_lag.count else 0.0,
     )
     return WorkloadResult(
         tuple(measured_list),

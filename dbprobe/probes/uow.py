@@ -31,6 +31,7 @@ from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation, OperationContext
 from dbprobe.probes.workload import run_workload_probe
@@ -183,9 +184,9 @@ class _UowBuild:
 
     probe_options: UowOptions
 
-    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
+    async def __call__(self, db: Database) -> Workload:
         world = await _uow_world(db, self.probe_options.hot_set)
-        return [build_operations(self.probe_options, world)]
+        return Workload(tuple(build_operations(self.probe_options, world)))
 
 
 async def run_uow(

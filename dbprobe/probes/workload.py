@@ -28,10 +28,11 @@ from dbprobe.load.harness import (
 )
 from dbprobe.load.health import generator_findings
 from dbprobe.load.outages import service_interruptions
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob
 from dbprobe.load.sections import LoadSection, TimelineSection
-from dbprobe.load.workers import LATE_AFTER_MS, Operation
+from dbprobe.load.workers import LATE_AFTER_MS
 from dbprobe.result.config import ProbeConfig, RunConfig
 from dbprobe.result.findings import Finding
 from dbprobe.result.model import Report, Section
@@ -48,7 +49,7 @@ async def run_workload_probe(
     probe: str,
     options: TargetOptions,
     config: ProbeConfig,
-    build: Callable[[Database], Awaitable[Sequence[Sequence[Operation]]]],
+    build: Callable[[Database], Awaitable[Workload]],
     plan: LoadPlan,
     retry: RetryPolicy,
     *,
@@ -75,7 +76,7 @@ async def run_workload_probe(
     async with context as prepared:
         db = prepared.db
         async with (around or _nothing_around)(db) as late_findings:
-            phases = await run_until_stopped(build(db), stop)
+            workload = await run_until_stopped(build(db), stop)
             if hooks.on_run_start is not None:
                 what = f"{probe} on {db.target.masked} ({db.server_version})"
                 if plan.processes > 1:
@@ -84,7 +85,7 @@ async def run_workload_probe(
             if plan.processes == 1:
                 measured = await measure_here(
                     db,
-                    phases,
+                    workload,
                     plan,
                     retry,
                     seed=options.seed,
@@ -102,7 +103,9 @@ async def run_workload_probe(
                     n_plus_one_threshold=n_plus_one_threshold,
                 )
                 measured = await measure_in_processes(job, plan, stop=stop, hooks=hooks)
-    ops = measured.operations
+    # A catalogue ran its entries in a shuffled order: report them in its own.
+    order = {op.name: i for i, op in enumerate(workload.operations)}
+    ops = tuple(sorted(measured.operations, key=lambda op: order.get(op.name, len(order))))
     findings: list[Finding] = evaluate_slos(slos, ops)
     findings += measured.findings
     findings += generator_findings(measured.generator)
@@ -130,6 +133,7 @@ async def run_workload_probe(
             pool_size=options.pool.size,
             n_plus_one_threshold=n_plus_one_threshold,
             load=plan.shape() if plan.open_loop or plan.processes > 1 else None,
+            rounds=plan.rounds,
         ),
         operations=ops,
         findings=findings,
@@ -137,4 +141,5 @@ async def run_workload_probe(
         interrupted=measured.interrupted,
         argv=argv,
         sections=sections,
+        calibration=measured.calibration,
     )

@@ -225,6 +225,7 @@ class RunConfig:
     load: LoadShape | None = None
     seed_checksum: str | None = None
     merged_reports: int | None = None
+    rounds: int | None = None  # the rounds the measurement was cut into
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -273,6 +274,8 @@ class RunConfig:
             data["seed_checksum"] = self.seed_checksum
         if self.merged_reports is not None:
             data["merged_reports"] = self.merged_reports
+        if self.rounds is not None:
+            data["rounds"] = self.rounds
         return data | dict(self.extra)
 
     @classmethod
@@ -287,7 +290,8 @@ class RunConfig:
         load = LoadShape.from_json(data) if LoadShape.keys() <= data.keys() else None
         if load is not None:
             known |= LoadShape.keys()
-        own = {"pool_size", "n_plus_one_threshold", "seed_checksum", "merged_reports"} - known
+        own = {"pool_size", "n_plus_one_threshold", "seed_checksum", "merged_reports", "rounds"}
+        own -= known
         return cls(
             probe=typed,
             pool_size=data.get("pool_size") if "pool_size" in own else None,
@@ -295,6 +299,7 @@ class RunConfig:
             load=load,
             seed_checksum=data.get("seed_checksum"),
             merged_reports=data.get("merged_reports"),
+            rounds=data.get("rounds"),
             extra={k: v for k, v in data.items() if k not in known | own},
         )
 

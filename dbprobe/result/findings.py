@@ -301,7 +301,7 @@ class RegressionEvidence(Evidence):
     ``level`` (minor, warning, critical) only for a regression.
     """
 
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"level"})
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"level", "baseline_rounds", "current_rounds"})
 
     metric: str
     baseline: float
@@ -314,11 +314,21 @@ class RegressionEvidence(Evidence):
     current_count: int
     baseline_run: str
     level: str | None = None
+    # The samples the verdict rests on (absent from reports of an earlier gate).
+    baseline_rounds: int | None = None
+    current_rounds: int | None = None
 
 
 @dataclass(frozen=True)
 class GeneratorSaturatedEvidence(Evidence):
-    """The load generator's own effort: event-loop CPU and how late free workers woke up."""
+    """The load generator's own effort: event-loop CPU and lag, how late free workers woke up.
+
+    The loop-lag figures are absent from reports written before the lag was measured.
+    """
+
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset(
+        {"loop_lag_p50_ms", "loop_lag_p99_ms", "loop_lag_threshold_ms"}
+    )
 
     loop_cpu_percent: float
     cpu_threshold_percent: float
@@ -328,6 +338,9 @@ class GeneratorSaturatedEvidence(Evidence):
     wakeup_lag_max_ms: float
     wakeup_lag_threshold_ms: float
     processes: int
+    loop_lag_p50_ms: float | None = None
+    loop_lag_p99_ms: float | None = None
+    loop_lag_threshold_ms: float | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation
 from dbprobe.probes.repo.catalogue import catalogue, repo_world, select_entries
@@ -26,9 +27,10 @@ class _RepoBuild:
 
     only: tuple[str, ...]
 
-    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
+    async def __call__(self, db: Database) -> Workload:
         entries = select_entries(catalogue(await repo_world(db)), self.only)
-        return [[Operation(entry.name, 1, entry.run)] for entry in entries]
+        # Each query measured on its own, the entries interleaved in rounds.
+        return Workload(tuple(Operation(e.name, 1, e.run) for e in entries), catalogue=True)
 
 
 async def run_repo(

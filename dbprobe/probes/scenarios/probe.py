@@ -33,8 +33,8 @@ from dbprobe.load.harness import (
     prepared_target,
     run_until_stopped,
 )
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation
 from dbprobe.probes.scenarios.declare import ScenarioSet, load_scenarios
 from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result.config import ScenariosConfig
@@ -100,8 +100,8 @@ class _ScenarioBuild:
     source: str
     only: tuple[str, ...]
 
-    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
-        return [load_scenarios(self.source).operations(self.only)]
+    async def __call__(self, db: Database) -> Workload:
+        return Workload(tuple(load_scenarios(self.source).operations(self.only)))
 
 
 def _hook_failure(what: str, source: str, exc: BaseException) -> str:
