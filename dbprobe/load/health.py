@@ -51,6 +51,7 @@ WAKEUP_LAG_SATURATED_MS = 10.0
 LOOP_LAG_SATURATED_MS = 5.0
 # Fewer timed wake-ups than this make no percentile worth a warning.
 _MIN_WAKEUPS = 20
+_MIN_LAG_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,12 @@ class GeneratorLoad:
 
     @property
     def loop_lagging(self) -> bool:
-        return self.lag_samples >= _MIN_WAKEUPS and self.loop_lag_p50_ms >= LOOP_LAG_SATURATED_MS
+        # Few samples are themselves a sign here: a loop that runs its 10 ms
+        # timer 100 ms late takes only ten a second.
+        return (
+            self.lag_samples >= _MIN_LAG_SAMPLES
+            and self.loop_lag_p50_ms >= LOOP_LAG_SATURATED_MS
+        )
 
     @property
     def saturated(self) -> bool:

@@ -10,8 +10,8 @@ it and only it. Run again without the slowdown, it must stay quiet.
 from __future__ import annotations
 
 import asyncio
-import gc
 import datetime as dt
+import gc
 import time
 from pathlib import Path
 
