@@ -61,6 +61,6 @@ def test_an_event_loop_that_runs_its_timers_late_is_a_saturated_generator() -> N
 def test_a_few_late_timers_behind_heavy_operations_are_not_saturation() -> None:
     tail_only = GeneratorLoad(loop_cpu_s=4.0, wall_s=10.0, lag_samples=900,
                               loop_lag_p50_ms=0.6, loop_lag_p99_ms=40.0)  # fmt: skip
-    too_few = GeneratorLoad(loop_cpu_s=0.1, wall_s=0.1, lag_samples=4, loop_lag_p50_ms=50.0)
+    too_few = GeneratorLoad(loop_cpu_s=0.01, wall_s=0.1, lag_samples=4, loop_lag_p50_ms=50.0)
     assert generator_findings(tail_only) == []
     assert generator_findings(too_few) == []
