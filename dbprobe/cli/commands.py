@@ -233,7 +233,7 @@ async def _repo_command(
 
 
 def _list_catalogue(args: argparse.Namespace, out: Console) -> int:
-    for entry in repo.catalogue(repo.RepoWorld(1, 1, 1, 1, 1)):
+    for entry in repo.catalogue(repo.RepoWorld.dense(1, 1, 1, 1, 1)):
         out.print(f"{entry.name:<28} {entry.description}", highlight=False)
     return EXIT_OK
 
