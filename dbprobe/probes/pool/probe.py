@@ -38,11 +38,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
 
-from dbprobe.database.engine import Database, PoolOptions, build_engine
+from dbprobe.database.engine import Database, PoolOptions
 from dbprobe.database.url import Backend, mask_secret
 from dbprobe.domain.models import Movement
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
@@ -54,6 +54,7 @@ from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_reports
 from dbprobe.load.workers import OperationStats, WorkloadResult
 from dbprobe.metrics import LatencyHistogram
+from dbprobe.probes.pool.activity import ActivityMonitor
 from dbprobe.probes.pool.model import (
     MIN_RAMP_SECONDS,
     TimelineRecorder,
@@ -82,15 +83,6 @@ _PG_HOLD = text("SELECT pg_sleep(:seconds)")
 _PG_HOLD_METHOD = "pg_sleep"
 _SQLITE_HOLD = select(func.count()).select_from(Movement)
 _SQLITE_HOLD_METHOD = "short read + asyncio.sleep, connection checked out"
-# The probe's own sessions: application_name is set by engine.build_engine; the
-# pid filter (applied in Python) keeps out other dbprobe runs on the same database.
-_PG_ACTIVITY = text(
-    "SELECT pid, state, wait_event_type, wait_event, left(query, 200) AS query, "
-    "extract(epoch FROM clock_timestamp() - state_change) AS state_s "
-    "FROM pg_stat_activity "
-    "WHERE application_name = 'dbprobe' AND datname = current_database() "
-    "AND pid <> pg_backend_pid() ORDER BY pid"
-)
 
 
 def _finite(value: float) -> bool:
@@ -176,51 +168,6 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-class _ActivityMonitor:
-    """Reads pg_stat_activity on a connection of its own.
-
-    Not from the probed pool: when it is needed, that pool is exhausted.
-    """
-
-    def __init__(self, engine: AsyncEngine, conn: AsyncConnection) -> None:
-        self._engine = engine
-        self._conn = conn
-
-    @classmethod
-    async def open(cls, db: Database, connect_timeout_s: float) -> _ActivityMonitor:
-        engine = build_engine(
-            db.target, PoolOptions(size=1, connect_timeout_s=connect_timeout_s), db.isolation
-        )
-        try:
-            conn = await engine.connect()
-        except BaseException:
-            await engine.dispose()
-            raise
-        return cls(engine, conn)
-
-    async def snapshot(self, pids: frozenset[int]) -> tuple[Mapping[str, Any], ...]:
-        rows = (await self._conn.execute(_PG_ACTIVITY)).mappings().all()
-        await self._conn.rollback()
-        return tuple(
-            {
-                "pid": r["pid"],
-                "state": r["state"],
-                "wait_event_type": r["wait_event_type"],
-                "wait_event": r["wait_event"],
-                "query": r["query"],
-                "state_s": None if r["state_s"] is None else round(float(r["state_s"]), 3),
-            }
-            for r in rows
-            if not pids or r["pid"] in pids
-        )
-
-    async def close(self) -> None:
-        try:
-            await self._conn.close()
-        finally:
-            await self._engine.dispose()
-
-
 @dataclass(frozen=True)
 class _Outcome:
     """What one run of the load measured (the probe's I/O shell turns it into a report)."""
@@ -251,7 +198,7 @@ class _PoolLoad:
         db: Database,
         probe: PoolProbeOptions,
         *,
-        monitor: _ActivityMonitor | None,
+        monitor: ActivityMonitor | None,
         stop: asyncio.Event,
         hooks: ProbeHooks,
         sampler: ResourceSampler,
@@ -512,11 +459,11 @@ async def run_pool(
         sampler = ResourceSampler()
         if hooks.on_run_start is not None:
             hooks.on_run_start(f"pool on {db.target.masked} ({db.server_version})")
-        monitor: _ActivityMonitor | None = None
+        monitor: ActivityMonitor | None = None
         monitor_error: str | None = None
         if db.backend is Backend.POSTGRESQL:
             try:
-                monitor = await _ActivityMonitor.open(db, options.pool.connect_timeout_s)
+                monitor = await ActivityMonitor.open(db, options.pool.connect_timeout_s)
             except Exception as exc:  # the probe runs without the snapshot
                 monitor_error = mask_secret(_first_line(exc), db.target)
         try:
