@@ -203,6 +203,7 @@ async def _uow_command(
             argv=argv,
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -228,6 +229,7 @@ async def _repo_command(
             argv=argv,
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -258,6 +260,7 @@ async def _run_scenarios_command(
             argv=argv,
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -299,6 +302,7 @@ async def _select_command(
             argv=argv,
             hooks=hooks,
             slos=args.slo,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -329,7 +333,13 @@ async def _pool_command(
         out,
         err,
         lambda stop, hooks: run_pool(
-            options, probe, stop=stop, argv=argv, hooks=hooks, slos=args.slo
+            options,
+            probe,
+            stop=stop,
+            argv=argv,
+            hooks=hooks,
+            slos=args.slo,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -352,7 +362,12 @@ async def _deadlock_command(
         out,
         err,
         lambda stop, hooks: run_deadlock(
-            _target_options(args, target), options, stop=stop, argv=argv, hooks=hooks
+            _target_options(args, target),
+            options,
+            stop=stop,
+            argv=argv,
+            hooks=hooks,
+            max_error_rate=args.max_error_rate,
         ),
     )
 

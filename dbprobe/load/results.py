@@ -44,6 +44,7 @@ def _operation_report(stats: OperationStats, measured_s: float) -> OperationRepo
         schedule_lag_histogram=stats.schedule_lag.encode() if stats.schedule_lag else "",
         lock_waits=stats.lock_waits,
         lock_wait_ms_total=stats.lock_wait_ns / 1e6,
+        errors_by_class={k.value: n for k, n in sorted(stats.gave_up.items())},
     )
 
 

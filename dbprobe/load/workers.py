@@ -130,7 +130,9 @@ class OperationStats:
     ``attempts`` is counted when an attempt starts, ``commits`` and
     ``failures`` when it ends; the difference is the attempts that had not
     ended when the run stopped (:attr:`cancelled`). Every failure is rolled
-    back, and is either retried or given up (``errors``).
+    back, and is either retried or given up (``errors``). ``error_classes``
+    counts the failures by class; ``retried`` and ``gave_up`` split them by
+    what followed, so each is counted under its own class only.
     """
 
     name: str
@@ -142,6 +144,8 @@ class OperationStats:
     retries: int = 0
     errors: int = 0
     error_classes: Counter[ErrorClass] = field(default_factory=Counter)
+    retried: Counter[ErrorClass] = field(default_factory=Counter)
+    gave_up: Counter[ErrorClass] = field(default_factory=Counter)
     error_samples: dict[ErrorClass, list[str]] = field(default_factory=dict)
     # The server's DETAIL of the first failures per class (PostgreSQL only): for a
     # deadlock it names which process waited on which, the evidence to keep.
@@ -242,9 +246,11 @@ async def _run_once(
                 if kind.retryable and retry_no < retry.retries:
                     retry_no += 1
                     stats.retries += 1
+                    stats.retried[kind] += 1
                     await asyncio.sleep(retry.backoff_s(retry_no, rng))
                     continue
                 stats.errors += 1
+                stats.gave_up[kind] += 1
                 return -1
         stats.commits += 1
         # Detection runs on the committed attempt only: a failed attempt's

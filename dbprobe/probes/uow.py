@@ -32,6 +32,7 @@ from dbprobe.domain.planning import (
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE
 from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import Operation, OperationContext
@@ -214,6 +215,7 @@ async def run_uow(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the uow probe against ``options.target``; seeds first if needed."""
     return await run_workload_probe(
@@ -228,4 +230,5 @@ async def run_uow(
         stop=stop or asyncio.Event(),
         argv=argv,
         hooks=hooks or ProbeHooks(),
+        max_error_rate=max_error_rate,
     )

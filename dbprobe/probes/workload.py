@@ -3,7 +3,7 @@
 They share one skeleton, :func:`run_workload_probe`: connect and seed, build
 the operations, measure them (in one process or several), then the findings
 every workload reports (SLOs, N+1s, a saturated generator, service
-interruptions) and the ``timeline`` and ``load`` sections. Each probe module
+interruptions, too many errors) and the ``timeline`` and ``load`` sections. Each probe module
 supplies only what is its own: its operations and its config.
 """
 
@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck, evaluate_slos
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     PreparedTarget,
     ProbeHooks,
@@ -61,6 +62,7 @@ async def run_workload_probe(
     around: Callable[[Database], contextlib.AbstractAsyncContextManager[list[Finding]]]
     | None = None,
     connect: Callable[[], Awaitable[Database]] | None = None,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Connect, seed if needed, then run each phase (a set of operations) under ``plan``.
 
@@ -69,7 +71,8 @@ async def run_workload_probe(
     ``prepare`` replaces the connect-and-seed step, ``around`` wraps the load
     (user scenarios' setup and teardown; it yields a list to add findings to),
     and ``connect`` is how each process connects when ``plan.processes > 1``
-    (``build`` and ``connect`` must then pickle).
+    (``build`` and ``connect`` must then pickle). More than ``max_error_rate``
+    of the operations giving up is an ``error_rate`` finding.
     """
     context = prepare() if prepare is not None else prepared_target(options, stop=stop, hooks=hooks)
     async with context as prepared:
@@ -103,7 +106,8 @@ async def run_workload_probe(
                 )
                 measured = await measure_in_processes(job, plan, stop=stop, hooks=hooks)
     ops = measured.operations
-    findings: list[Finding] = evaluate_slos(slos, ops)
+    findings: list[Finding] = error_rate_findings(ops, max_error_rate)
+    findings += evaluate_slos(slos, ops)
     findings += measured.findings
     findings += generator_findings(measured.generator)
     findings += late_findings
@@ -130,6 +134,7 @@ async def run_workload_probe(
             pool_size=options.pool.size,
             n_plus_one_threshold=n_plus_one_threshold,
             load=plan.shape() if plan.open_loop or plan.processes > 1 else None,
+            max_error_rate=max_error_rate,
         ),
         operations=ops,
         findings=findings,

@@ -27,6 +27,7 @@ __all__ = [
     "EVIDENCE_TYPES",
     "AnomalyEvidence",
     "DeadlockEvidence",
+    "ErrorRateEvidence",
     "Evidence",
     "Finding",
     "FindingKind",
@@ -81,6 +82,7 @@ class FindingKind(enum.StrEnum):
     SERVICE_INTERRUPTION = "service_interruption"
     MERGE_WINDOW_MISMATCH = "merge_window_mismatch"
     TEARDOWN_FAILED = "teardown_failed"
+    ERROR_RATE = "error_rate"
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,27 @@ class ServiceInterruptionEvidence(Evidence):
 
 
 @dataclass(frozen=True)
+class ErrorRateEvidence(Evidence):
+    """Operations that gave up, against the limit, and what failed most.
+
+    Rates are fractions (0.01 is 1 %). ``error_classes`` and ``operations``
+    hold the give-ups of the classes and operations that failed most, most
+    first; ``first_error`` is the first message of the top class.
+    ``excluded_classes`` are what the probe provokes on purpose and reports in
+    its own finding (the deadlock probe's deadlocks): not counted here.
+    """
+
+    errors: int
+    finished: int
+    error_rate: float
+    max_error_rate: float
+    error_classes: Mapping[str, int]
+    operations: Mapping[str, int]
+    first_error: str | None
+    excluded_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MergeWindowEvidence(Evidence):
     """How long merged reports were measured together, against the shortest of them."""
 
@@ -372,6 +395,7 @@ EVIDENCE_TYPES: Mapping[FindingKind, type[Evidence]] = {
     FindingKind.SERVICE_INTERRUPTION: ServiceInterruptionEvidence,
     FindingKind.MERGE_WINDOW_MISMATCH: MergeWindowEvidence,
     FindingKind.TEARDOWN_FAILED: NoEvidence,
+    FindingKind.ERROR_RATE: ErrorRateEvidence,
 }
 
 

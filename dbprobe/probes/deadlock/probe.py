@@ -39,6 +39,7 @@ from dbprobe.database.engine import Database
 from dbprobe.database.url import Backend
 from dbprobe.domain.models import Account, Base, Transfer
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     ProbeHooks,
     TargetOptions,
@@ -337,8 +338,14 @@ async def run_deadlock(
     stop: asyncio.Event | None = None,
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
-    """Run the deadlock probe against ``options.target``; seeds first if needed."""
+    """Run the deadlock probe against ``options.target``; seeds first if needed.
+
+    Lock conflicts given up (deadlocks, serialization failures, lock timeouts)
+    are what the probe measures; more than ``max_error_rate`` of the transfers
+    failing otherwise (a lost connection) is an ``error_rate`` finding.
+    """
     stop = stop or asyncio.Event()
     hooks = hooks or ProbeHooks()
     scale = load_scale(options.scale)
@@ -373,7 +380,9 @@ async def run_deadlock(
     (stats,) = result.operations
     (op,) = operation_reports(result)
     section = _section(stats, op, workload, probe, db, check)
-    findings: list[Finding] = []
+    findings: list[Finding] = error_rate_findings(
+        (op,), max_error_rate, excluded=[c.value for c in ErrorClass if c.retryable]
+    )
     if check is not None and not check.holds:
         findings.append(lost_update_finding(check, probe, db.isolation.value))
     if section.deadlocks:
@@ -382,7 +391,9 @@ async def run_deadlock(
     return assemble_report(
         "deadlock",
         prepared,
-        config=RunConfig(probe.as_config(), pool_size=options.pool.size),
+        config=RunConfig(
+            probe.as_config(), pool_size=options.pool.size, max_error_rate=max_error_rate
+        ),
         operations=(op,),
         findings=findings,
         resources=sampler.finish(),

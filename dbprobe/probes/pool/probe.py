@@ -49,6 +49,7 @@ from dbprobe.errors import ConfigError, ErrorClass, classify_error
 from dbprobe.gate.slo import SloCheck, evaluate_slos
 from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.instrument.pool_trace import LeakedConnection, PoolTrace, PoolTracer
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import ProbeHooks, TargetOptions, assemble_report, prepared_target
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_reports
@@ -417,6 +418,7 @@ class _PoolLoad:
         kind = classify_error(exc)
         self._stats.record_failure(exc, kind, mask_secret(_first_line(exc), self._db.target))
         self._stats.errors += 1
+        self._stats.gave_up[kind] += 1
         if kind is not ErrorClass.POOL_TIMEOUT:
             return
         self._timeouts += 1
@@ -444,12 +446,15 @@ async def run_pool(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     slos: Sequence[SloCheck] = (),
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the pool probe against ``options.target``; seeds first if needed.
 
     The engine's pool is the probe's (``probe.pool_options``), whatever
     ``options.pool`` says, except for its connect timeout. ``slos`` are
-    checked against the ``hold`` operation (checkout wait + hold).
+    checked against the ``hold`` operation (checkout wait + hold). More than
+    ``max_error_rate`` of the cycles failing for another reason than a checkout
+    timeout (a lost connection, a failed hold) is an ``error_rate`` finding.
     """
     stop = stop or asyncio.Event()
     hooks = hooks or ProbeHooks()
@@ -477,7 +482,11 @@ async def run_pool(
     operations = operation_reports(
         WorkloadResult((outcome.stats,), outcome.elapsed_s, outcome.interrupted)
     )
-    findings: list[Finding] = evaluate_slos(slos, operations)
+    # Checkout timeouts are what this probe provokes; pool_exhaustion reports them.
+    findings: list[Finding] = error_rate_findings(
+        operations, max_error_rate, excluded=(ErrorClass.POOL_TIMEOUT.value,)
+    )
+    findings += evaluate_slos(slos, operations)
     exhaustion = pool_exhaustion_finding(section, outcome.activity)
     if exhaustion is not None:
         error = outcome.activity_error or monitor_error
@@ -490,7 +499,7 @@ async def run_pool(
     return assemble_report(
         "pool",
         prepared,
-        config=RunConfig(probe.as_config()),
+        config=RunConfig(probe.as_config(), max_error_rate=max_error_rate),
         operations=operations,
         findings=findings,
         resources=sampler.finish(),

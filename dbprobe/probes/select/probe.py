@@ -38,6 +38,7 @@ from dbprobe.database.engine import Database
 from dbprobe.domain.models import Account
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck, evaluate_slos
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     ProbeHooks,
     TargetOptions,
@@ -294,6 +295,7 @@ async def run_select(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     slos: Sequence[SloCheck] = (),
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the select probe against ``options.target``; seeds first if needed."""
     stop = stop or asyncio.Event()
@@ -340,12 +342,17 @@ async def run_select(
             if results[-1].interrupted:
                 break
     ops = tuple(op for r in results for op in operation_reports(r))
-    findings: list[Finding] = evaluate_slos(slos, ops)
+    findings: list[Finding] = error_rate_findings(ops, max_error_rate)
+    findings += evaluate_slos(slos, ops)
     findings += [f for r in results for f in operation_findings(r)]
     return assemble_report(
         "select",
         prepared,
-        config=RunConfig(probe.as_config(accounts), pool_size=options.pool.size),
+        config=RunConfig(
+            probe.as_config(accounts),
+            pool_size=options.pool.size,
+            max_error_rate=max_error_rate,
+        ),
         operations=ops,
         findings=findings,
         resources=sampler.finish(),
