@@ -242,7 +242,11 @@ class PoolExhaustionEvidence(Evidence):
 
 @dataclass(frozen=True)
 class DeadlockEvidence(Evidence):
-    """A run's deadlocks: how many, per transfer, retried or given up, and the server's DETAIL."""
+    """A run's deadlocks: how many, per transfer, and the server's DETAIL.
+
+    ``retries`` and ``give_ups`` count the transfers retried or given up after a
+    deadlock, and only those.
+    """
 
     deadlocks: int
     transfers: int

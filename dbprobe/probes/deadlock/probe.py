@@ -47,9 +47,11 @@ from dbprobe.load.harness import (
     prepared_target,
     run_until_stopped,
 )
+from dbprobe.load.outages import service_interruptions
 from dbprobe.load.plan import RetryPolicy
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_findings, operation_reports
+from dbprobe.load.sections import TimelineSection
 from dbprobe.load.workers import Operation, OperationContext, OperationStats, run_workload
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.probes.deadlock.ledger import LedgerCheck, PairFlow, check_ledger
@@ -63,7 +65,7 @@ from dbprobe.probes.deadlock.options import (
 from dbprobe.probes.deadlock.section import DeadlockSection, deadlock_finding, lost_update_finding
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
-from dbprobe.result.model import OperationReport, Report
+from dbprobe.result.model import OperationReport, Report, Section
 
 __all__ = [
     "LedgerState",
@@ -324,6 +326,8 @@ def _section(
         write_lock_wait_total_ms=workload.write_lock_wait_total_ns / 1e6 if sqlite else None,
         invariant=check,
         deadlock_details=tuple(stats.error_details.get(ErrorClass.DEADLOCK, ())),
+        deadlock_retries=stats.retried[ErrorClass.DEADLOCK],
+        deadlock_give_ups=stats.gave_up[ErrorClass.DEADLOCK],
     )
 
 
@@ -375,6 +379,7 @@ async def run_deadlock(
             seed=options.seed,
             stop=stop,
             on_progress=progress,
+            on_tick=hooks.on_tick,
         )
         check = await _check(db, probe, before, result.operations[0], result.interrupted)
     (stats,) = result.operations
@@ -388,6 +393,11 @@ async def run_deadlock(
     if section.deadlocks:
         findings.append(deadlock_finding(section))
     findings += operation_findings(result)
+    sections: list[Section] = [section]
+    if result.timeline is not None:
+        # Outages are read off the timeline, as for every probe.
+        findings += service_interruptions(result.timeline.points, (op,))
+        sections.append(TimelineSection(result.timeline))
     return assemble_report(
         "deadlock",
         prepared,
@@ -399,7 +409,7 @@ async def run_deadlock(
         resources=sampler.finish(),
         interrupted=result.interrupted,
         argv=argv,
-        sections=(section,),
+        sections=sections,
     )
 
 

@@ -51,8 +51,12 @@ from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.instrument.pool_trace import LeakedConnection, PoolTrace, PoolTracer
 from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import ProbeHooks, TargetOptions, assemble_report, prepared_target
+from dbprobe.load.outages import service_interruptions
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_reports
+from dbprobe.load.sections import TimelineSection
+from dbprobe.load.timeline import Timeline
+from dbprobe.load.timeline import TimelineRecorder as RunTimeline
 from dbprobe.load.workers import OperationStats, WorkloadResult
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.probes.pool.activity import ActivityMonitor
@@ -186,6 +190,7 @@ class _Outcome:
     interrupted: bool
     trace: PoolTrace
     timeline: TimelineRecorder
+    run_timeline: Timeline  # throughput, latency and errors a second, as every probe has
     activity: tuple[Mapping[str, Any], ...]
     activity_error: str | None
     hold_method: str
@@ -238,6 +243,8 @@ class _PoolLoad:
         self._snapshot: asyncio.Task[tuple[Mapping[str, Any], ...]] | None = None
         self._start_ns = 0
         self._deadline_ns = 0
+        # The run as every load probe records it, interval by interval (started in run()).
+        self._runs = RunTimeline(0)
 
     def _seconds(self, at_ns: int) -> float:
         return (at_ns - self._start_ns) / _NS
@@ -275,7 +282,9 @@ class _PoolLoad:
         tracer.start()
         try:
             self._start_ns = self._clock_ns()
+            start_unix_s = time.time()
             self._deadline_ns = self._start_ns + int(self._probe.duration_s * _NS)
+            self._runs = RunTimeline(self._start_ns)
             workers = [
                 asyncio.create_task(self._worker(i), name=f"dbprobe-pool-worker-{i}")
                 for i in range(self._probe.threads)
@@ -301,6 +310,7 @@ class _PoolLoad:
             interrupted=interrupted,
             trace=trace,
             timeline=self._timeline,
+            run_timeline=self._runs.finish(ended_ns, start_unix_s),
             activity=activity,
             activity_error=activity_error,
             hold_method=_PG_HOLD_METHOD if self._is_pg else _SQLITE_HOLD_METHOD,
@@ -319,6 +329,7 @@ class _PoolLoad:
                 if any(t.done() and not t.cancelled() and t.exception() for t in workers):
                     break  # a bug in the probe: stop the others and raise it below
                 await asyncio.wait(pending, timeout=0.1)
+                self._runs.tick(self._clock_ns())
                 self._sampler.sample()
                 if self._hooks.on_progress is not None:
                     elapsed = self._seconds(self._clock_ns())
@@ -351,6 +362,7 @@ class _PoolLoad:
         stats = self._stats
         stats.attempts += 1
         requested = self._clock_ns()
+        self._runs.begin(requested)
         # QueuePool makes a checkout wait exactly when every connection it may
         # open is out (its checkedout() counts those being opened too); nothing
         # else runs between this test and the pool's, as SQLAlchemy's greenlet
@@ -400,6 +412,7 @@ class _PoolLoad:
         stats.statements_max = max(stats.statements_max, tally.count)
         # The caller's view: waiting for a connection is part of the operation.
         stats.latency.record_ns(released - requested)
+        self._runs.end(released, released - requested)
 
     async def _hold(self, conn: AsyncConnection, got_ns: int) -> int:
         """Keep ``conn`` busy for the hold; returns the statement's own time in ns."""
@@ -419,6 +432,7 @@ class _PoolLoad:
         self._stats.record_failure(exc, kind, mask_secret(_first_line(exc), self._db.target))
         self._stats.errors += 1
         self._stats.gave_up[kind] += 1
+        self._runs.end(at_ns, -1)
         if kind is not ErrorClass.POOL_TIMEOUT:
             return
         self._timeouts += 1
@@ -496,6 +510,8 @@ async def run_pool(
             exhaustion = dataclasses.replace(exhaustion, evidence=evidence)
         findings.append(exhaustion)
     findings += [leak.finding() for leak in section.leaks]
+    # Outages are read off the run's timeline, as for every probe.
+    findings += service_interruptions(outcome.run_timeline.points, operations)
     return assemble_report(
         "pool",
         prepared,
@@ -505,7 +521,7 @@ async def run_pool(
         resources=sampler.finish(),
         interrupted=outcome.interrupted,
         argv=argv,
-        sections=[section],
+        sections=[section, TimelineSection(outcome.run_timeline)],
     )
 
 

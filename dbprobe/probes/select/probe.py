@@ -46,14 +46,16 @@ from dbprobe.load.harness import (
     prepared_target,
     run_until_stopped,
 )
+from dbprobe.load.outages import service_interruptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.resources import ResourceSampler
-from dbprobe.load.results import operation_findings, operation_reports
+from dbprobe.load.results import operation_findings, operation_reports, results_timeline
+from dbprobe.load.sections import TimelineSection
 from dbprobe.load.workers import Operation, OperationContext, run_workload
 from dbprobe.probes.select.driver import DriverConnections
 from dbprobe.result.config import RunConfig, SelectConfig
 from dbprobe.result.findings import Finding
-from dbprobe.result.model import OperationReport, Report
+from dbprobe.result.model import OperationReport, Report, Section
 
 __all__ = [
     "Layer",
@@ -345,6 +347,12 @@ async def run_select(
     findings: list[Finding] = error_rate_findings(ops, max_error_rate)
     findings += evaluate_slos(slos, ops)
     findings += [f for r in results for f in operation_findings(r)]
+    sections: list[Section] = [select_section(accounts, ops)]
+    timeline = results_timeline(results)
+    if timeline is not None:
+        # Outages are read off the timeline, as for every probe.
+        findings += service_interruptions(timeline.points, ops)
+        sections.append(TimelineSection(timeline))
     return assemble_report(
         "select",
         prepared,
@@ -358,5 +366,5 @@ async def run_select(
         resources=sampler.finish(),
         interrupted=any(r.interrupted for r in results),
         argv=argv,
-        sections=(select_section(accounts, ops),),
+        sections=sections,
     )
