@@ -23,6 +23,12 @@ counted; the service time (from the actual start) and the schedule lag
 an arrival already later than that when a worker takes it is skipped and
 counted (pgbench ``-L``). Arrivals due before the end of a timed run that no
 worker reached are counted as ``unstarted``.
+
+An open-loop warm-up follows a schedule of its own (``LoadPlan.warmup_schedule``).
+When its time is up, the arrivals it has not started are dropped
+(``warmup_dropped``), not served into the measured window, and the measured
+schedule starts afresh at the start of the measurement: the first measured
+second is a normal second, not the tail of the warm-up's backlog.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from dbprobe.instrument.nplusone import (
     is_missing_greenlet,
     missing_greenlet_finding,
 )
+from dbprobe.load.arrivals import ArrivalSchedule
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
@@ -197,6 +204,7 @@ class WorkloadResult:
     timeline: Timeline | None = None
     generator: GeneratorLoad | None = None
     open_loop: bool = False
+    warmup_dropped: int = 0  # open loop: warm-up arrivals dropped when the warm-up ended
 
 
 def _first_line(exc: BaseException) -> str:
@@ -284,6 +292,14 @@ async def _run_once(
         if ctx.commit_ns is not None:
             stats.commit_latency.record_ns(ctx.commit_ns)
         return latency
+
+
+def _drain(arrivals: ArrivalSchedule) -> int:
+    """Take the rest of a finite schedule; how many arrivals that was."""
+    dropped = 0
+    while arrivals.next_ns() >= 0:
+        dropped += 1
+    return dropped
 
 
 def _new_stats(name: str, open_loop: bool) -> OperationStats:
@@ -375,30 +391,42 @@ async def run_workload(
                 mine += 1
                 done[0] += 1
 
+    # The warm-up follows a schedule of its own; the measurement's starts afresh at
+    # measure_from, so that no backlog of the warm-up spills into it.
+    warmup = plan.warmup_schedule(seed, phase=schedule_phase)
     schedule = plan.arrival_schedule(seed, phase=schedule_phase) if open_loop else None
     pick = random.Random(f"dbprobe-mix:{seed}")
+    warmup_pick = random.Random(f"dbprobe-warmup-mix:{seed}")
     limit_ns = int(plan.latency_limit_ms * 1e6) if plan.latency_limit_ms is not None else None
     late_ns = int(LATE_AFTER_MS * 1e6)
+    dropped = [0]  # open loop: warm-up arrivals dropped when the warm-up ended
 
-    async def open_worker(index: int) -> None:
-        # Each free worker takes the next arrival: a FIFO queue served by
-        # `workers` servers, with no queue object and no dispatcher task.
-        assert schedule is not None
+    async def serve(
+        index: int, rng: random.Random, arrivals: ArrivalSchedule, *, measured: bool
+    ) -> None:
+        """Take arrivals of one schedule, each when free: a FIFO queue served by workers."""
         assert wakeup is not None
-        rng = random.Random(seed * 1_000_003 + index)
+        origin = measure_from if measured else begin
+        mix = pick if measured else warmup_pick
+        stats_list = measured_list if measured else warmup_list
 
         def make_ctx() -> OperationContext:
             return OperationContext(db, rng, index)
 
         while True:
-            offset = schedule.next_ns()
+            offset = arrivals.next_ns()
             if offset < 0:
                 return
-            k = bisect(cumulative, pick.random() * total_weight, 0, last)
-            intended = begin + offset
-            is_measured = intended >= measure_from
-            stats = measured_list[k] if is_measured else warmup_list[k]
+            intended = origin + offset
             now = clock_ns()
+            if not measured and max(now, intended) >= measure_from:
+                # The warm-up is over: what it left undone is dropped, not served
+                # into the measured window (where it once showed as 0 tx/s, then
+                # a backlog of seconds).
+                dropped[0] += 1 + _drain(arrivals)
+                return
+            k = bisect(cumulative, mix.random() * total_weight, 0, last)
+            stats = stats_list[k]
             if deadline is not None and now >= deadline:
                 # Due before the end, but no worker was free for it in time.
                 stats.unstarted += 1
@@ -406,14 +434,14 @@ async def run_workload(
             if intended > now:
                 await asyncio.sleep((intended - now) / 1e9)
                 now = clock_ns()
-                if is_measured:
+                if measured:
                     # A free worker woke up late: only a busy event loop does that.
                     wakeup.record_ns(max(0, now - intended))
             lag = now - intended if now > intended else 0
-            settled[0] += is_measured
+            settled[0] += measured
             if limit_ns is not None and lag > limit_ns:
                 stats.skipped += 1
-                if is_measured:
+                if measured:
                     timeline.skip(now)
                 continue
             assert stats.schedule_lag is not None
@@ -421,14 +449,23 @@ async def run_workload(
             late = lag > late_ns
             if late:
                 stats.late += 1
-            if is_measured:
+            if measured:
                 timeline.begin(now, lag, late)
             latency = await _run_once(
                 ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
             )
-            if is_measured:
+            if measured:
                 timeline.end(clock_ns(), latency)
                 done[0] += 1
+
+    async def open_worker(index: int) -> None:
+        # Each free worker takes the next arrival, with no queue object and no
+        # dispatcher task: first of the warm-up's schedule, then of the measurement's.
+        assert schedule is not None
+        rng = random.Random(seed * 1_000_003 + index)
+        if warmup is not None:
+            await serve(index, rng, warmup, measured=False)
+        await serve(index, rng, schedule, measured=True)
 
     def fraction() -> float:
         now = clock_ns()
@@ -484,4 +521,5 @@ async def run_workload(
         timeline=timeline.finish(max(ended, measure_from), begin_unix_s + plan.warmup_s),
         generator=generator,
         open_loop=open_loop,
+        warmup_dropped=dropped[0],
     )
