@@ -27,6 +27,7 @@ from dbprobe.errors import Interrupted
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob, outcome_of, rss_mb_sampler, run_processes
+from dbprobe.load.rate import ScheduleAccount, combine_schedule_accounts
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.sections import ProcessPart
 from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
@@ -191,6 +192,7 @@ class Measured:
     measured_from_unix_s: float
     interrupted: bool
     parts: tuple[ProcessPart, ...] = ()
+    schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,7 @@ async def measure_here(
         measured_s=outcome.measured_s,
         measured_from_unix_s=outcome.measured_from_unix_s,
         interrupted=outcome.interrupted,
+        schedule=outcome.schedule,
     )
 
 
@@ -294,4 +297,7 @@ async def measure_in_processes(
         measured_from_unix_s=min(starts),
         interrupted=any(o.interrupted for o in outcomes),
         parts=parts,
+        schedule=combine_schedule_accounts(
+            [o.schedule for o in outcomes if o.schedule is not None], parallel=True
+        ),
     )

@@ -47,6 +47,7 @@ from dbprobe.database.engine import Database
 from dbprobe.errors import DbprobeError
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import ScheduleAccount, combine_schedule_accounts
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import (
     operation_findings,
@@ -103,6 +104,7 @@ class ProcessOutcome:
     measured_s: float
     measured_from_unix_s: float
     interrupted: bool
+    schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
 
 
 def outcome_of(
@@ -132,6 +134,9 @@ def outcome_of(
         measured_s=sum(r.measured_s for r in results),
         measured_from_unix_s=timeline.start_unix_s if timeline else fallback_start_unix_s,
         interrupted=any(r.interrupted for r in results),
+        schedule=combine_schedule_accounts(
+            [r.schedule for r in results if r.schedule is not None], parallel=False
+        ),
     )
 
 

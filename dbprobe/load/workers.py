@@ -61,6 +61,7 @@ from dbprobe.instrument.nplusone import (
 from dbprobe.load.arrivals import ArrivalSchedule
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import ScheduleAccount
 from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.result.findings import Finding
@@ -195,7 +196,8 @@ class WorkloadResult:
     """What a run recorded, in operation order; ``measured_s`` excludes the warm-up.
 
     ``timeline`` holds the measured run interval by interval; ``generator``
-    what the event loop itself spent (see :mod:`dbprobe.load.health`).
+    what the event loop itself spent (see :mod:`dbprobe.load.health`);
+    ``schedule`` how a fixed-rate run kept to its schedule (:mod:`dbprobe.load.rate`).
     """
 
     operations: tuple[OperationStats, ...]
@@ -204,6 +206,7 @@ class WorkloadResult:
     timeline: Timeline | None = None
     generator: GeneratorLoad | None = None
     open_loop: bool = False
+    schedule: ScheduleAccount | None = None  # open loop: how the measured window kept to it
     warmup_dropped: int = 0  # open loop: warm-up arrivals dropped when the warm-up ended
 
 
@@ -300,6 +303,33 @@ def _drain(arrivals: ArrivalSchedule) -> int:
     while arrivals.next_ns() >= 0:
         dropped += 1
     return dropped
+
+
+class _ScheduleTally:
+    """Counts of a fixed-rate run's measured arrivals as workers take them."""
+
+    def __init__(self, measure_from_ns: int) -> None:
+        self._from_ns = measure_from_ns
+        self.started = self.skipped = self.unstarted = self.waited = 0
+        self.warmup_dropped = 0
+        self._last_intended_ns = self._last_taken_ns = measure_from_ns
+
+    def taken(self, intended_ns: int, now_ns: int, waited: bool) -> None:
+        self.waited += waited
+        self._last_intended_ns = max(self._last_intended_ns, intended_ns)
+        self._last_taken_ns = max(self._last_taken_ns, now_ns)
+
+    def account(self, measured_s: float, *, timed: bool) -> ScheduleAccount:
+        # A timed run is judged over its window; a counted one by when its last
+        # arrival was due against when it was taken.
+        return ScheduleAccount(
+            started=self.started,
+            skipped=self.skipped,
+            unstarted=self.unstarted,
+            waited=self.waited,
+            scheduled_s=measured_s if timed else (self._last_intended_ns - self._from_ns) / 1e9,
+            achieved_s=measured_s if timed else (self._last_taken_ns - self._from_ns) / 1e9,
+        )
 
 
 def _new_stats(name: str, open_loop: bool) -> OperationStats:
@@ -399,7 +429,7 @@ async def run_workload(
     warmup_pick = random.Random(f"dbprobe-warmup-mix:{seed}")
     limit_ns = int(plan.latency_limit_ms * 1e6) if plan.latency_limit_ms is not None else None
     late_ns = int(LATE_AFTER_MS * 1e6)
-    dropped = [0]  # open loop: warm-up arrivals dropped when the warm-up ended
+    tally = _ScheduleTally(measure_from)
 
     async def serve(
         index: int, rng: random.Random, arrivals: ArrivalSchedule, *, measured: bool
@@ -423,14 +453,17 @@ async def run_workload(
                 # The warm-up is over: what it left undone is dropped, not served
                 # into the measured window (where it once showed as 0 tx/s, then
                 # a backlog of seconds).
-                dropped[0] += 1 + _drain(arrivals)
+                tally.warmup_dropped += 1 + _drain(arrivals)
                 return
             k = bisect(cumulative, mix.random() * total_weight, 0, last)
             stats = stats_list[k]
             if deadline is not None and now >= deadline:
                 # Due before the end, but no worker was free for it in time.
                 stats.unstarted += 1
+                tally.unstarted += 1
                 continue
+            # Already late when a worker took it: no worker was free at its time.
+            waited = now - intended > late_ns
             if intended > now:
                 await asyncio.sleep((intended - now) / 1e9)
                 now = clock_ns()
@@ -438,10 +471,13 @@ async def run_workload(
                     # A free worker woke up late: only a busy event loop does that.
                     wakeup.record_ns(max(0, now - intended))
             lag = now - intended if now > intended else 0
-            settled[0] += measured
+            if measured:
+                settled[0] += 1
+                tally.taken(intended, now, waited)
             if limit_ns is not None and lag > limit_ns:
                 stats.skipped += 1
                 if measured:
+                    tally.skipped += 1
                     timeline.skip(now)
                 continue
             assert stats.schedule_lag is not None
@@ -450,6 +486,7 @@ async def run_workload(
             if late:
                 stats.late += 1
             if measured:
+                tally.started += 1
                 timeline.begin(now, lag, late)
             latency = await _run_once(
                 ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
@@ -521,5 +558,6 @@ async def run_workload(
         timeline=timeline.finish(max(ended, measure_from), begin_unix_s + plan.warmup_s),
         generator=generator,
         open_loop=open_loop,
-        warmup_dropped=dropped[0],
+        schedule=tally.account(measured_s, timed=deadline is not None) if open_loop else None,
+        warmup_dropped=tally.warmup_dropped,
     )

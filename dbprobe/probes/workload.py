@@ -2,9 +2,10 @@
 
 They share one skeleton, :func:`run_workload_probe`: connect and seed, build
 the operations, measure them (in one process or several), then the findings
-every workload reports (SLOs, N+1s, a saturated generator, service
-interruptions, too many errors) and the ``timeline`` and ``load`` sections. Each probe module
-supplies only what is its own: its operations and its config.
+every workload reports (SLOs, N+1s, a saturated generator, a rate not met,
+service interruptions, too many errors) and the ``timeline`` and ``load``
+sections. Each probe module supplies only what is its own: its operations and
+its config.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dbprobe.load.health import generator_findings
 from dbprobe.load.outages import service_interruptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob
+from dbprobe.load.rate import rate_findings
 from dbprobe.load.sections import LoadSection, TimelineSection
 from dbprobe.load.workers import LATE_AFTER_MS, Operation
 from dbprobe.result.config import ProbeConfig, RunConfig
@@ -110,6 +112,10 @@ async def run_workload_probe(
     findings += evaluate_slos(slos, ops)
     findings += measured.findings
     findings += generator_findings(measured.generator)
+    if plan.rate_per_s is not None:
+        findings += rate_findings(
+            measured.schedule, measured.generator, rate_per_s=plan.rate_per_s, workers=plan.workers
+        )
     findings += late_findings
     if measured.timeline is not None:
         findings += service_interruptions(measured.timeline.points, ops)

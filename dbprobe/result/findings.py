@@ -39,6 +39,7 @@ __all__ = [
     "NPlusOneEvidence",
     "NoEvidence",
     "PoolExhaustionEvidence",
+    "RateNotMetEvidence",
     "RegressionEvidence",
     "ServiceInterruptionEvidence",
     "Severity",
@@ -83,6 +84,7 @@ class FindingKind(enum.StrEnum):
     MERGE_WINDOW_MISMATCH = "merge_window_mismatch"
     TEARDOWN_FAILED = "teardown_failed"
     ERROR_RATE = "error_rate"
+    RATE_NOT_MET = "rate_not_met"
 
 
 @dataclass(frozen=True)
@@ -369,6 +371,32 @@ class ErrorRateEvidence(Evidence):
 
 
 @dataclass(frozen=True)
+class RateNotMetEvidence(Evidence):
+    """A fixed-rate run that applied less load than asked for, and why it likely did.
+
+    ``rate_per_s`` is ``--rate`` (the profile's peak); ``target_per_s`` the rate
+    the schedule asked for over the measured window, ``achieved_per_s`` the
+    rate at which workers started arrivals. ``waited_for_worker`` counts the
+    arrivals already late when a worker took them. ``cause`` is
+    ``event_loop`` (add ``--processes``), ``workers_busy`` (add ``--threads``)
+    or ``database`` (the database was slower than the rate).
+    """
+
+    rate_per_s: float
+    target_per_s: float
+    achieved_per_s: float
+    arrivals: int
+    started: int
+    skipped: int
+    unstarted: int
+    waited_for_worker: int
+    workers: int
+    wakeup_lag_p50_ms: float
+    loop_cpu_percent: float
+    cause: str
+
+
+@dataclass(frozen=True)
 class MergeWindowEvidence(Evidence):
     """How long merged reports were measured together, against the shortest of them."""
 
@@ -400,6 +428,7 @@ EVIDENCE_TYPES: Mapping[FindingKind, type[Evidence]] = {
     FindingKind.MERGE_WINDOW_MISMATCH: MergeWindowEvidence,
     FindingKind.TEARDOWN_FAILED: NoEvidence,
     FindingKind.ERROR_RATE: ErrorRateEvidence,
+    FindingKind.RATE_NOT_MET: RateNotMetEvidence,
 }
 
 

@@ -1,4 +1,4 @@
-"""A fixed-rate warm-up ends with its own backlog, and the measurement starts afresh.
+"""Fixed-rate runs: the warm-up ends with its own backlog, and a rate not met is said.
 
 The warm-up of ``uow --rate 400 --profile spike`` once left a backlog that the
 workers served into the measured window: the timeline showed 0 tx/s for 16 s,
@@ -16,7 +16,9 @@ from sqlalchemy import select
 
 from dbprobe.database.engine import Database
 from dbprobe.domain.models import Movement
+from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import rate_findings
 from dbprobe.load.workers import Operation, OperationContext, run_workload
 
 pytestmark = pytest.mark.asyncio
@@ -79,3 +81,34 @@ async def test_the_warmup_backlog_is_dropped_and_the_first_measured_second_is_no
     assert (first.t_s, first.started) == (0.0, 50)
     assert first.commits >= 49  # the 50th ends on the boundary of the next interval
     assert first.p50_ms < 600  # not a backlog: on schedule at first, 10 ms a step behind
+
+
+async def test_a_rate_the_workers_cannot_reach_is_accounted_as_not_met(tiny_db: Database) -> None:
+    clock = _OperationClock()
+
+    async def read(ctx: OperationContext) -> None:
+        async with ctx.session_factory() as session:
+            await session.scalar(select(Movement.name).where(Movement.id == 2))
+        clock.now_ns += SERVICE_NS
+
+    # 50 arrivals due over 490 ms; one worker serving 50 a second starts the last at 980 ms.
+    plan = LoadPlan(workers=1, transactions_per_worker=50, rate_per_s=100, arrivals="uniform")
+    result = await run_workload(
+        tiny_db,
+        [Operation("read", 1, read)],
+        plan,
+        retry=RetryPolicy(retries=0),
+        seed=1,
+        stop=asyncio.Event(),
+        clock_ns=clock,
+    )
+    account = result.schedule
+    assert account is not None
+    assert (account.started, account.skipped, account.unstarted) == (50, 0, 0)
+    assert (account.scheduled_s, account.achieved_s) == (0.49, 0.98)
+    assert account.waited == 48  # all but the first two were late when the worker took them
+    calm = GeneratorLoad(loop_cpu_s=0.1, wall_s=1.0)  # the injected clock makes the real one moot
+    (finding,) = rate_findings(account, calm, rate_per_s=100, workers=1)
+    assert finding.kind == "rate_not_met"
+    assert finding.evidence.cause == "workers_busy"
+    assert finding.evidence.achieved_per_s == pytest.approx(51.02, abs=0.01)

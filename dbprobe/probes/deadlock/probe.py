@@ -49,6 +49,7 @@ from dbprobe.load.harness import (
 )
 from dbprobe.load.outages import service_interruptions
 from dbprobe.load.plan import RetryPolicy
+from dbprobe.load.rate import rate_findings
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_findings, operation_reports
 from dbprobe.load.sections import TimelineSection
@@ -393,6 +394,13 @@ async def run_deadlock(
     if section.deadlocks:
         findings.append(deadlock_finding(section))
     findings += operation_findings(result)
+    if probe.plan.rate_per_s is not None and result.generator is not None:
+        findings += rate_findings(
+            result.schedule,
+            result.generator,
+            rate_per_s=probe.plan.rate_per_s,
+            workers=probe.plan.workers,
+        )
     sections: list[Section] = [section]
     if result.timeline is not None:
         # Outages are read off the timeline, as for every probe.

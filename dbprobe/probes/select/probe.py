@@ -48,8 +48,14 @@ from dbprobe.load.harness import (
 )
 from dbprobe.load.outages import service_interruptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import combine_schedule_accounts, rate_findings
 from dbprobe.load.resources import ResourceSampler
-from dbprobe.load.results import operation_findings, operation_reports, results_timeline
+from dbprobe.load.results import (
+    operation_findings,
+    operation_reports,
+    results_generator,
+    results_timeline,
+)
 from dbprobe.load.sections import TimelineSection
 from dbprobe.load.workers import Operation, OperationContext, run_workload
 from dbprobe.probes.select.driver import DriverConnections
@@ -347,6 +353,14 @@ async def run_select(
     findings: list[Finding] = error_rate_findings(ops, max_error_rate)
     findings += evaluate_slos(slos, ops)
     findings += [f for r in results for f in operation_findings(r)]
+    if probe.plan.rate_per_s is not None:
+        schedules = [r.schedule for r in results if r.schedule is not None]
+        findings += rate_findings(
+            combine_schedule_accounts(schedules, parallel=False),
+            results_generator(results),
+            rate_per_s=probe.plan.rate_per_s,
+            workers=probe.plan.workers,
+        )
     sections: list[Section] = [select_section(accounts, ops)]
     timeline = results_timeline(results)
     if timeline is not None:
