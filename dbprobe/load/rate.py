@@ -105,8 +105,8 @@ def rate_findings(
 ) -> list[Finding]:
     """A ``rate_not_met`` warning when the run applied less than the load asked for.
 
-    ``rate_per_s`` is the rate asked for (the profile's peak, all processes
-    together), ``workers`` the workers per process.
+    ``rate_per_s`` is the rate asked for (the profile's peak) and ``workers``
+    the workers serving it, all processes together.
     """
     if account is None or not account.arrivals:
         return []

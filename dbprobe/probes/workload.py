@@ -114,7 +114,10 @@ async def run_workload_probe(
     findings += generator_findings(measured.generator)
     if plan.rate_per_s is not None:
         findings += rate_findings(
-            measured.schedule, measured.generator, rate_per_s=plan.rate_per_s, workers=plan.workers
+            measured.schedule,
+            measured.generator,
+            rate_per_s=plan.rate_per_s,
+            workers=plan.workers * plan.processes,
         )
     findings += late_findings
     if measured.timeline is not None:
