@@ -366,7 +366,7 @@ async def run_select(
     if timeline is not None:
         # Outages are read off the timeline, as for every probe.
         findings += service_interruptions(timeline.points, ops)
-        sections.append(TimelineSection(timeline))
+        sections.append(TimelineSection(timeline, show=probe.plan.open_loop))
     return assemble_report(
         "select",
         prepared,
