@@ -18,6 +18,7 @@ __all__ = [
     "int_between",
     "mix",
     "non_negative_int",
+    "percent",
     "positive_int",
     "profile",
     "rate",
@@ -73,6 +74,19 @@ def seconds(allow_zero: bool) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def percent(text: str) -> float:
+    """``1``, ``0.5`` or ``2%``: a percentage from 0 to 100, returned as a fraction (0.01)."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage such as 1 or 0.5%, got {text!r}"
+        ) from None
+    if not 0 <= value <= 100:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100 (percent), got {text}")
+    return value / 100
 
 
 def slo(text: str) -> Any:

@@ -9,9 +9,9 @@ parts; each probe's ``run_<probe>`` in :mod:`dbprobe.probes` calls it.
 from __future__ import annotations
 
 import asyncio
-import gc
 import contextlib
 import datetime as dt
+import gc
 import platform
 import socket
 import time
@@ -30,6 +30,7 @@ from dbprobe.load.health import GeneratorLoad, combine_generator_loads
 from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob, outcome_of, rss_mb_sampler, run_processes
+from dbprobe.load.rate import ScheduleAccount, combine_schedule_accounts
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.sections import ProcessPart
 from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
@@ -198,6 +199,7 @@ class Measured:
     interrupted: bool
     parts: tuple[ProcessPart, ...] = ()
     calibration: tuple[CalibrationRound, ...] = ()
+    schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,7 @@ async def measure_here(
         measured_from_unix_s=outcome.measured_from_unix_s,
         interrupted=outcome.interrupted,
         calibration=outcome.calibration,
+        schedule=outcome.schedule,
     )
 
 
@@ -320,4 +323,7 @@ async def measure_in_processes(
         interrupted=any(o.interrupted for o in outcomes),
         parts=parts,
         calibration=tuple(c for o in outcomes for c in o.calibration),
+        schedule=combine_schedule_accounts(
+            [o.schedule for o in outcomes if o.schedule is not None], parallel=True
+        ),
     )

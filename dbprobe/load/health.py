@@ -99,8 +99,7 @@ class GeneratorLoad:
         # Few samples are themselves a sign here: a loop that runs its 10 ms
         # timer 100 ms late takes only ten a second.
         return (
-            self.lag_samples >= _MIN_LAG_SAMPLES
-            and self.loop_lag_p50_ms >= LOOP_LAG_SATURATED_MS
+            self.lag_samples >= _MIN_LAG_SAMPLES and self.loop_lag_p50_ms >= LOOP_LAG_SATURATED_MS
         )
 
     @property

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from dbprobe.load.operations import Operation
 from dbprobe.load.plan import LoadPlan
 from dbprobe.load.rounds import interleave
-from dbprobe.load.workers import Operation
 
 __all__ = ["Phase", "Workload"]
 

@@ -134,10 +134,14 @@ class LoadPlan:
         )
 
     def arrival_schedule(self, seed: int, *, phase: float = 0.0) -> ArrivalSchedule:
-        """The intended starts of an open-loop run (ns after the warm-up begins), as
-        :func:`run_workload` follows them for ``seed``; the arrival count with
-        ``transactions_per_worker`` is ``transactions_per_worker * workers``
-        measured ones."""
+        """The intended starts of an open-loop run's measurement, in ns after it starts, as
+        :func:`run_workload` follows them for ``seed``; with ``transactions_per_worker``,
+        ``transactions_per_worker * workers`` arrivals.
+
+        The warm-up has a schedule of its own (:meth:`warmup_schedule`): whatever it
+        leaves undone is dropped, and this one starts afresh, the same for a seed
+        with or without a warm-up.
+        """
         total = (
             self.transactions_per_worker * self.workers if self.transactions_per_worker else None
         )
@@ -148,15 +152,28 @@ class LoadPlan:
             rng=random.Random(f"dbprobe-arrivals:{seed}"),
             phase=phase,
             limit=total,
-            count_from_ns=int(self.warmup_s * 1e9),
         )
 
+    def warmup_schedule(self, seed: int, *, phase: float = 0.0) -> ArrivalSchedule | None:
+        """The warm-up's intended starts, in ns after it starts (None: no open-loop warm-up)."""
+        segment = self.warmup_segment()
+        if segment is None:
+            return None
+        return ArrivalSchedule(
+            (segment,),
+            arrivals=self.arrivals,
+            rng=random.Random(f"dbprobe-warmup-arrivals:{seed}"),
+            phase=phase,
+        )
+
+    def warmup_segment(self) -> Segment | None:
+        """The warm-up's rate: the one the measurement starts with (None: no open-loop warm-up)."""
+        if self.rate_per_s is None or self.warmup_s <= 0:
+            return None
+        first = self.segments()[0].start_rate
+        return Segment(self.warmup_s, first, first)
+
     def segments(self) -> tuple[Segment, ...]:
-        """The arrival rate from the start of the warm-up (open loop only)."""
+        """The arrival rate over the measurement (open loop only)."""
         assert self.rate_per_s is not None
-        measured = self.profile.segments(self.rate_per_s, self.duration_s)
-        if self.warmup_s <= 0:
-            return measured
-        # The warm-up runs at the rate the measurement starts with.
-        first = measured[0].start_rate
-        return (Segment(self.warmup_s, first, first), *measured)
+        return self.profile.segments(self.rate_per_s, self.duration_s)

@@ -49,6 +49,7 @@ from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import ScheduleAccount, combine_schedule_accounts
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import (
     operation_findings,
@@ -107,6 +108,7 @@ class ProcessOutcome:
     measured_from_unix_s: float
     interrupted: bool
     calibration: tuple[CalibrationRound, ...] = ()
+    schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
 
 
 def outcome_of(
@@ -141,6 +143,9 @@ def outcome_of(
         measured_from_unix_s=timeline.start_unix_s if timeline else fallback_start_unix_s,
         interrupted=any(r.interrupted for r in results),
         calibration=calibration,
+        schedule=combine_schedule_accounts(
+            [r.schedule for r in results if r.schedule is not None], parallel=False
+        ),
     )
 
 

@@ -23,6 +23,12 @@ counted; the service time (from the actual start) and the schedule lag
 an arrival already later than that when a worker takes it is skipped and
 counted (pgbench ``-L``). Arrivals due before the end of a timed run that no
 worker reached are counted as ``unstarted``.
+
+An open-loop warm-up follows a schedule of its own (``LoadPlan.warmup_schedule``).
+When its time is up, the arrivals it has not started are dropped
+(``warmup_dropped``), not served into the measured window, and the measured
+schedule starts afresh at the start of the measurement: the first measured
+second is a normal second, not the tail of the warm-up's backlog.
 """
 
 from __future__ import annotations
@@ -31,49 +37,37 @@ import asyncio
 import random
 import time
 from bisect import bisect
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from dbprobe.database.engine import Database
 from dbprobe.database.url import mask_secret
-from dbprobe.domain.uow import UnitOfWork
-from dbprobe.errors import ErrorClass, classify_error, error_code
+from dbprobe.errors import classify_error
 from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.instrument.nplusone import (
     DEFAULT_THRESHOLD,
-    FindingTally,
     find_n_plus_one,
     find_unused_eager_loads,
     is_missing_greenlet,
     missing_greenlet_finding,
 )
+from dbprobe.load.arrivals import ArrivalSchedule
 from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.operations import Operation, OperationContext, OperationStats
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import ScheduleAccount
 from dbprobe.load.rounds import RoundRecorder
 from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.result.findings import Finding
-from dbprobe.result.model import RoundFigures
 
-__all__ = [
-    "LATE_AFTER_MS",
-    "Operation",
-    "OperationContext",
-    "OperationStats",
-    "WorkloadResult",
-    "run_workload",
-]
+__all__ = ["LATE_AFTER_MS", "WorkloadResult", "run_workload"]
 
 # Cancelled workers get this long to unwind (rollback, close) before we stop
 # waiting for them; a run must end within seconds of Ctrl-C.
 _CANCEL_GRACE_S = 1.0
-_ERROR_SAMPLES_PER_CLASS = 3
 
 #: An open-loop operation that started more than this after its intended start
 #: is counted as late: well above the event loop's timer granularity (~1 ms),
@@ -87,114 +81,13 @@ _LAG_PROBE_NS = int(_LAG_PROBE_S * 1e9)
 _CALIBRATION_POLL_S = 0.02
 
 
-class OperationContext:
-    """What one attempt of an operation gets: the database, randomness, a UoW factory."""
-
-    __slots__ = ("_uow", "db", "rng", "worker")
-
-    def __init__(self, db: Database, rng: random.Random, worker: int) -> None:
-        self.db = db
-        self.rng = rng
-        self.worker = worker
-        self._uow: UnitOfWork | None = None
-
-    def unit_of_work(self, *, write: bool) -> UnitOfWork:
-        """A Unit of Work on the write (BEGIN IMMEDIATE on SQLite) or read session factory."""
-        self._uow = UnitOfWork(self.db.write_sessions if write else self.db.read_sessions)
-        return self._uow
-
-    @property
-    def commit_ns(self) -> int | None:
-        return self._uow.commit_ns if self._uow is not None else None
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The run's engine (for scenarios that open connections themselves)."""
-        return self.db.engine
-
-    @property
-    def session_factory(self) -> async_sessionmaker[Any]:
-        """Sessions that begin as the driver does (on SQLite a deferred BEGIN): reads."""
-        return self.db.read_sessions
-
-    @property
-    def write_session_factory(self) -> async_sessionmaker[Any]:
-        """Sessions for writes: on SQLite they BEGIN IMMEDIATE, so writers queue, not fail."""
-        return self.db.write_sessions
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A named, weighted transaction type of a probe."""
-
-    name: str
-    weight: int
-    run: Callable[[OperationContext], Awaitable[None]]
-
-
-@dataclass
-class OperationStats:
-    """Counters and histograms of one operation type, filled while the run goes.
-
-    ``attempts`` is counted when an attempt starts, ``commits`` and
-    ``failures`` when it ends; the difference is the attempts that had not
-    ended when the run stopped (:attr:`cancelled`). Every failure is rolled
-    back, and is either retried or given up (``errors``).
-    """
-
-    name: str
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    commit_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    attempts: int = 0
-    commits: int = 0
-    failures: int = 0
-    retries: int = 0
-    errors: int = 0
-    error_classes: Counter[ErrorClass] = field(default_factory=Counter)
-    error_samples: dict[ErrorClass, list[str]] = field(default_factory=dict)
-    # The server's DETAIL of the first failures per class (PostgreSQL only): for a
-    # deadlock it names which process waited on which, the evidence to keep.
-    error_details: dict[ErrorClass, list[str]] = field(default_factory=dict)
-    statements_total: int = 0
-    statements_committed: int = 0
-    statements_max: int = 0
-    lock_waits: int = 0
-    lock_wait_ns: int = 0
-    findings: FindingTally = field(default_factory=FindingTally)
-    # Open loop only (None in a closed loop): time from the actual start to the
-    # commit, and from the intended to the actual start.
-    service_latency: LatencyHistogram | None = None
-    schedule_lag: LatencyHistogram | None = None
-    rounds: tuple[RoundFigures, ...] = ()  # filled when the run ends
-    late: int = 0  # started more than LATE_AFTER_MS after the intended start
-    skipped: int = 0  # over the latency limit when a worker took them: not run
-    unstarted: int = 0  # due before the end of a timed run, never reached by a worker
-
-    @property
-    def cancelled(self) -> int:
-        """Attempts still in flight when the run stopped (cancelled by an interrupt)."""
-        return self.attempts - self.commits - self.failures
-
-    def record_failure(self, exc: BaseException, kind: ErrorClass, message: str) -> None:
-        self.failures += 1
-        self.error_classes[kind] += 1
-        samples = self.error_samples.setdefault(kind, [])
-        if len(samples) < _ERROR_SAMPLES_PER_CLASS:
-            code = error_code(exc)
-            samples.append(f"[{code}] {message}" if code else message)
-        detail = getattr(getattr(exc, "orig", None), "detail", None)
-        if isinstance(detail, str) and detail:
-            details = self.error_details.setdefault(kind, [])
-            if len(details) < _ERROR_SAMPLES_PER_CLASS:
-                details.append(detail)
-
-
 @dataclass(frozen=True)
 class WorkloadResult:
     """What a run recorded, in operation order; ``measured_s`` excludes the warm-up.
 
     ``timeline`` holds the measured run interval by interval; ``generator``
-    what the event loop itself spent (see :mod:`dbprobe.load.health`).
+    what the event loop itself spent (see :mod:`dbprobe.load.health`);
+    ``schedule`` how a fixed-rate run kept to its schedule (:mod:`dbprobe.load.rate`).
     """
 
     operations: tuple[OperationStats, ...]
@@ -203,6 +96,8 @@ class WorkloadResult:
     timeline: Timeline | None = None
     generator: GeneratorLoad | None = None
     open_loop: bool = False
+    schedule: ScheduleAccount | None = None  # open loop: how the measured window kept to it
+    warmup_dropped: int = 0  # open loop: warm-up arrivals dropped when the warm-up ended
 
 
 def _first_line(exc: BaseException) -> str:
@@ -252,9 +147,11 @@ async def _run_once(
                 if kind.retryable and retry_no < retry.retries:
                     retry_no += 1
                     stats.retries += 1
+                    stats.retried[kind] += 1
                     await asyncio.sleep(retry.backoff_s(retry_no, rng))
                     continue
                 stats.errors += 1
+                stats.gave_up[kind] += 1
                 return -1
         stats.commits += 1
         # Detection runs on the committed attempt only: a failed attempt's
@@ -288,6 +185,41 @@ async def _run_once(
         if ctx.commit_ns is not None:
             stats.commit_latency.record_ns(ctx.commit_ns)
         return latency
+
+
+def _drain(arrivals: ArrivalSchedule) -> int:
+    """Take the rest of a finite schedule; how many arrivals that was."""
+    dropped = 0
+    while arrivals.next_ns() >= 0:
+        dropped += 1
+    return dropped
+
+
+class _ScheduleTally:
+    """Counts of a fixed-rate run's measured arrivals as workers take them."""
+
+    def __init__(self, measure_from_ns: int) -> None:
+        self._from_ns = measure_from_ns
+        self.started = self.skipped = self.unstarted = self.waited = 0
+        self.warmup_dropped = 0
+        self._last_intended_ns = self._last_taken_ns = measure_from_ns
+
+    def taken(self, intended_ns: int, now_ns: int, waited: bool) -> None:
+        self.waited += waited
+        self._last_intended_ns = max(self._last_intended_ns, intended_ns)
+        self._last_taken_ns = max(self._last_taken_ns, now_ns)
+
+    def account(self, measured_s: float, *, timed: bool) -> ScheduleAccount:
+        # A timed run is judged over its window; a counted one by when its last
+        # arrival was due against when it was taken.
+        return ScheduleAccount(
+            started=self.started,
+            skipped=self.skipped,
+            unstarted=self.unstarted,
+            waited=self.waited,
+            scheduled_s=measured_s if timed else (self._last_intended_ns - self._from_ns) / 1e9,
+            achieved_s=measured_s if timed else (self._last_taken_ns - self._from_ns) / 1e9,
+        )
 
 
 def _new_stats(name: str, open_loop: bool) -> OperationStats:
@@ -404,45 +336,63 @@ async def run_workload(
                 mine += 1
                 done[0] += 1
 
+    # The warm-up follows a schedule of its own; the measurement's starts afresh at
+    # measure_from, so that no backlog of the warm-up spills into it.
+    warmup = plan.warmup_schedule(seed, phase=schedule_phase)
     schedule = plan.arrival_schedule(seed, phase=schedule_phase) if open_loop else None
     pick = random.Random(f"dbprobe-mix:{seed}")
+    warmup_pick = random.Random(f"dbprobe-warmup-mix:{seed}")
     limit_ns = int(plan.latency_limit_ms * 1e6) if plan.latency_limit_ms is not None else None
     late_ns = int(LATE_AFTER_MS * 1e6)
+    tally = _ScheduleTally(measure_from)
 
-    async def open_worker(index: int) -> None:
-        # Each free worker takes the next arrival: a FIFO queue served by
-        # `workers` servers, with no queue object and no dispatcher task.
-        assert schedule is not None
+    async def serve(
+        index: int, rng: random.Random, arrivals: ArrivalSchedule, *, measured: bool
+    ) -> None:
+        """Take arrivals of one schedule, each when free: a FIFO queue served by workers."""
         assert wakeup is not None
-        rng = random.Random(seed * 1_000_003 + index)
+        origin = measure_from if measured else begin
+        mix = pick if measured else warmup_pick
+        stats_list = measured_list if measured else warmup_list
 
         def make_ctx() -> OperationContext:
             return OperationContext(db, rng, index)
 
         while True:
-            offset = schedule.next_ns()
+            offset = arrivals.next_ns()
             if offset < 0:
                 return
-            k = bisect(cumulative, pick.random() * total_weight, 0, last)
-            intended = begin + offset
-            is_measured = intended >= measure_from
-            stats = measured_list[k] if is_measured else warmup_list[k]
+            intended = origin + offset
             now = clock_ns()
+            if not measured and max(now, intended) >= measure_from:
+                # The warm-up is over: what it left undone is dropped, not served
+                # into the measured window (where it once showed as 0 tx/s, then
+                # a backlog of seconds).
+                tally.warmup_dropped += 1 + _drain(arrivals)
+                return
+            k = bisect(cumulative, mix.random() * total_weight, 0, last)
+            stats = stats_list[k]
             if deadline is not None and now >= deadline:
                 # Due before the end, but no worker was free for it in time.
                 stats.unstarted += 1
+                tally.unstarted += 1
                 continue
+            # Already late when a worker took it: no worker was free at its time.
+            waited = now - intended > late_ns
             if intended > now:
                 await asyncio.sleep((intended - now) / 1e9)
                 now = clock_ns()
-                if is_measured:
+                if measured:
                     # A free worker woke up late: only a busy event loop does that.
                     wakeup.record_ns(max(0, now - intended))
             lag = now - intended if now > intended else 0
-            settled[0] += is_measured
+            if measured:
+                settled[0] += 1
+                tally.taken(intended, now, waited)
             if limit_ns is not None and lag > limit_ns:
                 stats.skipped += 1
-                if is_measured:
+                if measured:
+                    tally.skipped += 1
                     timeline.skip(now)
                 continue
             assert stats.schedule_lag is not None
@@ -450,18 +400,28 @@ async def run_workload(
             late = lag > late_ns
             if late:
                 stats.late += 1
-            if is_measured:
+            if measured:
+                tally.started += 1
                 timeline.begin(now, lag, late)
                 round_index = recorder.round_of(now, done[0])
             latency = await _run_once(
                 ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
             )
-            if is_measured:
+            if measured:
                 ended = clock_ns()
                 timeline.end(ended, latency)
                 if latency >= 0:
                     recorder.record(k, round_index, now, ended, latency)
                 done[0] += 1
+
+    async def open_worker(index: int) -> None:
+        # Each free worker takes the next arrival, with no queue object and no
+        # dispatcher task: first of the warm-up's schedule, then of the measurement's.
+        assert schedule is not None
+        rng = random.Random(seed * 1_000_003 + index)
+        if warmup is not None:
+            await serve(index, rng, warmup, measured=False)
+        await serve(index, rng, schedule, measured=True)
 
     def fraction() -> float:
         now = clock_ns()
@@ -557,4 +517,6 @@ async def run_workload(
         timeline=timeline.finish(max(ended, measure_from), begin_unix_s + plan.warmup_s),
         generator=generator,
         open_loop=open_loop,
+        schedule=tally.account(measured_s, timed=deadline is not None) if open_loop else None,
+        warmup_dropped=tally.warmup_dropped,
     )

@@ -2,9 +2,10 @@
 
 They share one skeleton, :func:`run_workload_probe`: connect and seed, build
 the operations, measure them (in one process or several), then the findings
-every workload reports (SLOs, N+1s, a saturated generator, service
-interruptions) and the ``timeline`` and ``load`` sections. Each probe module
-supplies only what is its own: its operations and its config.
+every workload reports (SLOs, N+1s, a saturated generator, a rate not met,
+service interruptions, too many errors) and the ``timeline`` and ``load``
+sections. Each probe module supplies only what is its own: its operations and
+its config.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck, evaluate_slos
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     PreparedTarget,
     ProbeHooks,
@@ -31,6 +33,7 @@ from dbprobe.load.outages import service_interruptions
 from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob
+from dbprobe.load.rate import rate_findings
 from dbprobe.load.sections import LoadSection, TimelineSection
 from dbprobe.load.workers import LATE_AFTER_MS
 from dbprobe.result.config import ProbeConfig, RunConfig
@@ -62,6 +65,7 @@ async def run_workload_probe(
     around: Callable[[Database], contextlib.AbstractAsyncContextManager[list[Finding]]]
     | None = None,
     connect: Callable[[], Awaitable[Database]] | None = None,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Connect, seed if needed, then run each phase (a set of operations) under ``plan``.
 
@@ -70,7 +74,8 @@ async def run_workload_probe(
     ``prepare`` replaces the connect-and-seed step, ``around`` wraps the load
     (user scenarios' setup and teardown; it yields a list to add findings to),
     and ``connect`` is how each process connects when ``plan.processes > 1``
-    (``build`` and ``connect`` must then pickle).
+    (``build`` and ``connect`` must then pickle). More than ``max_error_rate``
+    of the operations giving up is an ``error_rate`` finding.
     """
     context = prepare() if prepare is not None else prepared_target(options, stop=stop, hooks=hooks)
     async with context as prepared:
@@ -106,9 +111,17 @@ async def run_workload_probe(
     # A catalogue ran its entries in a shuffled order: report them in its own.
     order = {op.name: i for i, op in enumerate(workload.operations)}
     ops = tuple(sorted(measured.operations, key=lambda op: order.get(op.name, len(order))))
-    findings: list[Finding] = evaluate_slos(slos, ops)
+    findings: list[Finding] = error_rate_findings(ops, max_error_rate)
+    findings += evaluate_slos(slos, ops)
     findings += measured.findings
     findings += generator_findings(measured.generator)
+    if plan.rate_per_s is not None:
+        findings += rate_findings(
+            measured.schedule,
+            measured.generator,
+            rate_per_s=plan.rate_per_s,
+            workers=plan.workers * plan.processes,
+        )
     findings += late_findings
     if measured.timeline is not None:
         findings += service_interruptions(measured.timeline.points, ops)
@@ -134,6 +147,7 @@ async def run_workload_probe(
             n_plus_one_threshold=n_plus_one_threshold,
             load=plan.shape() if plan.open_loop or plan.processes > 1 else None,
             rounds=plan.rounds,
+            max_error_rate=max_error_rate,
         ),
         operations=ops,
         findings=findings,

@@ -10,7 +10,9 @@ Schema history:
   ``schedule_lag_ms``, ``late``, ``skipped``, ``unstarted``,
   ``service_histogram``, ``schedule_lag_histogram`` (absent in a closed loop,
   whose ``latency_ms`` is the service time); ``resources.loop_cpu_percent``
-  and ``resources.processes``; the ``timeline`` and ``load`` sections.
+  and ``resources.processes``; the ``timeline`` and ``load`` sections;
+  ``operations[].errors_by_class`` (when there were errors) and
+  ``config.max_error_rate``.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def _operation_to_dict(op: OperationReport) -> dict[str, Any]:
     }
     if op.commit_histogram:
         data["commit_histogram"] = op.commit_histogram
+    if op.errors_by_class:
+        data["errors_by_class"] = dict(op.errors_by_class)
     if op.service_latency_ms is not None:
         # Open loop: latency_ms above runs from the intended start.
         data["service_latency_ms"] = _latency_to_dict(op.service_latency_ms)
@@ -163,6 +167,7 @@ def _operation_from_dict(op: Mapping[str, Any]) -> OperationReport:
         lock_waits=int(op.get("lock_waits", 0)),
         lock_wait_ms_total=float(op.get("lock_wait_ms_total", 0.0)),
         rounds=tuple(_round_from_dict(r) for r in op.get("rounds", ())),
+        errors_by_class={k: int(v) for k, v in op.get("errors_by_class", {}).items()},
     )
 
 

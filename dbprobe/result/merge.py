@@ -51,10 +51,13 @@ def _merge_one(parts: Sequence[OperationReport]) -> OperationReport:
     lag = _merged_histogram([p.schedule_lag_histogram for p in parts]) if open_loop else None
 
     error_classes: dict[str, int] = {}
+    errors_by_class: dict[str, int] = {}
     error_samples: dict[str, list[str]] = {}
     for p in parts:
         for cls, n in p.error_classes.items():
             error_classes[cls] = error_classes.get(cls, 0) + n
+        for cls, n in p.errors_by_class.items():
+            errors_by_class[cls] = errors_by_class.get(cls, 0) + n
         for cls, samples in p.error_samples.items():
             kept = error_samples.setdefault(cls, [])
             kept.extend(s for s in samples if s not in kept)
@@ -92,6 +95,7 @@ def _merge_one(parts: Sequence[OperationReport]) -> OperationReport:
         lock_waits=sum(p.lock_waits for p in parts),
         lock_wait_ms_total=sum(p.lock_wait_ms_total for p in parts),
         rounds=_merged_rounds(parts),
+        errors_by_class=dict(sorted(errors_by_class.items())),
     )
 
 

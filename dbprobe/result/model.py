@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dbprobe.metrics import LatencySummary
@@ -138,6 +138,10 @@ class OperationReport:
     before the end of the run but never reached by a worker. In a closed loop
     these are None and 0. The ``*_histogram`` fields carry the encoded
     HdrHistograms, so that reports of several processes or hosts merge exactly.
+
+    ``error_classes`` counts failed attempts by class (retried ones included);
+    ``errors_by_class`` the operations that gave up, by the class of their last
+    failure (empty in reports written before it was kept).
     """
 
     name: str
@@ -169,6 +173,7 @@ class OperationReport:
     lock_wait_ms_total: float = 0.0
     # Per round of the run (empty in reports written before rounds were kept).
     rounds: tuple[RoundFigures, ...] = ()
+    errors_by_class: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def open_loop(self) -> bool:

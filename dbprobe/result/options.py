@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "ARRIVAL_KINDS",
     "DEADLOCK_PATTERNS",
+    "DEFAULT_MAX_ERROR_RATE",
     "DEFAULT_N_PLUS_ONE_THRESHOLD",
     "DEFAULT_ROUNDS",
     "DEFAULT_UOW_MIX",
@@ -36,6 +37,8 @@ DEFAULT_N_PLUS_ONE_THRESHOLD = 3
 #: Rounds a run is measured in: each round's figure is one sample of the regression gate.
 DEFAULT_ROUNDS = 10
 MAX_ROUNDS = 1000
+#: The share of finished operations that may give up before a run fails (--max-error-rate).
+DEFAULT_MAX_ERROR_RATE = 0.01
 
 #: Load profiles and arrival spacings of a fixed-rate run (dbprobe.load.profiles, .arrivals).
 PROFILE_NAMES: tuple[str, ...] = ("steady", "ramp", "spike", "soak")

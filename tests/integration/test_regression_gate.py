@@ -27,9 +27,10 @@ from dbprobe.gate.store import HistoryStore
 from dbprobe.gate.thresholds import Level
 from dbprobe.load.calibration import Calibrator
 from dbprobe.load.harness import PreparedTarget, assemble_report
+from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.results import operation_reports
-from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.load.workers import run_workload
 from dbprobe.result.findings import Severity
 from dbprobe.result.model import Report, Resources
 from tests import synthetic

@@ -39,6 +39,7 @@ from dbprobe.domain.models import Account
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck, evaluate_slos
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     ProbeHooks,
     TargetOptions,
@@ -47,13 +48,16 @@ from dbprobe.load.harness import (
     prepared_target,
     run_until_stopped,
 )
+from dbprobe.load.operations import Operation, OperationContext
+from dbprobe.load.outages import service_interruptions
 from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation, OperationContext
+from dbprobe.load.rate import rate_findings
+from dbprobe.load.sections import TimelineSection
 from dbprobe.probes.select.driver import DriverConnections
 from dbprobe.result.config import RunConfig, SelectConfig
 from dbprobe.result.findings import Finding
-from dbprobe.result.model import OperationReport, Report
+from dbprobe.result.model import OperationReport, Report, Section
 
 __all__ = [
     "Layer",
@@ -295,6 +299,7 @@ async def run_select(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     slos: Sequence[SloCheck] = (),
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the select probe against ``options.target``; seeds first if needed."""
     stop = stop or asyncio.Event()
@@ -336,19 +341,35 @@ async def run_select(
                 await drivers.aclose()
     order = [layer.value for layer in layers]
     ops = tuple(sorted(measured.operations, key=lambda op: order.index(op.name)))
-    findings: list[Finding] = evaluate_slos(slos, ops)
+    findings: list[Finding] = error_rate_findings(ops, max_error_rate)
+    findings += evaluate_slos(slos, ops)
     findings += measured.findings
+    if probe.plan.rate_per_s is not None:
+        findings += rate_findings(
+            measured.schedule,
+            measured.generator,
+            rate_per_s=probe.plan.rate_per_s,
+            workers=probe.plan.workers,
+        )
+    sections: list[Section] = [select_section(accounts, ops)]
+    if measured.timeline is not None:
+        # Outages are read off the timeline, as for every probe.
+        findings += service_interruptions(measured.timeline.points, ops)
+        sections.append(TimelineSection(measured.timeline, show=probe.plan.open_loop))
     return assemble_report(
         "select",
         prepared,
         config=RunConfig(
-            probe.as_config(accounts), pool_size=options.pool.size, rounds=probe.plan.rounds
+            probe.as_config(accounts),
+            pool_size=options.pool.size,
+            rounds=probe.plan.rounds,
+            max_error_rate=max_error_rate,
         ),
         operations=ops,
         findings=findings,
         resources=measured.resources,
         interrupted=measured.interrupted,
         argv=argv,
-        sections=(select_section(accounts, ops),),
+        sections=sections,
         calibration=measured.calibration,
     )
