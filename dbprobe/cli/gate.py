@@ -78,11 +78,12 @@ def _write_outputs(view: ReportView, args: argparse.Namespace) -> None:
 
 
 def _print_verdict(verdict: GateVerdict, out: Console) -> None:
+    # One line per verdict, never wrapped: CI logs are read with grep.
     for warning in verdict.comparison.warnings:
-        out.print(f"warning: {warning}", highlight=False)
+        out.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     for line in verdict.result_lines():
-        out.print(line, highlight=False, markup=False)
-    out.print(verdict.summary(), highlight=False)
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    out.print(verdict.summary(), highlight=False, soft_wrap=True)
 
 
 def after_run(report: Report, args: argparse.Namespace, out: Console) -> Report:
