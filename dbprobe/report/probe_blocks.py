@@ -152,18 +152,7 @@ def pool_blocks(view: PoolView) -> tuple[Block, ...]:
         blocks.append(
             Bullets(
                 "leaked connections (never returned to the pool)",
-                tuple(
-                    f"checked out at {leak.location or 'an unknown place'}"
-                    + (f", held {leak.held_ms:.0f} ms" if leak.held_ms is not None else "")
-                    + (
-                        "; still checked out at the end of the run"
-                        if leak.still_checked_out
-                        else "; reclaimed by the garbage collector"
-                        if leak.reclaimed_by_gc
-                        else ""
-                    )
-                    for leak in view.leaks
-                ),
+                tuple(leak.finding().message for leak in view.leaks),
                 Tone.BAD,
             )
         )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dbprobe.instrument.pool_trace import Holder
+from dbprobe.instrument.pool_trace import Holder, LeakedConnection
 from dbprobe.load.sections import timeline_from_json
 from dbprobe.load.timeline import Timeline
 from dbprobe.probes.isolation.matrix import LevelInfo
@@ -38,7 +38,6 @@ __all__ = [
     "GeneratorFigures",
     "IsolationCell",
     "IsolationView",
-    "LeakView",
     "LedgerView",
     "LoadView",
     "MergePart",
@@ -189,16 +188,6 @@ def _load(d: Mapping[str, Any]) -> LoadView:
 
 
 @dataclass(frozen=True)
-class LeakView:
-    """A connection the pool never got back."""
-
-    location: str | None
-    held_ms: float | None
-    reclaimed_by_gc: bool
-    still_checked_out: bool
-
-
-@dataclass(frozen=True)
 class PoolView:
     """The ``pool`` section (see :class:`dbprobe.probes.pool.section.PoolSection`)."""
 
@@ -223,7 +212,7 @@ class PoolView:
     recovered: bool | None
     timeline: tuple[TimelineRow, ...]
     holders: tuple[Holder, ...]
-    leaks: tuple[LeakView, ...]
+    leaks: tuple[LeakedConnection, ...]
 
     @property
     def connections(self) -> int:
@@ -271,11 +260,10 @@ def _pool(d: Mapping[str, Any]) -> PoolView:
             for h in d.get("holders", ())
         ),
         leaks=tuple(
-            LeakView(
+            LeakedConnection(
                 leak.get("location"),
                 _opt_float(leak.get("held_ms")),
-                bool(leak.get("reclaimed_by_gc", False)),
-                bool(leak.get("still_checked_out", False)),
+                reclaimed_by_gc=bool(leak.get("reclaimed_by_gc", False)),
             )
             for leak in d.get("leaks", ())
         ),
