@@ -55,3 +55,26 @@ def test_report_renders_the_isolation_matrix_and_the_deadlock_ledger(tmp_path: P
     shown = _run(["report", str(FIXTURES / "deadlock.json")], tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "| ledger invariant | holds: 12 transfers, sum 400000 |" in shown.stdout
+
+
+def test_isolation_writes_its_matrix_to_markdown_and_html(tmp_path: Path) -> None:
+    md, page = tmp_path / "iso.md", tmp_path / "iso.html"
+    done = _run(
+        ["isolation", "--scale", "tiny", "--test", "P4", "--test", "G1a",
+         "--busy-timeout-ms", "50", "--markdown", str(md), "--html", str(page), "--quiet"],
+        tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # SQLite is serializable whichever way a transaction begins.
+    text = md.read_text("utf-8")
+    assert "| test | anomaly | deferred | immediate |" in text
+    assert "| `P4` | Lost Update | prevented" in text
+    assert "<h2>Isolation anomalies</h2>" in page.read_text("utf-8")
+
+
+def test_merge_writes_the_merged_report_to_markdown(tmp_path: Path) -> None:
+    md = tmp_path / "merged.md"
+    parts = [str(FIXTURES / "uow.json"), str(FIXTURES / "uow_gate.json")]
+    done = _run(["merge", *parts, "--markdown", str(md), "--quiet"], tmp_path)
+    assert done.returncode in (0, 1), done.stderr  # 1: the parts were not measured together
+    assert "merged 2 reports, measured together for" in md.read_text("utf-8")
