@@ -610,3 +610,11 @@ def test_a_log_latency_axis_has_labelled_ticks_however_narrow_its_range(
     assert len(shown) >= wanted, [(t.get_position()[0], t.get_text()) for t in labels]
     # Plain numbers, not 2x10^2.
     assert all(re.fullmatch(r"[0-9.]+", text) for text in shown), shown
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_sqlite_deadlock_runs_show_busy_counts_not_a_deadlock_rate(fmt: str) -> None:
+    sqlite = dataclasses.replace(_deadlock(), backend="sqlite", deadlocks=0, busy=7)
+    flat = FORMATS[fmt](_live(sqlite, probe="deadlock"))
+    assert "SQLITE_BUSY (all kinds) 7" in flat
+    assert "40P01" not in flat  # one writer at a time: SQLite cannot deadlock
