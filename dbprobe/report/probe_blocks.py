@@ -13,7 +13,7 @@ from dbprobe.probes.isolation.verdicts import Outcome
 from dbprobe.probes.pool.model import TimelineRow
 from dbprobe.report.blocks import Block, Bullets, Cell, Heading, Lines, Preformatted, Tone, cell
 from dbprobe.report.blocks import table as make_table
-from dbprobe.report.section_views import (
+from dbprobe.report.probe_views import (
     DeadlockView,
     IsolationCell,
     IsolationView,

@@ -15,13 +15,11 @@ from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
 from dbprobe.report.blocks import Block, Cell, Heading, Lines, Tone, cell
 from dbprobe.report.blocks import table as make_table
 from dbprobe.report.probe_blocks import deadlock_blocks, isolation_blocks, pool_blocks
+from dbprobe.report.probe_views import DeadlockView, IsolationView, PoolView
 from dbprobe.report.section_views import (
-    DeadlockView,
-    IsolationView,
     LoadView,
     MergeView,
     OtherSection,
-    PoolView,
     SectionView,
     SelectView,
     TimelineView,

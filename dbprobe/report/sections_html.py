@@ -13,8 +13,9 @@ import html
 from collections.abc import Iterable
 
 from dbprobe.report.blocks import Block, Bullets, Cell, Heading, Lines, Preformatted, Table, Tone
+from dbprobe.report.probe_views import PoolView
 from dbprobe.report.section_blocks import coarsen_timeline, section_blocks
-from dbprobe.report.section_views import PoolView, SectionView, TimelineView
+from dbprobe.report.section_views import SectionView, TimelineView
 
 __all__ = [
     "POOL_PLOT_ALT",
