@@ -21,9 +21,14 @@ from dbprobe.load.sections import LoadSection, TimelineSection
 from dbprobe.probes import uow
 from dbprobe.probes.isolation.matrix import IsolationSection
 from dbprobe.probes.isolation.probe import IsolationOptions, run_isolation
+from dbprobe.probes.isolation.verdicts import Verdict
 from dbprobe.report.console import print_report
 from dbprobe.report.html import render_html
 from dbprobe.report.markdown import format_markdown
+from dbprobe.report.section_views import section_views
+from dbprobe.report.sections_console import format_section_views
+from dbprobe.report.sections_html import format_section_views_html
+from dbprobe.report.sections_markdown import format_section_views_markdown
 from dbprobe.result.jsonio import read_report, write_report
 from dbprobe.result.model import Report
 
@@ -36,16 +41,21 @@ def _console(report: Report) -> str:
     return console.export_text()
 
 
-def _without_images(page: str) -> str:
-    return re.sub(r'src="data:image/png;base64,[^"]+"', 'src=""', page)
+def _sections(report: Report) -> tuple[str, str, str]:
+    """The report's sections in the three formats (plots left out)."""
+    views = section_views(report)
+    shown = (*views.own, *views.context)
+    console = Console(record=True, width=300, file=io.StringIO())
+    console.print(*format_section_views(shown))
+    page = re.sub(r'src="data:image/png;base64,[^"]+"', 'src=""', format_section_views_html(shown))
+    return console.export_text(), "\n\n".join(format_section_views_markdown(shown)), page
 
 
 def _same_once_read_back(report: Report, tmp_path: Path) -> None:
+    # The sections, not the whole page: the JSON rounds the run's own CPU and
+    # memory figures, which a live report states unrounded.
     write_report(report, tmp_path / "run.json")
-    again = read_report(tmp_path / "run.json")
-    assert format_markdown(again) == format_markdown(report)
-    assert _console(again) == _console(report)
-    assert _without_images(render_html(again)) == _without_images(render_html(report))
+    assert _sections(read_report(tmp_path / "run.json")) == _sections(report)
 
 
 async def test_a_fixed_rate_run_shows_its_timeline_and_load_in_every_format(
@@ -69,10 +79,8 @@ async def test_a_fixed_rate_run_shows_its_timeline_and_load_in_every_format(
     for text in (markdown, console, html_text):
         assert row in text
         assert "open loop: uniform arrivals at 40/s" in text
-    assert (
-        'alt="throughput, p50/p99 latency and errors per second, target rate and schedule lag"'
-        in (page)
-    )
+    alt = "throughput, p50/p99 latency and errors per second, target rate and schedule lag"
+    assert f'alt="{alt}"' in page
     _same_once_read_back(report, tmp_path)
 
 
@@ -85,23 +93,13 @@ async def test_an_isolation_run_shows_its_matrix_in_every_format(
     )
     (section,) = report.sections
     assert isinstance(section, IsolationSection)
-    cells = {
-        level: " ".join(
-            str(v.outcome) + (f" ({v.prevented_by})" if v.prevented_by else "")
-            for v in by_test.values()
-        )
-        for level, by_test in section.verdicts.items()
-    }
-    assert set(cells) == {"deferred", "immediate"}
-    p4 = " ".join(
-        str(section.verdicts[lv.name]["P4"].outcome)
-        + (
-            f" ({section.verdicts[lv.name]['P4'].prevented_by})"
-            if section.verdicts[lv.name]["P4"].prevented_by
-            else ""
-        )
-        for lv in section.levels
-    )
+    assert [lv.name for lv in section.levels] == ["deferred", "immediate"]
+
+    def shown(verdict: Verdict) -> str:
+        how = f" ({verdict.prevented_by})" if verdict.prevented_by else ""
+        return f"{verdict.outcome}{how}"
+
+    p4 = " ".join(shown(section.verdicts[lv.name]["P4"]) for lv in section.levels)
     markdown = " ".join(format_markdown(report).replace("|", " ").replace("`", "").split())
     console = " ".join(re.sub(r"[│┃]", " ", _console(report)).split())
     assert f"P4 Lost Update {p4}" in markdown
