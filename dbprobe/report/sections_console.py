@@ -1,8 +1,7 @@
 """Report sections on the console (rich): the blocks of :mod:`dbprobe.report.blocks` laid out.
 
 ``format_*`` build renderables; printing them is :func:`dbprobe.report.console.print_report`'s.
-Headings are left out: each table carries its title, and the console keeps
-to what was measured.
+A section's heading is a blank line before it: each table carries its title.
 """
 
 from __future__ import annotations
@@ -43,10 +42,11 @@ def _table(block: Table) -> RenderableType:
     return Group(*parts)
 
 
-def format_block(block: Block) -> RenderableType | None:
-    """One block as a rich renderable; None for what the console leaves out (headings)."""
+def format_block(block: Block) -> RenderableType:
+    """One block as a rich renderable."""
     if isinstance(block, Heading):
-        return None
+        # A blank line: the tables carry titles, and a heading would repeat them.
+        return Text("")
     if isinstance(block, Lines):
         return Text("\n".join(block.lines), style=TONE_STYLES[block.tone])
     if isinstance(block, Table):
@@ -61,7 +61,7 @@ def format_block(block: Block) -> RenderableType | None:
 
 
 def format_blocks(blocks: Iterable[Block | None]) -> list[RenderableType]:
-    return [r for b in blocks if b is not None and (r := format_block(b)) is not None]
+    return [format_block(b) for b in blocks if b is not None]
 
 
 def format_section_views(views: Iterable[SectionView]) -> list[RenderableType]:

@@ -131,6 +131,8 @@ def pool_timeline_plot(rows: Sequence[TimelineRow], pool_size: int, connections:
     timeouts.bar([x + 0.5 for x in xs], [r.timeouts for r in rows], width=0.9, color=_ERRORS)
     timeouts.set_ylabel("timeouts")
     timeouts.set_ylim(bottom=0, top=max(1, *(r.timeouts for r in rows)) * 1.1)
+    if not any(r.timeouts for r in rows):
+        timeouts.text(0.5, 0.5, "no timeouts", transform=timeouts.transAxes, ha="center")
     timeouts.set_xlim(xs[0], edges[-1])
     timeouts.set_xlabel("second of the run")
     return _png(fig)
