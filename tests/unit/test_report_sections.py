@@ -146,3 +146,14 @@ def test_html_is_still_one_self_contained_file_with_the_sections() -> None:
         text = page(fixture(name)).lower()
         for external in ('src="http', 'href="http', "url(http", "@import", "<script", "<link"):
             assert external not in text, (name, external)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_section_this_dbprobe_cannot_read_is_shown_as_its_keys_and_values(fmt: str) -> None:
+    # Written by another dbprobe version: a new kind, and a known kind in another shape.
+    newer = RawSection("calibration", {"cpu_ms": 12.5, "reference": {"select_1_ms": 0.25}})
+    older = RawSection("pool", {"pool_size": 5, "checkouts": 40})
+    report = dataclasses.replace(fixture("uow"), sections=(newer, older))
+    flat = FORMATS[fmt](report)
+    for phrase in ("cpu_ms 12.5", "reference.select_1_ms 0.25", "pool_size 5", "checkouts 40"):
+        assert phrase in flat
