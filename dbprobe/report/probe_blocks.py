@@ -199,8 +199,11 @@ def deadlock_blocks(view: DeadlockView) -> tuple[Block, ...]:
     if view.busy is not None:  # SQLite only
         rows.append((cell("SQLITE_BUSY (all kinds)"), cell(view.busy)))
     tries = ", ".join(f"{k}: {n}" for k, n in view.commits_by_attempt)
+    retries = f"{view.retries} / {view.give_ups}"
+    if view.deadlock_retries is not None and view.deadlock_give_ups is not None:
+        retries += f" ({view.deadlock_retries} / {view.deadlock_give_ups} after a deadlock)"
     rows += [
-        (cell("retries / give-ups"), cell(f"{view.retries} / {view.give_ups}")),
+        (cell("retries / give-ups"), cell(retries)),
         (cell("committed on attempt"), cell(tries or "-")),
         (
             cell("latency p50 / p99 / max"),

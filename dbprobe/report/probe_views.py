@@ -212,6 +212,10 @@ class DeadlockView:
     write_lock_wait_total_ms: float | None
     invariant: LedgerView | None
     deadlock_details: tuple[str, ...]
+    # Of the retries and give-ups, those that followed a deadlock (absent from
+    # reports written before they were told apart from other failures).
+    deadlock_retries: int | None = None
+    deadlock_give_ups: int | None = None
 
 
 def _ledger(d: Mapping[str, Any]) -> LedgerView:
@@ -264,6 +268,8 @@ def read_deadlock(d: Mapping[str, Any]) -> DeadlockView:
         write_lock_wait_total_ms=opt_float(d.get("write_lock_wait_total_ms")),
         invariant=_ledger(invariant) if invariant is not None else None,
         deadlock_details=tuple(str(t) for t in d.get("deadlock_details", ())),
+        deadlock_retries=opt_int(d.get("deadlock_retries")),
+        deadlock_give_ups=opt_int(d.get("deadlock_give_ups")),
     )
 
 

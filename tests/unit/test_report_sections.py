@@ -157,3 +157,12 @@ def test_a_section_this_dbprobe_cannot_read_is_shown_as_its_keys_and_values(fmt:
     flat = FORMATS[fmt](report)
     for phrase in ("cpu_ms 12.5", "reference.select_1_ms 0.25", "pool_size 5", "checkouts 40"):
         assert phrase in flat
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_the_retries_that_followed_a_deadlock_are_shown_where_the_report_has_them(
+    fmt: str,
+) -> None:
+    data = fixture_json("deadlock")["deadlock"] | {"deadlock_retries": 2, "deadlock_give_ups": 0}
+    report = dataclasses.replace(fixture("deadlock"), sections=(RawSection("deadlock", data),))
+    assert "retries / give-ups 2 / 0 (2 / 0 after a deadlock)" in FORMATS[fmt](report)
