@@ -30,8 +30,9 @@ from dbprobe.data.seeding import ensure_seeded, seed
 from dbprobe.database.engine import Database, PoolOptions, open_database
 from dbprobe.database.url import resolve_target
 from dbprobe.load.harness import TargetOptions
+from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.load.workers import run_workload
 from dbprobe.probes.select.driver import DriverConnections
 from dbprobe.probes.select.probe import (
     Layer,

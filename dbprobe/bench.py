@@ -23,10 +23,16 @@ from dbprobe.instrument.nplusone import (
     find_unused_eager_loads,
 )
 from dbprobe.instrument.statements import count_statements
+from dbprobe.load.calibration import cpu_loop_ms
 from dbprobe.metrics import LatencyHistogram, LatencySummary
+from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.findings import Finding
+from dbprobe.result.model import RoundFigures
 
 __all__ = ["BenchStats", "bench"]
+
+# Consecutive groups a benchmark's rounds are cut into for the regression gate.
+_GATE_SAMPLES = 10
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,9 @@ class BenchStats:
         findings: N+1 and unused-eager-load findings over all rounds.
         histogram: the encoded HdrHistogram of the rounds (microseconds).
         timed: False when timing was disabled (``--dbprobe-disable``): one plain call.
+        samples: the rounds cut into consecutive groups, each with the machine's
+            reference measured before it: the regression gate's samples
+            (:mod:`dbprobe.gate.compare`).
     """
 
     name: str
@@ -53,6 +62,7 @@ class BenchStats:
     findings: tuple[Finding, ...]
     histogram: str
     timed: bool = True
+    samples: tuple[RoundFigures, ...] = ()
 
     @property
     def min_ms(self) -> float:
@@ -112,14 +122,25 @@ async def bench(
     histogram = LatencyHistogram()
     tally = FindingTally()
     counts: list[int] = []
+    groups = min(_GATE_SAMPLES, rounds)
+    size = -(-rounds // groups)  # rounds per group, rounded up
+    group_hist = [SparseHistogram() for _ in range(groups)]
+    group_ns = [0] * groups
+    group_cpu: list[float | None] = [None] * groups
 
     async def worker(n: int) -> None:
         for _ in range(n):
+            group = min(groups - 1, len(counts) // size)
+            if group_cpu[group] is None:
+                # The machine's reference, taken between calls, never inside a timing.
+                group_cpu[group] = cpu_loop_ms(clock_ns)
             with count_statements() as recorder:
                 started = clock_ns()
                 await fn(*args)
                 elapsed = clock_ns() - started
             histogram.record_ns(elapsed)
+            group_hist[group].record_ns(elapsed)
+            group_ns[group] += elapsed
             counts.append(recorder.count)
             tally.add(
                 find_n_plus_one(recorder.statements.values(), operation=name, threshold=threshold)
@@ -142,4 +163,15 @@ async def bench(
         findings=tuple(tally.findings()),
         histogram=histogram.encode(),
         timed=timed,
+        samples=tuple(
+            RoundFigures(
+                ns / 1e9 / concurrency,
+                tuple((value, hist.counts[value]) for value in sorted(hist.counts)),
+                cpu,
+            )
+            for hist, ns, cpu in zip(group_hist, group_ns, group_cpu, strict=True)
+            if hist.total
+        )
+        if timed
+        else (),
     )

@@ -132,6 +132,9 @@ _SQLSTATE_CLASSES = {
     "40001": ErrorClass.SERIALIZATION,  # serialization_failure
     "55P03": ErrorClass.LOCK_TIMEOUT,  # lock_not_available (lock_timeout, NOWAIT)
     "57014": ErrorClass.STATEMENT_TIMEOUT,  # query_canceled (statement_timeout)
+    # too_many_connections (max_connections, a role's or database's CONNECTION LIMIT):
+    # no connection was had, as with a refused one.
+    "53300": ErrorClass.CONNECTION,
     "57P01": ErrorClass.CONNECTION,  # admin_shutdown (pg_terminate_backend, server stop)
     "57P02": ErrorClass.CONNECTION,  # crash_shutdown
     "57P03": ErrorClass.CONNECTION,  # cannot_connect_now (server starting up)

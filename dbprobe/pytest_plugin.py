@@ -49,6 +49,7 @@ from dbprobe.metrics import LatencyHistogram
 from dbprobe.result.config import PytestConfig, RunConfig
 from dbprobe.result.jsonio import write_report
 from dbprobe.result.model import (
+    CalibrationRound,
     OperationReport,
     QueryCounts,
     Report,
@@ -390,6 +391,7 @@ def _operation(stats: BenchStats) -> OperationReport:
             per_op_max=stats.statements_max,
         ),
         histogram=stats.histogram,
+        rounds=stats.samples,
     )
 
 
@@ -421,6 +423,13 @@ def session_report(config: pytest.Config, started_at: Any, duration_s: float) ->
         operations=tuple(_operation(s) for s in results if s.timed),
         findings=tuple(f for s in results for f in s.findings),
         resources=Resources(0.0, 0.0, 0.0),
+        calibration=tuple(
+            CalibrationRound(r.cpu_ms)
+            for s in results
+            if s.timed
+            for r in s.samples
+            if r.cpu_ms is not None
+        ),
     )
 
 

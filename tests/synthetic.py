@@ -16,18 +16,22 @@ from typing import Any
 
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.metrics.distribution import Distribution
+from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.config import LoadShape, ProfileConfig, RunConfig, UowConfig
 from dbprobe.result.model import (
+    CalibrationRound,
     OperationReport,
     QueryCounts,
     Report,
     Resources,
+    RoundFigures,
     RunInfo,
     TargetInfo,
     ToolInfo,
 )
 
 T0 = dt.datetime(2026, 1, 5, 12, 0, tzinfo=dt.UTC)
+ROUNDS = 10
 
 
 def lognormal_ms(
@@ -49,8 +53,33 @@ def distribution(values_ms: Sequence[float]) -> Distribution:
     return Distribution.from_encoded_histogram(histogram(values_ms).encode())
 
 
+def rounds_of(
+    values_ms: Sequence[float],
+    *,
+    rounds: int = ROUNDS,
+    duration_s: float = 10.0,
+    cpu_ms: Sequence[float] | None = None,
+) -> tuple[RoundFigures, ...]:
+    """The values cut into ``rounds`` consecutive rounds, as a run records them."""
+    size = math.ceil(len(values_ms) / rounds) if values_ms else 0
+    out = []
+    for r in range(rounds):
+        sparse = SparseHistogram()
+        for v in values_ms[r * size : (r + 1) * size]:
+            sparse.record_ns(round(v * 1e6))
+        pairs = tuple((value, sparse.counts[value]) for value in sorted(sparse.counts))
+        reference = cpu_ms[r] if cpu_ms is not None else None
+        out.append(RoundFigures(duration_s / rounds, pairs, reference))
+    return tuple(out)
+
+
 def operation(
-    name: str, values_ms: Sequence[float], *, duration_s: float = 10.0
+    name: str,
+    values_ms: Sequence[float],
+    *,
+    duration_s: float = 10.0,
+    rounds: int = ROUNDS,
+    cpu_ms: Sequence[float] | None = None,
 ) -> OperationReport:
     hist = histogram(values_ms)
     summary = hist.summary()
@@ -71,7 +100,13 @@ def operation(
         throughput_per_s=n / duration_s,
         queries=QueryCounts(total=3 * n, per_op_mean=3.0, per_op_max=3),
         histogram=hist.encode(),
+        rounds=rounds_of(values_ms, rounds=rounds, duration_s=duration_s, cpu_ms=cpu_ms),
     )
+
+
+def calibration(cpu_ms: Sequence[float]) -> tuple[CalibrationRound, ...]:
+    """A run's machine reference, round by round."""
+    return tuple(CalibrationRound(ms, 0.2) for ms in cpu_ms)
 
 
 def run_config(
@@ -93,7 +128,7 @@ def run_config(
         retries=3,
     )
     shape = LoadShape(rate_per_s, "poisson", ProfileConfig("steady"), None, 1)
-    return RunConfig(options, load=shape if rate_per_s else None)
+    return RunConfig(options, load=shape if rate_per_s else None, rounds=ROUNDS)
 
 
 def report(
@@ -107,15 +142,21 @@ def report(
     config: RunConfig | None = None,
     duration_s: float = 10.0,
     findings: tuple[Any, ...] = (),
+    rounds: int = ROUNDS,
+    cpu_ms: Sequence[float] | None = None,
 ) -> Report:
+    """A report of these operations' latencies, measured in ``rounds`` rounds; with
+    ``cpu_ms``, the machine reference of each round (the run's calibration)."""
     return Report(
         tool=ToolInfo("dbprobe", "0.1.0"),
         run=RunInfo(probe, started_at, duration_s, ("dbprobe", probe), host, "3.11.2"),
         target=TargetInfo(backend, f"{backend}://x", "SQLite 3.40.1", scale, 1, "serializable"),
         config=config or run_config(duration_s=duration_s),
         operations=tuple(
-            operation(name, values, duration_s=duration_s) for name, values in operations.items()
+            operation(name, values, duration_s=duration_s, rounds=rounds, cpu_ms=cpu_ms)
+            for name, values in operations.items()
         ),
         findings=findings,
         resources=Resources(50.0, 60.0, 80.0),
+        calibration=calibration(cpu_ms) if cpu_ms is not None else (),
     )

@@ -162,6 +162,7 @@ def _plan(args: argparse.Namespace, default_duration_s: float | None, default_tx
         "arrivals": args.arrivals,
         "latency_limit_ms": args.latency_limit,
         "processes": args.processes,
+        "rounds": args.rounds,
     }
     if args.profile is not None:
         extra["profile"] = args.profile
@@ -203,6 +204,7 @@ async def _uow_command(
             argv=argv,
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -228,12 +230,13 @@ async def _repo_command(
             argv=argv,
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
 
 def _list_catalogue(args: argparse.Namespace, out: Console) -> int:
-    for entry in repo.catalogue(repo.RepoWorld(1, 1, 1, 1, 1)):
+    for entry in repo.catalogue(repo.RepoWorld.dense(1, 1, 1, 1, 1)):
         out.print(f"{entry.name:<28} {entry.description}", highlight=False)
     return EXIT_OK
 
@@ -258,6 +261,7 @@ async def _run_scenarios_command(
             argv=argv,
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -299,6 +303,7 @@ async def _select_command(
             argv=argv,
             hooks=hooks,
             slos=args.slo,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -329,7 +334,13 @@ async def _pool_command(
         out,
         err,
         lambda stop, hooks: run_pool(
-            options, probe, stop=stop, argv=argv, hooks=hooks, slos=args.slo
+            options,
+            probe,
+            stop=stop,
+            argv=argv,
+            hooks=hooks,
+            slos=args.slo,
+            max_error_rate=args.max_error_rate,
         ),
     )
 
@@ -352,7 +363,12 @@ async def _deadlock_command(
         out,
         err,
         lambda stop, hooks: run_deadlock(
-            _target_options(args, target), options, stop=stop, argv=argv, hooks=hooks
+            _target_options(args, target),
+            options,
+            stop=stop,
+            argv=argv,
+            hooks=hooks,
+            max_error_rate=args.max_error_rate,
         ),
     )
 

@@ -15,8 +15,10 @@ from typing import Any
 __all__ = [
     "fraction",
     "int_at_least",
+    "int_between",
     "mix",
     "non_negative_int",
+    "percent",
     "positive_int",
     "profile",
     "rate",
@@ -33,6 +35,19 @@ def int_at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
+
+
+def int_between(minimum: int, maximum: int) -> Callable[[str], int]:
+    """A whole number from ``minimum`` to ``maximum``."""
+    at_least = int_at_least(minimum)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be {maximum} or less, got {value}")
         return value
 
     return parse
@@ -59,6 +74,19 @@ def seconds(allow_zero: bool) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def percent(text: str) -> float:
+    """``1``, ``0.5`` or ``2%``: a percentage from 0 to 100, returned as a fraction (0.01)."""
+    try:
+        value = float(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a percentage such as 1 or 0.5%, got {text!r}"
+        ) from None
+    if not 0 <= value <= 100:  # NaN fails this too
+        raise argparse.ArgumentTypeError(f"must be between 0 and 100 (percent), got {text}")
+    return value / 100
 
 
 def slo(text: str) -> Any:

@@ -22,8 +22,10 @@ from dbprobe.cli.gate_parser import (
 )
 from dbprobe.cli.option_types import (
     int_at_least,
+    int_between,
     mix,
     non_negative_int,
+    percent,
     positive_int,
     profile,
     rate,
@@ -34,10 +36,13 @@ from dbprobe.result.findings import FindingKind
 from dbprobe.result.options import (
     ARRIVAL_KINDS,
     DEADLOCK_PATTERNS,
+    DEFAULT_MAX_ERROR_RATE,
     DEFAULT_N_PLUS_ONE_THRESHOLD,
+    DEFAULT_ROUNDS,
     DEFAULT_UOW_MIX,
     ISOLATION_LEVELS,
     LOCK_ORDERS,
+    MAX_ROUNDS,
     PROFILE_NAMES,
     SCALE_NAMES,
     SELECT_VIAS,
@@ -155,6 +160,7 @@ def _add_load_options(
         "or a regression against --compare of at least this severity (minor, warning, "
         "critical); repeatable",
     )
+    _add_max_error_rate(p)
     p.add_argument(
         "--n-plus-one-threshold",
         type=int_at_least(2),
@@ -192,6 +198,14 @@ def _add_load_options(
         "(as pgbench -L; needs --rate)",
     )
     p.add_argument(
+        "--rounds",
+        type=int_between(1, MAX_ROUNDS),
+        default=DEFAULT_ROUNDS,
+        metavar="N",
+        help="measure in N rounds (the operations interleaved, each round one sample of the "
+        f"regression gate; default {DEFAULT_ROUNDS})",
+    )
+    p.add_argument(
         "--processes",
         type=int_at_least(1),
         default=1,
@@ -200,6 +214,17 @@ def _add_load_options(
         "connections; histograms and counts merge exactly (default 1)",
     )
     add_gate_options(p)
+
+
+def _add_max_error_rate(p: argparse.ArgumentParser, what: str = "operations") -> None:
+    p.add_argument(
+        "--max-error-rate",
+        type=percent,
+        default=DEFAULT_MAX_ERROR_RATE,
+        metavar="PCT",
+        help=f"more than PCT %% of the {what} giving up is an error_rate finding, and "
+        f"exit 1 (default {DEFAULT_MAX_ERROR_RATE * 100:g}; 0: any error fails the run)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,7 +387,10 @@ def _add_pool_parser(sub: Any) -> None:
         metavar="EXPR",
         help='objective on the hold operation (checkout wait + hold), e.g. "p99<500ms"',
     )
-    _add_output_options(p, ("pool_exhaustion", "leaked_connection"))
+    _add_max_error_rate(p, "checkouts failing other than by a pool timeout")
+    _add_output_options(
+        p, ("pool_exhaustion", "leaked_connection", "error_rate", "service_interruption")
+    )
 
 
 def _add_deadlock_parser(sub: Any) -> None:

@@ -1,1 +1,2 @@
-"""The seeded reference domain: named scales, deterministic rows, loading and checksums."""
+"""The seeded reference domain: named scales, deterministic rows, loading and checksums, and
+the ids a table holds, for operations to pick rows that exist."""

@@ -1,88 +1,80 @@
-"""Comparing a run with a baseline: per-operation verdicts that noise does not fool.
+"""Comparing a run with a baseline: per-operation verdicts, right in both directions.
 
 A single-number gate (pytest-benchmark's ``--benchmark-compare-fail``,
 github-action-benchmark's alert threshold) fails a build whenever a median
 moves by more than X %, and on a shared CI machine medians move by that much
-from noise alone. Here a regression is called only when the change is
+from noise alone. Worse, a test that takes every latency of a run as an
+independent sample calls any such move significant: the latencies measured
+in the same few hundred milliseconds share that window's interference.
 
-1. **significant**: for p50 (and throughput), the Mann-Whitney U test of the
-   two latency histograms gives p < ``alpha`` (default 0.01) with the current
-   run the slower one, *and* the bootstrap 95% confidence interval of the
-   median's ratio lies wholly above 1 (the metric itself moved, not just the
-   distribution's shape). For p95/p99 the U test is the wrong tool — it
-   compares whole distributions, and a slowdown of the slowest few percent
-   barely moves it — so the significance is the bootstrap test of the
-   percentile's ratio itself (p < ``alpha``);
-3. **beyond the threshold**: the point ratio of the metric is at least
-   ``1 + threshold`` (default 10 %); warning from 20 %, critical from 50 %.
+So the samples here are **rounds** (:mod:`dbprobe.load.rounds`): every run
+measures its operations interleaved in rounds, and each round gives one
+figure per operation (its p50, p95 or p99, or its throughput). An
+operation's verdict rests on its rounds in the baseline against its rounds
+now:
 
-Why the point ratio and not the interval's lower bound for (3): requiring the
-whole interval beyond the threshold misses most real 15 % regressions in runs
-of a few hundred transactions (the interval of a median ratio is then
-±6-10 % wide), while (1) and (2) already keep the false-alarm rate of an
-unchanged operation at or below ``alpha``. The cost is that a real change
-*near* the threshold is a coin toss between "unchanged" and "minor"; the
-interval is in every result (``confident`` says whether all of it is beyond
-the threshold) so a reader can tell a borderline call from a clear one.
+1. **significant**: the Mann-Whitney U test of the two sets of round figures
+   gives p < ``alpha`` (default 0.01; exact for small samples), and the 95 %
+   interval of the ratio (Hodges-Lehmann, with the interval that goes with
+   the U test) lies wholly on one side of 1;
+2. **beyond the threshold**: that ratio is at least ``1 + threshold`` worse
+   (default 10 %; warning from 20 %, critical from 50 %);
+3. otherwise **unchanged** only when the rounds were enough to see a change of
+   the threshold at the spread observed (:func:`~dbprobe.gate.stats.samples_needed`,
+   80 % power); when they were not, the verdict is **insufficient data**, with
+   the number of rounds that would be enough. Fewer than :data:`MIN_ROUNDS`
+   rounds a side is insufficient data too: below that no U test reaches 0.01.
 
-What statistics cannot see is the machine: on a shared CI host two runs of
-the same code minutes apart differ by 10-140 % (measured here: back-to-back
-identical runs of three operations gave ratios of 1.09/1.09/1.13,
-2.35/2.28/2.43, 0.94/0.92/0.95 — different every time, but the same for
-every operation of a run). Every U test is then "significant". So by default
-each operation is judged against the *run-wide shift*, the median over the
-operations of how many times worse each got (:func:`machine_factor`): a
-busier machine slows every operation alike and is divided out; a code change
-slows the operations it touches and stands out. A shift common to all
-operations is not called a regression (it cannot be told from the machine in
-one comparison) but is reported as a warning; ``normalize=False`` gates on
-raw ratios, for quiet dedicated hardware. With fewer than three comparable
-operations there is no run-wide shift to estimate and the verdicts are absolute.
-
-Throughput is one number per run, with no distribution to test. Its ratio is
-reported, and its significance is that of the same operation's latency
-histogram: in dbprobe's closed loop each worker starts its next transaction
-when the last one ends, so the throughput of a fixed mix can only fall if
-latency rose (Little's law: throughput = workers / mean latency), and the U
-test says whether it did. A throughput drop with no significant latency rise
-is reported as unchanged. (In an open loop, ``--rate``, throughput is the
-arrival rate until the target saturates: compare latency there.)
+A slower machine is told from slower code by a **reference** measured in the
+same rounds (:mod:`dbprobe.load.calibration`: a fixed CPU-bound loop, timed
+in every round). A shift common to every operation is exactly what a missing
+index, a slower driver or an N+1 everywhere looks like, so it is never
+divided out on its own. The verdicts are absolute unless the reference
+itself moved significantly; then each round's figure is taken relative to
+the reference measured in the same round, and the comparison says so with
+the reference's own change. ``normalize=False`` (``--absolute``) never does.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import math
-import random
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError
-from dbprobe.gate.stats import RatioInterval, bootstrap_quantile_ratio, mann_whitney_u
+from dbprobe.gate.rounds import MIN_ROUNDS, overall_value, p_value, samples
+from dbprobe.gate.stats import (
+    RatioInterval,
+    hodges_lehmann_ratio,
+    holm_levels,
+    mann_whitney_u,
+    samples_needed,
+)
 from dbprobe.gate.thresholds import Level, Levels, Metric, Thresholds
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.result.findings import Finding, FindingKind, RegressionEvidence, Severity
 from dbprobe.result.model import OperationReport, Report
 
 __all__ = [
     "DEFAULT_ALPHA",
-    "MIN_COUNT",
+    "MIN_ROUNDS",
     "CompareResult",
     "Comparison",
+    "ReferenceChange",
     "RunRef",
     "Verdict",
     "compare_operations",
     "compare_reports",
-    "comparison_findings",
-    "exit_status",
-    "machine_factor",
 ]
 
 #: Significance level of the U test. 0.01 rather than the customary 0.05: a
 #: gate compares every operation on every build, so its false alarms add up.
 DEFAULT_ALPHA = 0.01
-#: Fewer committed operations than this on either side: no verdict.
-MIN_COUNT = 10
+#: The chance of seeing a change of the minor threshold, for "unchanged" to be a verdict.
+POWER = 0.8
+#: The machine reference moved when it changed significantly by at least this much.
+REFERENCE_MOVED = 0.05
 
 
 class Verdict(enum.StrEnum):
@@ -93,28 +85,57 @@ class Verdict(enum.StrEnum):
 
 
 @dataclass(frozen=True)
+class ReferenceChange:
+    """The machine's reference (the fixed CPU loop, ms per round), now against the baseline.
+
+    ``ratio`` over 1: the machine was slower now. ``moved``: the change is
+    significant (p < alpha, the interval excludes 1), and the verdicts were
+    then judged relative to it.
+    """
+
+    ratio: float
+    interval: RatioInterval
+    p_value: float
+    baseline_rounds: int
+    current_rounds: int
+    moved: bool
+
+    def describe(self) -> str:
+        return (
+            f"machine reference (a fixed CPU loop) {self.ratio - 1:+.1%} "
+            f"({self.interval.confidence:.0%} CI {self.interval.low - 1:+.1%}.."
+            f"{self.interval.high - 1:+.1%}, p={self.p_value:.2g}, "
+            f"{self.baseline_rounds} vs {self.current_rounds} rounds)"
+        )
+
+
+@dataclass(frozen=True)
 class CompareResult:
     """One operation, one metric: baseline against current, and the verdict.
 
     Attributes:
         operation, metric: what was compared.
-        baseline_value, current_value: the metric in ``metric.unit`` (computed
-            from the histograms for latency: within 0.1 % of the report's table).
+        baseline_value, current_value: the metric over the whole run, in
+            ``metric.unit`` (latency from the run's histogram, as its table shows).
         raw_ratio: ``current_value / baseline_value``.
-        machine_factor: the run-wide shift judged against (1.0: none).
-        ratio: the ratio judged, ``raw_ratio`` with the run-wide shift taken out.
-        worse: how many times worse the operation is, judged (``ratio`` for
-            latency, ``1 / ratio`` for throughput): 1.15 means 15 % worse.
-        interval: bootstrap CI of ``ratio`` (None for throughput).
-        p_value: two-sided p of the test the verdict rests on (``test``).
-        test: ``"mann-whitney"`` (p50, throughput), ``"bootstrap"`` (p95,
-            p99) or ``"none"`` (insufficient data).
-        effect: P(current latency > baseline latency) by the U statistic,
-            0.5 for no shift.
+        machine_factor: the reference's change the rounds were judged relative
+            to (1.0: judged absolute).
+        ratio: the ratio judged: the Hodges-Lehmann ratio of the round figures
+            (relative to the reference when ``machine_factor`` is not 1).
+        worse: how many times worse that is (``ratio`` for latency, ``1 /
+            ratio`` for throughput): 1.15 means 15 % worse.
+        interval: 95 % interval of ``ratio`` (None without a test).
+        p_value: two-sided p of the U test on the round figures.
+        test: ``"mann-whitney"``, or ``"none"`` (insufficient data).
+        effect: P(a current round is worse than a baseline round), 0.5 for no shift.
         verdict: improved, unchanged, regressed or insufficient data.
         level: minor / warning / critical for a regression, else None.
         levels: the thresholds applied to this operation.
         baseline_count, current_count: committed operations on each side.
+        baseline_rounds, current_rounds: rounds with a figure on each side.
+        rounds_needed: rounds a side would need to tell a change of the minor
+            threshold at this spread (set when the verdict is insufficient data),
+            and ``rounds_hint`` the options that run them at this run's round length.
     """
 
     operation: str
@@ -134,48 +155,72 @@ class CompareResult:
     levels: Levels
     baseline_count: int
     current_count: int
+    baseline_rounds: int = 0
+    current_rounds: int = 0
+    rounds_needed: int | None = None
+    rounds_hint: str = ""
 
     @property
     def change(self) -> float:
-        """Signed change judged (run-wide shift taken out): +0.15 for 15 % higher."""
+        """Signed change judged: +0.15 for 15 % higher."""
         return self.ratio - 1
 
     @property
     def raw_change(self) -> float:
-        """Signed change of the metric's value as measured."""
+        """Signed change of the metric's value as measured over the whole run."""
         return self.raw_ratio - 1
 
     @property
     def confident(self) -> bool:
-        """Whether the whole confidence interval is beyond the minor threshold.
-
-        Only for a verdict other than unchanged; a regression that is not
-        confident is a borderline call (its true size may be below the threshold).
-        """
+        """Whether the whole interval is beyond the minor threshold (a regression or
+        improvement that is not confident is a borderline call)."""
         if self.interval is None or self.verdict not in (Verdict.REGRESSED, Verdict.IMPROVED):
             return False
+        low, high = self.interval.low, self.interval.high
+        if self.metric.higher_is_better:  # the interval is of the ratio; worse is its inverse
+            low, high = 1 / high, 1 / low
         bound = 1 + self.levels.minor
         if self.verdict is Verdict.REGRESSED:
-            return self.interval.low >= bound
-        return self.interval.high <= 1 / bound
+            return low >= bound
+        return high <= 1 / bound
+
+    @property
+    def rounds_text(self) -> str:
+        return f"{self.baseline_rounds} vs {self.current_rounds} rounds"
 
     def describe(self) -> str:
-        """One line: values, change, interval, p-value and verdict."""
+        """One line: values, the change judged, its interval, the test, the rounds, the verdict."""
         unit = self.metric.unit
         text = (
             f"{self.operation} {self.metric.value} {self.baseline_value:.3f} -> "
-            f"{self.current_value:.3f} {unit} ({self.raw_change:+.1%}"
+            f"{self.current_value:.3f} {unit} ("
         )
-        if self.machine_factor != 1.0:
-            text += f"; {self.change:+.1%} against the run-wide x{self.machine_factor:.2f}"
+        text += f"{self.raw_change:+.1%}" if not math.isnan(self.raw_ratio) else "no figure"
+        if not math.isnan(self.ratio):
+            judged = "relative to the machine reference" if self.machine_factor != 1.0 else "judged"
+            text += f"; per round {self.change:+.1%} {judged}"
         if self.interval is not None:
             text += (
                 f", {self.interval.confidence:.0%} CI {self.interval.low - 1:+.1%}"
                 f"..{self.interval.high - 1:+.1%}"
             )
-        text += f", p={self.p_value:.2g}" if self.test != "none" else ""
-        text += f"): {self.verdict.value}"
+        if self.test != "none":
+            text += f", Mann-Whitney p={self.p_value:.2g}"
+        text += f", {self.rounds_text}): {self.verdict.value}"
+        if self.verdict is Verdict.INSUFFICIENT:
+            return text + f" ({self.insufficient_reason()})"
         return text + (f" ({self.level.value})" if self.level is not None else "")
+
+    def insufficient_reason(self) -> str:
+        """Why there is no verdict, and how many rounds would be enough."""
+        have = min(self.baseline_rounds, self.current_rounds)
+        needed = self.rounds_needed or MIN_ROUNDS
+        text = (
+            f"{have} rounds, need {needed} for a {self.levels.minor:.0%} change at this spread"
+            if have >= MIN_ROUNDS
+            else f"{have} rounds, need at least {needed}"
+        )
+        return text + (f": {self.rounds_hint}" if self.rounds_hint else "")
 
 
 @dataclass(frozen=True)
@@ -212,8 +257,9 @@ class Comparison:
         only_in_baseline, only_in_current: operations that cannot be compared.
         warnings: differences between the runs that make the comparison less
             trustworthy without making it meaningless (another host, other options).
-        machine_factor: the run-wide shift the operations were judged against
-            (1.0 when not normalised): 1.3 means everything was 30 % worse.
+        reference: the machine reference's change (None when a run lacks one).
+        machine_factor: the reference's change the rounds were judged relative
+            to (1.0: absolute): 1.3 means the machine was 30 % slower now.
     """
 
     baseline: RunRef
@@ -225,6 +271,7 @@ class Comparison:
     only_in_current: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     machine_factor: float = 1.0
+    reference: ReferenceChange | None = None
 
     def regressions(self, at_least: Level = Level.MINOR) -> tuple[CompareResult, ...]:
         return tuple(
@@ -256,95 +303,6 @@ class Comparison:
         return max(levels, key=lambda level: level.rank) if levels else None
 
 
-def exit_status(comparison: Comparison, fail_on: Level = Level.MINOR) -> int:
-    """1 when a regression at or above ``fail_on`` was found, else 0 (``--fail-on``)."""
-    return 1 if comparison.regressions(fail_on) else 0
-
-
-def comparison_findings(
-    comparison: Comparison, fail_on: Level = Level.MINOR
-) -> tuple[Finding, ...]:
-    """Findings of kind ``regression`` (and ``improvement``), for reports.
-
-    A regression at or above ``fail_on`` is severity ERROR, one below it
-    WARNING: a report carrying these findings fails the CLI's usual rule (any
-    ERROR finding exits 1) exactly when :func:`exit_status` says 1.
-    """
-    found: list[Finding] = []
-    for r in comparison.results:
-        if r.verdict not in (Verdict.REGRESSED, Verdict.IMPROVED):
-            continue
-        evidence = RegressionEvidence(
-            metric=r.metric.value,
-            baseline=round(r.baseline_value, 3),
-            current=round(r.current_value, 3),
-            unit=r.metric.unit,
-            ratio=round(r.ratio, 4),
-            ci=(round(r.interval.low, 4), round(r.interval.high, 4)) if r.interval else None,
-            p_value=float(f"{r.p_value:.3g}"),
-            baseline_count=r.baseline_count,
-            current_count=r.current_count,
-            baseline_run=comparison.baseline.label or comparison.baseline.started_at,
-        )
-        if r.verdict is Verdict.REGRESSED:
-            assert r.level is not None
-            severity = Severity.ERROR if r.level.rank >= fail_on.rank else Severity.WARNING
-            found.append(
-                Finding(
-                    FindingKind.REGRESSION,
-                    severity,
-                    r.operation,
-                    f"{r.level.value} regression: {r.describe()}",
-                    replace(evidence, level=r.level.value),
-                )
-            )
-        else:
-            found.append(
-                Finding(FindingKind.IMPROVEMENT, Severity.INFO, r.operation, r.describe(), evidence)
-            )
-    return tuple(sorted(found, key=lambda f: f.severity.rank))
-
-
-@dataclass(frozen=True)
-class _Pair:
-    """One operation's two sides, decoded once."""
-
-    name: str
-    base: Distribution
-    cur: Distribution
-    base_throughput: float
-    cur_throughput: float
-
-    @classmethod
-    def of(cls, baseline: OperationReport, current: OperationReport) -> _Pair:
-        return cls(
-            current.name,
-            Distribution.from_encoded_histogram(baseline.histogram),
-            Distribution.from_encoded_histogram(current.histogram),
-            baseline.throughput_per_s,
-            current.throughput_per_s,
-        )
-
-    def values(self, metric: Metric) -> tuple[float, float]:
-        """The metric on each side (NaN where there is nothing to measure)."""
-        q = metric.quantile
-        if q is None:
-            return self.base_throughput, self.cur_throughput
-        return (
-            self.base.quantile(q) / 1000 if self.base.count else math.nan,
-            self.cur.quantile(q) / 1000 if self.cur.count else math.nan,
-        )
-
-    def raw_worse(self, metric: Metric) -> float | None:
-        """How many times worse the metric is, when both sides can be compared."""
-        if min(self.base.count, self.cur.count) < MIN_COUNT:
-            return None
-        before, after = self.values(metric)
-        if not before > 0 or not after > 0:
-            return None
-        return before / after if metric.higher_is_better else after / before
-
-
 def compare_operations(
     baseline: OperationReport,
     current: OperationReport,
@@ -352,48 +310,43 @@ def compare_operations(
     metric: Metric = Metric.P50,
     levels: Levels | None = None,
     alpha: float = DEFAULT_ALPHA,
-    resamples: int = 1000,
-    seed: int = 0,
+    family: int = 1,
+    relative: bool = False,
     machine_factor: float = 1.0,
+    rounds_hint: Callable[[int], str] | None = None,
 ) -> CompareResult:
-    """Compare one operation of two runs (pure; the bootstrap is seeded by ``seed``).
+    """Compare one operation of two runs on its round figures (pure).
 
-    ``machine_factor`` is the run-wide shift to judge the operation against
-    (see :func:`compare_reports`): the current latencies are divided by it
-    (throughput multiplied) before testing.
+    ``alpha`` is this operation's significance level (after the correction
+    for the ``family`` of operations compared together, see
+    :func:`compare_reports`); "unchanged" needs the power to see a change of
+    the threshold at the family's level, ``DEFAULT_ALPHA / family``. With
+    ``relative``, each round's figure is taken over the machine reference
+    measured in the same round; ``machine_factor`` is the reference's own
+    change, reported beside the verdict. ``rounds_hint(n)`` says how to run
+    ``n`` rounds (the options), for an insufficient-data verdict.
     """
-    return _judge(
-        _Pair.of(baseline, current),
-        metric,
-        levels or Levels(),
-        alpha=alpha,
-        resamples=resamples,
-        seed=seed,
-        factor=machine_factor,
+    levels = levels or Levels()
+    base, cur = samples(baseline, current, metric, relative)
+    base_value, cur_value = overall_value(baseline, metric), overall_value(current, metric)
+    make = functools.partial(
+        CompareResult,
+        operation=current.name,
+        metric=metric,
+        baseline_value=base_value,
+        current_value=cur_value,
+        raw_ratio=cur_value / base_value if base_value and not math.isnan(base_value) else math.nan,
+        machine_factor=machine_factor if relative else 1.0,
+        levels=levels,
+        baseline_count=baseline.latency_ms.count,
+        current_count=current.latency_ms.count,
+        baseline_rounds=len(base),
+        current_rounds=len(cur),
     )
-
-
-def _judge(
-    pair: _Pair,
-    metric: Metric,
-    levels: Levels,
-    *,
-    alpha: float,
-    resamples: int,
-    seed: int,
-    factor: float,
-) -> CompareResult:
-    base_value, cur_value = pair.values(metric)
-    raw_worse = pair.raw_worse(metric)
-    raw_ratio = cur_value / base_value if base_value and not math.isnan(base_value) else math.nan
-    if raw_worse is None:
-        return CompareResult(
-            operation=pair.name,
-            metric=metric,
-            baseline_value=base_value,
-            current_value=cur_value,
-            raw_ratio=raw_ratio,
-            machine_factor=factor,
+    hint = rounds_hint or (lambda n: "")
+    positive = all(v > 0 for v in base) and all(v > 0 for v in cur)
+    if min(len(base), len(cur)) < MIN_ROUNDS or not positive:
+        return make(
             ratio=math.nan,
             worse=math.nan,
             interval=None,
@@ -402,75 +355,77 @@ def _judge(
             effect=0.5,
             verdict=Verdict.INSUFFICIENT,
             level=None,
-            levels=levels,
-            baseline_count=pair.base.count,
-            current_count=pair.cur.count,
+            rounds_needed=MIN_ROUNDS,
+            rounds_hint=hint(MIN_ROUNDS),
         )
-    # Judge the current run with the run-wide shift taken out: latencies
-    # divided by the factor (a strictly increasing map: ranks are kept).
-    cur = pair.cur
-    if factor != 1.0:
-        cur = Distribution(tuple(v / factor for v in cur.values), cur.counts)
-    test = mann_whitney_u(pair.base, cur)
-    worse = raw_worse / factor
-    interval: RatioInterval | None = None
-    q = metric.quantile
-    if q is not None:
-        interval = bootstrap_quantile_ratio(
-            pair.base, cur, q, rng=random.Random(seed), resamples=resamples
-        )
-    if interval is not None and q is not None and q > 0.5:
-        # A tail percentile: the bootstrap test of the percentile itself.
-        test_name, p_value, slower = "bootstrap", interval.p_value, worse > 1
-        agrees = True
-    else:
-        # The median or throughput: the U test, and (for the median) its
-        # interval must agree on the direction — throughput falls only when
-        # latency rises.
-        test_name, p_value, slower = "mann-whitney", test.p_value, test.current_is_larger
-        agrees = interval is None or (interval.low > 1 if slower else interval.high < 1)
-    verdict, level = Verdict.UNCHANGED, None
-    if p_value < alpha and agrees and slower:
-        level = levels.level_of(worse)
-        if level is not None:
-            verdict = Verdict.REGRESSED
-    elif p_value < alpha and agrees and levels.level_of(1 / worse) is not None:
+    test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
+    ratio, interval = hodges_lehmann_ratio(base, cur)
+    worse = 1 / ratio if metric.higher_is_better else ratio
+    # The interval is of the ratio: it must exclude 1, on the side the test found.
+    excludes_one = interval.low > 1 or interval.high < 1
+    significant = test.p_value < alpha and excludes_one
+    slower = worse > 1
+    verdict, level, needed = Verdict.UNCHANGED, None, None
+    if significant and slower and (level := levels.level_of(worse)) is not None:
+        verdict = Verdict.REGRESSED
+    elif significant and not slower and levels.level_of(1 / worse) is not None:
         verdict = Verdict.IMPROVED
-    return CompareResult(
-        operation=pair.name,
-        metric=metric,
-        baseline_value=base_value,
-        current_value=cur_value,
-        raw_ratio=raw_ratio,
-        machine_factor=factor,
-        ratio=1 / worse if metric.higher_is_better else worse,
+    else:
+        needed = max(
+            MIN_ROUNDS,
+            samples_needed(base, cur, change=levels.minor, alpha=DEFAULT_ALPHA / family),
+        )
+        if not significant and needed > min(len(base), len(cur)):
+            # Nothing was seen, but these rounds could not have seen a change of
+            # the threshold either: "unchanged" would be a guess.
+            verdict = Verdict.INSUFFICIENT
+    return make(
+        ratio=ratio,
         worse=worse,
         interval=interval,
-        p_value=p_value,
-        test=test_name,
-        effect=test.effect,
+        p_value=test.p_value,
+        test="mann-whitney",
+        effect=test.effect if not metric.higher_is_better else 1 - test.effect,
         verdict=verdict,
         level=level,
-        levels=levels,
-        baseline_count=pair.base.count,
-        current_count=pair.cur.count,
+        rounds_needed=needed if verdict is Verdict.INSUFFICIENT else None,
+        rounds_hint=hint(needed) if verdict is Verdict.INSUFFICIENT and needed else "",
     )
 
 
-#: The run-wide shift is estimated only from at least this many operations.
-MIN_OPERATIONS_TO_NORMALIZE = 3
+def _rounds_hint(report: Report) -> Callable[[int], str]:
+    """How to run ``n`` rounds with this run's round length: the options to give."""
+    config = report.config
+    rounds = config.rounds or 0
+
+    def hint(n: int) -> str:
+        if rounds <= 0:
+            return f"--rounds {n}"
+        if config.duration_s:
+            return f"--rounds {n} --duration {config.duration_s * n / rounds:.3g}"
+        if config.transactions:
+            return f"--rounds {n} --transactions {math.ceil(config.transactions * n / rounds)}"
+        return f"--rounds {n}"
+
+    return hint
 
 
-def machine_factor(worse: Sequence[float]) -> float:
-    """The run-wide shift: the median of the operations' ``worse`` ratios (geometric).
-
-    A median, so that a minority of operations that really changed does not
-    move it; on the log scale, so that 2x slower and 2x faster weigh alike.
-    """
-    logs = sorted(math.log(w) for w in worse)
-    mid = len(logs) // 2
-    middle = logs[mid] if len(logs) % 2 else (logs[mid - 1] + logs[mid]) / 2
-    return math.exp(middle)
+def _reference_change(baseline: Report, current: Report, alpha: float) -> ReferenceChange | None:
+    """The machine reference's change between the runs, or None if either lacks enough of it."""
+    base = [c.cpu_ms for c in baseline.calibration if c.cpu_ms > 0]
+    cur = [c.cpu_ms for c in current.calibration if c.cpu_ms > 0]
+    if min(len(base), len(cur)) < MIN_ROUNDS:
+        return None
+    test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
+    ratio, interval = hodges_lehmann_ratio(base, cur)
+    # Hundreds of reference rounds make a 1 % drift significant; only a change
+    # that matters next to the thresholds is the machine having changed.
+    moved = (
+        test.p_value < alpha
+        and (interval.low > 1 or interval.high < 1)
+        and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
+    )
+    return ReferenceChange(ratio, interval, test.p_value, len(base), len(cur), moved)
 
 
 def _mismatch_warnings(baseline: Report, current: Report) -> list[str]:
@@ -506,22 +461,15 @@ def compare_reports(
     thresholds: Thresholds | None = None,
     allow_mismatch: bool = False,
     alpha: float = DEFAULT_ALPHA,
-    resamples: int = 1000,
-    seed: int = 0,
     baseline_label: str = "",
     current_label: str = "",
     normalize: bool = True,
 ) -> Comparison:
-    """Compare every operation the two runs share.
+    """Compare every operation the two runs share, on their rounds (see the module docstring).
 
-    With ``normalize`` (the default) and at least three comparable
-    operations, each operation is judged against the run-wide shift — the
-    median over operations of how many times worse the metric got
-    (:func:`machine_factor`) — rather than against 1: a busier machine slows
-    every operation alike, a code change slows the operations it touches.
-    The factor is in :attr:`Comparison.machine_factor`, and a warning says so
-    when it is beyond the minor threshold. ``normalize=False`` judges the
-    raw ratios (for dedicated, quiet hardware, where a run-wide shift is news).
+    With ``normalize`` (the default) the verdicts are relative to the
+    machine's reference when, and only when, the reference moved; a warning
+    says so with its change. ``normalize=False`` judges absolute figures always.
 
     Raises ComparisonMismatchError when the runs are of different probes,
     scales or backends, unless ``allow_mismatch``; other differences (host,
@@ -547,37 +495,44 @@ def compare_reports(
                 "pass --allow-mismatch to compare anyway"
             )
         warnings.insert(0, f"compared despite different {'; '.join(mismatches)}")
+    reference = _reference_change(baseline, current, alpha)
+    relative = normalize and reference is not None and reference.moved
+    if reference is None:
+        warnings.append(
+            "no machine reference in both runs (a report written before dbprobe measured one): "
+            "the verdicts are absolute, a slower machine cannot be told from slower code"
+        )
+    elif relative:
+        warnings.append(
+            f"the machine itself changed: {reference.describe()}; the verdicts are relative "
+            "to it, round by round (--absolute to judge the raw figures)"
+        )
+    elif reference.moved:
+        warnings.append(f"the machine itself changed: {reference.describe()}; judged absolute")
+    if not any(op.rounds for op in (*baseline.operations, *current.operations)):
+        warnings.append(
+            "neither run has rounds (reports written before dbprobe measured in rounds): "
+            "no verdict can be given; run both again with this dbprobe"
+        )
     base_ops = {op.name: op for op in baseline.operations}
     cur_names = [op.name for op in current.operations]
-    pairs = [_Pair.of(base_ops[op.name], op) for op in current.operations if op.name in base_ops]
-    factor = 1.0
-    comparable = [w for p in pairs if (w := p.raw_worse(metric)) is not None]
-    if normalize and len(comparable) >= MIN_OPERATIONS_TO_NORMALIZE:
-        factor = machine_factor(comparable)
-        if max(factor, 1 / factor) >= 1 + thresholds.default.minor:
-            warnings.append(
-                f"every operation is about {abs(factor - 1):.0%} "
-                f"{'worse' if factor > 1 else 'better'} than in the baseline: a shift common "
-                "to all operations cannot be told from a busier or quieter machine, so the "
-                "verdicts are relative to it (compare with normalize off, --absolute, on "
-                "dedicated hardware to gate on it)"
-            )
-    elif normalize and pairs:
-        warnings.append(
-            f"only {len(comparable)} comparable operation(s): a run-wide shift (a busier "
-            "machine) cannot be separated from a real change, so the verdicts are absolute"
-        )
+    pairs = [(base_ops[op.name], op) for op in current.operations if op.name in base_ops]
+    p_values = [p_value(*samples(b, c, metric, relative)) for b, c in pairs]
+    family = max(1, sum(p is not None for p in p_values))
+    hint = _rounds_hint(current)
     results = tuple(
-        _judge(
-            pair,
-            metric,
-            thresholds.for_operation(pair.name),
-            alpha=alpha,
-            resamples=resamples,
-            seed=seed,
-            factor=factor,
+        compare_operations(
+            b,
+            c,
+            metric=metric,
+            levels=thresholds.for_operation(c.name),
+            alpha=level,
+            family=family,
+            relative=relative,
+            machine_factor=reference.ratio if reference is not None else 1.0,
+            rounds_hint=hint,
         )
-        for pair in pairs
+        for (b, c), level in zip(pairs, holm_levels(p_values, alpha), strict=True)
     )
     return Comparison(
         baseline=RunRef.of(baseline, baseline_label),
@@ -588,5 +543,6 @@ def compare_reports(
         only_in_baseline=tuple(n for n in base_ops if n not in set(cur_names)),
         only_in_current=tuple(n for n in cur_names if n not in base_ops),
         warnings=tuple(warnings),
-        machine_factor=factor,
+        machine_factor=reference.ratio if relative and reference is not None else 1.0,
+        reference=reference,
     )

@@ -8,17 +8,25 @@ all call :func:`judge`, so a run gates the same way wherever it is judged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dbprobe.gate.compare import Comparison, compare_reports, comparison_findings, exit_status
+from dbprobe.gate.compare import Comparison, Verdict, compare_reports
 from dbprobe.gate.store import HistoryStore
 from dbprobe.gate.thresholds import Level, Metric, Thresholds
-from dbprobe.result.findings import Finding
+from dbprobe.result.findings import Finding, FindingKind, RegressionEvidence, Severity
 from dbprobe.result.jsonio import read_report
 from dbprobe.result.model import Report
 
-__all__ = ["GateSettings", "GateVerdict", "judge", "load_baseline", "worst_exit_status"]
+__all__ = [
+    "GateSettings",
+    "GateVerdict",
+    "comparison_findings",
+    "exit_status",
+    "judge",
+    "load_baseline",
+    "worst_exit_status",
+]
 
 
 def load_baseline(spec: str, store: HistoryStore | None = None) -> tuple[Report, str]:
@@ -83,6 +91,57 @@ class GateVerdict:
     def result_lines(self) -> tuple[str, ...]:
         """One line per operation compared: values, change, interval, test, verdict."""
         return tuple(r.describe() for r in self.comparison.results)
+
+
+def exit_status(comparison: Comparison, fail_on: Level = Level.MINOR) -> int:
+    """1 when a regression at or above ``fail_on`` was found, else 0 (``--fail-on``)."""
+    return 1 if comparison.regressions(fail_on) else 0
+
+
+def comparison_findings(
+    comparison: Comparison, fail_on: Level = Level.MINOR
+) -> tuple[Finding, ...]:
+    """Findings of kind ``regression`` (and ``improvement``), for reports.
+
+    A regression at or above ``fail_on`` is severity ERROR, one below it
+    WARNING: a report carrying these findings fails the CLI's usual rule (any
+    ERROR finding exits 1) exactly when :func:`exit_status` says 1.
+    """
+    found: list[Finding] = []
+    for r in comparison.results:
+        if r.verdict not in (Verdict.REGRESSED, Verdict.IMPROVED):
+            continue
+        evidence = RegressionEvidence(
+            metric=r.metric.value,
+            baseline=round(r.baseline_value, 3),
+            current=round(r.current_value, 3),
+            unit=r.metric.unit,
+            ratio=round(r.ratio, 4),
+            ci=(round(r.interval.low, 4), round(r.interval.high, 4)) if r.interval else None,
+            p_value=float(f"{r.p_value:.3g}"),
+            baseline_count=r.baseline_count,
+            current_count=r.current_count,
+            baseline_run=comparison.baseline.label or comparison.baseline.started_at,
+            baseline_rounds=r.baseline_rounds,
+            current_rounds=r.current_rounds,
+        )
+        if r.verdict is Verdict.REGRESSED:
+            assert r.level is not None
+            severity = Severity.ERROR if r.level.rank >= fail_on.rank else Severity.WARNING
+            found.append(
+                Finding(
+                    FindingKind.REGRESSION,
+                    severity,
+                    r.operation,
+                    f"{r.level.value} regression: {r.describe()}",
+                    replace(evidence, level=r.level.value),
+                )
+            )
+        else:
+            found.append(
+                Finding(FindingKind.IMPROVEMENT, Severity.INFO, r.operation, r.describe(), evidence)
+            )
+    return tuple(sorted(found, key=lambda f: f.severity.rank))
 
 
 def judge(

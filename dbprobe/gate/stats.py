@@ -10,6 +10,13 @@ assumes normality:
   enumeration when both samples are small and untied, as a trend's per-run
   figures are). Reference: Mann & Whitney (1947); tie correction as in
   Lehmann, *Nonparametrics* (1975), §1.4.
+- :func:`hodges_lehmann_ratio` — how many times larger the current
+  samples are (the median of every current/baseline ratio) with its
+  distribution-free interval from the U test's own null distribution (Moses
+  1965; Hollander & Wolfe, *Nonparametric Statistical Methods*, §4.3): the
+  estimate and interval that go with the U test, for the regression gate's
+  per-round figures. :func:`samples_needed` says how many samples a side
+  would need to detect a given change at the spread observed.
 - :func:`bootstrap_quantile_ratio` — a confidence interval for the ratio of a
   quantile (p50, p95, p99) between two distributions, by the percentile
   bootstrap, and the bootstrap test of "the ratio is 1". The U test is blind
@@ -30,6 +37,7 @@ import bisect
 import functools
 import math
 import random
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,8 +48,11 @@ __all__ = [
     "RatioInterval",
     "bootstrap_quantile_interval",
     "bootstrap_quantile_ratio",
+    "hodges_lehmann_ratio",
+    "holm_levels",
     "mann_whitney_u",
     "median",
+    "samples_needed",
 ]
 
 # Exact enumeration of U is used up to this sample size (per side) when there
@@ -246,3 +257,95 @@ def _quantile_resampler(dist: Distribution, q: float, rng: random.Random) -> Cal
         return values[min(len(values) - 1, bisect.bisect_left(fractions, u))]
 
     return draw
+
+
+def _moses_cut(m: int, n: int, confidence: float) -> int:
+    """How many of the m*n ordered pairwise differences the interval leaves out at each end.
+
+    The largest ``c`` with ``P(U < c) <= (1 - confidence) / 2`` under the null
+    (exact up to 25 a side, normal beyond); 0 when the samples are too small
+    for any interval at this confidence.
+    """
+    tail = (1 - confidence) / 2
+    if max(m, n) <= _EXACT_MAX_N:
+        frequencies = _u_frequencies(m, n)
+        total = sum(frequencies)
+        cut, below = 0, 0
+        for frequency in frequencies:
+            if (below + frequency) / total > tail:
+                break
+            below += frequency
+            cut += 1
+        return cut
+    z = statistics.NormalDist().inv_cdf(1 - tail)
+    return max(0, math.floor(m * n / 2 - z * math.sqrt(m * n * (m + n + 1) / 12)))
+
+
+def hodges_lehmann_ratio(
+    baseline: Sequence[float], current: Sequence[float], *, confidence: float = 0.95
+) -> tuple[float, RatioInterval]:
+    """``current / baseline`` estimated as the median of every pairwise ratio, with its interval.
+
+    Positive samples only (latencies, throughputs). The interval is the
+    ``c``-th smallest and largest pairwise ratio (:func:`_moses_cut`): it
+    holds the true ratio with at least ``confidence``, assuming only that one
+    side is the other scaled. Too few samples for any interval give the
+    range of all pairwise ratios.
+    """
+    if not baseline or not current:
+        raise ValueError("a ratio needs samples on both sides")
+    logs = sorted(math.log(c) - math.log(b) for b in baseline for c in current)
+    cut = min(_moses_cut(len(baseline), len(current), confidence), (len(logs) - 1) // 2)
+    low, high = (logs[cut - 1], logs[len(logs) - cut]) if cut else (logs[0], logs[-1])
+    interval = RatioInterval(math.exp(low), math.exp(high), confidence, resamples=0)
+    return math.exp(median(logs)), interval
+
+
+def _robust_sd(logs: Sequence[float]) -> float:
+    # The median absolute deviation, scaled to a normal's SD: one round that
+    # interference hit does not inflate the spread the way a variance would.
+    centre = median(logs)
+    return 1.4826 * median([abs(v - centre) for v in logs])
+
+
+def samples_needed(
+    baseline: Sequence[float],
+    current: Sequence[float],
+    *,
+    change: float,
+    alpha: float,
+    power: float = 0.8,
+) -> int:
+    """Samples a side needs for the U test to detect a ``change`` (0.10: 10 %) at this spread.
+
+    From the spread of the log samples (robust, pooled over both sides): the
+    two-sample normal formula ``2 (z_a + z_b)^2 s^2 / d^2``, times pi/3, the
+    U test's efficiency against the t test on normal data (Lehmann 1975).
+    """
+    spreads = [_robust_sd([math.log(v) for v in side]) for side in (baseline, current)]
+    sd = math.sqrt(sum(s * s for s in spreads) / len(spreads))
+    normal = statistics.NormalDist()
+    z = normal.inv_cdf(1 - alpha / 2) + normal.inv_cdf(power)
+    delta = math.log(1 + change)
+    return max(1, math.ceil(2 * (z * sd / delta) ** 2 * math.pi / 3))
+
+
+def holm_levels(p_values: Sequence[float | None], alpha: float) -> list[float]:
+    """Each test's significance level under Holm's step-down correction (Holm 1979).
+
+    A gate tests every operation of a run at once; at ``alpha`` each, one of
+    twenty-five unchanged operations would be called significant in a fifth
+    of identical runs. Holm keeps the chance of *any* false call at or below
+    ``alpha``: the i-th smallest p (0-based, of ``m`` tests) is held to
+    ``alpha / (m - i)``, and once one fails every larger p fails (level 0).
+    ``None`` marks an operation without a test.
+    """
+    ranked = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    levels = [0.0] * len(p_values)
+    m = len(ranked)
+    for rank, (p, index) in enumerate(ranked):
+        level = alpha / (m - rank)
+        if p >= level:
+            break  # this one and every larger p keep level 0
+        levels[index] = level
+    return levels

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import platform
 import socket
 import time
@@ -24,17 +25,21 @@ from dbprobe.data.seeding import SeedResult, ensure_seeded
 from dbprobe.database.engine import Database, Isolation, PoolOptions, open_database
 from dbprobe.database.url import Target
 from dbprobe.errors import Interrupted
+from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob, outcome_of, rss_mb_sampler, run_processes
+from dbprobe.load.rate import ScheduleAccount, combine_schedule_accounts
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.sections import ProcessPart
 from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
-from dbprobe.load.workers import Operation, WorkloadResult, run_workload
+from dbprobe.load.workers import WorkloadResult, run_workload
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
 from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
 from dbprobe.result.model import (
+    CalibrationRound,
     OperationReport,
     Report,
     Resources,
@@ -148,6 +153,7 @@ def assemble_report(
     interrupted: bool,
     argv: Sequence[str],
     sections: Sequence[Section] = (),
+    calibration: Sequence[CalibrationRound] = (),
 ) -> Report:
     """The report of a run: the header every probe shares, and the probe's own results."""
     db = prepared.db
@@ -175,6 +181,7 @@ def assemble_report(
         findings=tuple(findings),
         resources=resources,
         sections=tuple(sections),
+        calibration=tuple(calibration),
     )
 
 
@@ -191,6 +198,8 @@ class Measured:
     measured_from_unix_s: float
     interrupted: bool
     parts: tuple[ProcessPart, ...] = ()
+    calibration: tuple[CalibrationRound, ...] = ()
+    schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
 
 
 @dataclass(frozen=True)
@@ -206,7 +215,7 @@ class TargetConnector:
 
 async def measure_here(
     db: Database,
-    phases: Sequence[Sequence[Operation]],
+    workload: Workload,
     plan: LoadPlan,
     retry: RetryPolicy,
     *,
@@ -215,35 +224,52 @@ async def measure_here(
     stop: asyncio.Event,
     hooks: ProbeHooks,
 ) -> Measured:
+    """Run ``workload`` in this process: its phases one after another, the machine's
+    reference measured in every round."""
     results: list[WorkloadResult] = []
     sampler = ResourceSampler()
     rss_mb = rss_mb_sampler()
     started_unix_s = time.time()
-    for number, operations in enumerate(phases):
+    phases = workload.phases(plan, seed)
+    calibrator = await Calibrator.open(db)
+    # The measurement starts from a collected heap: garbage left by whatever
+    # ran before (an earlier run in this process, a test suite) would
+    # otherwise be collected inside this run's operations and slow them.
+    gc.collect()
+    try:
+        for number, phase in enumerate(phases):
 
-        def progress(fraction: float, done: int, number: int = number) -> None:
-            sampler.sample()
-            if hooks.on_progress is not None:
-                hooks.on_progress((number + fraction) / len(phases), done)
+            def progress(fraction: float, done: int, number: int = number) -> None:
+                sampler.sample()
+                if hooks.on_progress is not None:
+                    hooks.on_progress((number + fraction) / len(phases), done)
 
-        results.append(
-            await run_workload(
-                db,
-                operations,
-                plan,
-                retry=retry,
-                seed=seed,
-                stop=stop,
-                on_progress=progress,
-                n_plus_one_threshold=n_plus_one_threshold,
-                on_tick=hooks.on_tick,
-                rss_mb=rss_mb,
+            results.append(
+                await run_workload(
+                    db,
+                    phase.operations,
+                    phase.plan,
+                    retry=retry,
+                    seed=seed,
+                    stop=stop,
+                    on_progress=progress,
+                    n_plus_one_threshold=n_plus_one_threshold,
+                    on_tick=hooks.on_tick,
+                    rss_mb=rss_mb,
+                    calibrator=calibrator,
+                    round_index=phase.round_index,
+                )
             )
-        )
-        if results[-1].interrupted:
-            break
+            if results[-1].interrupted:
+                break
+    finally:
+        await calibrator.aclose()
     outcome = outcome_of(
-        results, index=0, resources=sampler.finish(), fallback_start_unix_s=started_unix_s
+        results,
+        index=0,
+        resources=sampler.finish(),
+        fallback_start_unix_s=started_unix_s,
+        calibration=tuple(calibrator.rounds),
     )
     return Measured(
         operations=outcome.operations,
@@ -254,6 +280,8 @@ async def measure_here(
         measured_s=outcome.measured_s,
         measured_from_unix_s=outcome.measured_from_unix_s,
         interrupted=outcome.interrupted,
+        calibration=outcome.calibration,
+        schedule=outcome.schedule,
     )
 
 
@@ -294,4 +322,8 @@ async def measure_in_processes(
         measured_from_unix_s=min(starts),
         interrupted=any(o.interrupted for o in outcomes),
         parts=parts,
+        calibration=tuple(c for o in outcomes for c in o.calibration),
+        schedule=combine_schedule_accounts(
+            [o.schedule for o in outcomes if o.schedule is not None], parallel=True
+        ),
     )

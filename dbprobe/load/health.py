@@ -2,8 +2,17 @@
 
 dbprobe drives the database from one asyncio event loop per process. When
 that loop is busy all the time, operations wait for the loop rather than for
-the database, and the figures describe the client. Two signs say so:
+the database, and the figures describe the client. Three signs say so:
 
+- the loop's own lag: a probe task asks for a 10 ms timer all through the
+  run, and the *median* of how late the loop runs it is at least
+  :data:`LOOP_LAG_SATURATED_MS`. Every task, workers included, waits that
+  long for its turn, whatever keeps the loop from running (dbprobe's own
+  work, or a machine that does not give the process a core). The median,
+  not the tail: one CPU-heavy operation (an ORM materialising a few hundred
+  objects holds the loop for ~10-20 ms) delays the timers that fall on it,
+  which the p99 shows at any load; a loop that cannot keep up delays most
+  of them. This sign does not depend on the machine's speed;
 - the event-loop thread used at least :data:`CPU_SATURATED_PERCENT` of one core
   over the run (its own CPU time, from ``time.thread_time()``: SQLite's
   worker threads and other processes are not counted);
@@ -11,12 +20,9 @@ the database, and the figures describe the client. Two signs say so:
   intended start woke up late: the *median* of that wake-up delay at least
   :data:`WAKEUP_LAG_SATURATED_MS`. A busy database makes operations wait
   for a free worker, which is schedule lag but not this: only a loop that is
-  behind wakes a sleeping worker late. The median, not the tail: one
-  CPU-heavy operation (an ORM materialising a few hundred objects holds the
-  loop for ~10-20 ms) delays the wake-ups that fall on it, which the p99
-  shows at any load; a loop that cannot keep up delays most of them.
+  behind wakes a sleeping worker late.
 
-Either one gives a ``generator_saturated`` finding (severity warning).
+Any one gives a ``generator_saturated`` finding (severity warning).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from dbprobe.result.findings import (
 
 __all__ = [
     "CPU_SATURATED_PERCENT",
+    "LOOP_LAG_SATURATED_MS",
     "WAKEUP_LAG_SATURATED_MS",
     "GeneratorLoad",
     "combine_generator_loads",
@@ -41,8 +48,10 @@ __all__ = [
 
 CPU_SATURATED_PERCENT = 90.0
 WAKEUP_LAG_SATURATED_MS = 10.0
+LOOP_LAG_SATURATED_MS = 5.0
 # Fewer timed wake-ups than this make no percentile worth a warning.
 _MIN_WAKEUPS = 20
+_MIN_LAG_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,8 @@ class GeneratorLoad:
         wakeup_lag_max_ms: the latest of them.
         processes: how many processes this covers.
         wakeup_lag_p50_ms: the median of how late they woke up.
+        lag_samples: how often the loop-lag probe's timer ran in the measurement.
+        loop_lag_p50_ms, loop_lag_p99_ms: how late the loop ran it (median, p99).
     """
 
     loop_cpu_s: float
@@ -66,6 +77,9 @@ class GeneratorLoad:
     wakeup_lag_max_ms: float = 0.0
     processes: int = 1
     wakeup_lag_p50_ms: float = 0.0
+    lag_samples: int = 0
+    loop_lag_p50_ms: float = 0.0
+    loop_lag_p99_ms: float = 0.0
 
     @property
     def loop_cpu_percent(self) -> float:
@@ -81,8 +95,16 @@ class GeneratorLoad:
         return self.wakeups >= _MIN_WAKEUPS and self.wakeup_lag_p50_ms >= WAKEUP_LAG_SATURATED_MS
 
     @property
+    def loop_lagging(self) -> bool:
+        # Few samples are themselves a sign here: a loop that runs its 10 ms
+        # timer 100 ms late takes only ten a second.
+        return (
+            self.lag_samples >= _MIN_LAG_SAMPLES and self.loop_lag_p50_ms >= LOOP_LAG_SATURATED_MS
+        )
+
+    @property
     def saturated(self) -> bool:
-        return self.cpu_saturated or self.wakeups_late
+        return self.cpu_saturated or self.wakeups_late or self.loop_lagging
 
 
 def combine_generator_loads(loads: Sequence[GeneratorLoad], *, parallel: bool) -> GeneratorLoad:
@@ -102,6 +124,9 @@ def combine_generator_loads(loads: Sequence[GeneratorLoad], *, parallel: bool) -
             wakeup_lag_max_ms=max(g.wakeup_lag_max_ms for g in loads),
             processes=sum(g.processes for g in loads),
             wakeup_lag_p50_ms=max(g.wakeup_lag_p50_ms for g in loads),
+            lag_samples=sum(g.lag_samples for g in loads),
+            loop_lag_p50_ms=max(g.loop_lag_p50_ms for g in loads),
+            loop_lag_p99_ms=max(g.loop_lag_p99_ms for g in loads),
         )
     return GeneratorLoad(
         loop_cpu_s=sum(g.loop_cpu_s for g in loads),
@@ -111,6 +136,9 @@ def combine_generator_loads(loads: Sequence[GeneratorLoad], *, parallel: bool) -
         wakeup_lag_max_ms=max(g.wakeup_lag_max_ms for g in loads),
         processes=max(g.processes for g in loads),
         wakeup_lag_p50_ms=max(g.wakeup_lag_p50_ms for g in loads),
+        lag_samples=sum(g.lag_samples for g in loads),
+        loop_lag_p50_ms=max(g.loop_lag_p50_ms for g in loads),
+        loop_lag_p99_ms=max(g.loop_lag_p99_ms for g in loads),
     )
 
 
@@ -119,6 +147,11 @@ def generator_findings(load: GeneratorLoad) -> list[Finding]:
     if not load.saturated:
         return []
     reasons = []
+    if load.loop_lagging:
+        reasons.append(
+            f"its event loop ran timers {load.loop_lag_p50_ms:.1f} ms late (median; p99 "
+            f"{load.loop_lag_p99_ms:.1f} ms), so every operation waited that long for its turn"
+        )
     if load.cpu_saturated:
         reasons.append(
             f"its event loop used {load.loop_cpu_percent:.0f} % of a core"
@@ -130,6 +163,7 @@ def generator_findings(load: GeneratorLoad) -> list[Finding]:
             "scheduled starts"
         )
     more = "more processes (--processes N)" if load.processes == 1 else "more processes or hosts"
+    fewer = "fewer workers per process (--threads)"
     return [
         Finding(
             kind=FindingKind.GENERATOR_SATURATED,
@@ -138,7 +172,7 @@ def generator_findings(load: GeneratorLoad) -> list[Finding]:
             message=(
                 f"the load generator was saturated: {' and '.join(reasons)}; latencies and "
                 f"throughput describe dbprobe's client as much as the database. Spread the "
-                f"load over {more} and merge the reports"
+                f"load over {more}, or run {fewer}"
             ),
             evidence=GeneratorSaturatedEvidence(
                 loop_cpu_percent=round(load.loop_cpu_percent, 1),
@@ -149,6 +183,9 @@ def generator_findings(load: GeneratorLoad) -> list[Finding]:
                 wakeup_lag_max_ms=round(load.wakeup_lag_max_ms, 3),
                 wakeup_lag_threshold_ms=WAKEUP_LAG_SATURATED_MS,
                 processes=load.processes,
+                loop_lag_p50_ms=round(load.loop_lag_p50_ms, 3),
+                loop_lag_p99_ms=round(load.loop_lag_p99_ms, 3),
+                loop_lag_threshold_ms=LOOP_LAG_SATURATED_MS,
             ),
         )
     ]

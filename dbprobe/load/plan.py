@@ -14,6 +14,7 @@ from dbprobe.errors import ConfigError
 from dbprobe.load.arrivals import ARRIVAL_KINDS, ArrivalSchedule
 from dbprobe.load.profiles import LoadProfile, Segment
 from dbprobe.result.config import LoadShape
+from dbprobe.result.options import DEFAULT_ROUNDS, MAX_ROUNDS
 
 __all__ = ["LoadPlan", "RetryPolicy"]
 
@@ -51,7 +52,9 @@ class LoadPlan:
     them. ``processes`` is read by :mod:`dbprobe.load.harness`, which runs the
     plan in that many processes (``rate_per_s`` is then split among them;
     ``workers`` and ``transactions_per_worker`` are per process);
-    :func:`run_workload` itself always runs in one.
+    :func:`run_workload` itself always runs in one. ``rounds`` cuts the
+    measurement into that many samples for the regression gate
+    (:mod:`dbprobe.load.rounds`).
     """
 
     workers: int
@@ -63,6 +66,7 @@ class LoadPlan:
     latency_limit_ms: float | None = None
     profile: LoadProfile = field(default_factory=LoadProfile)
     processes: int = 1
+    rounds: int = DEFAULT_ROUNDS
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -102,6 +106,8 @@ class LoadPlan:
             self.profile.validate_for(self.duration_s)
         if self.processes < 1:
             raise ConfigError(f"--processes must be at least 1, got {self.processes}")
+        if not 1 <= self.rounds <= MAX_ROUNDS:
+            raise ConfigError(f"--rounds must be from 1 to {MAX_ROUNDS}, got {self.rounds}")
 
     @property
     def open_loop(self) -> bool:
@@ -128,10 +134,14 @@ class LoadPlan:
         )
 
     def arrival_schedule(self, seed: int, *, phase: float = 0.0) -> ArrivalSchedule:
-        """The intended starts of an open-loop run (ns after the warm-up begins), as
-        :func:`run_workload` follows them for ``seed``; the arrival count with
-        ``transactions_per_worker`` is ``transactions_per_worker * workers``
-        measured ones."""
+        """The intended starts of an open-loop run's measurement, in ns after it starts, as
+        :func:`run_workload` follows them for ``seed``; with ``transactions_per_worker``,
+        ``transactions_per_worker * workers`` arrivals.
+
+        The warm-up has a schedule of its own (:meth:`warmup_schedule`): whatever it
+        leaves undone is dropped, and this one starts afresh, the same for a seed
+        with or without a warm-up.
+        """
         total = (
             self.transactions_per_worker * self.workers if self.transactions_per_worker else None
         )
@@ -142,15 +152,28 @@ class LoadPlan:
             rng=random.Random(f"dbprobe-arrivals:{seed}"),
             phase=phase,
             limit=total,
-            count_from_ns=int(self.warmup_s * 1e9),
         )
 
+    def warmup_schedule(self, seed: int, *, phase: float = 0.0) -> ArrivalSchedule | None:
+        """The warm-up's intended starts, in ns after it starts (None: no open-loop warm-up)."""
+        segment = self.warmup_segment()
+        if segment is None:
+            return None
+        return ArrivalSchedule(
+            (segment,),
+            arrivals=self.arrivals,
+            rng=random.Random(f"dbprobe-warmup-arrivals:{seed}"),
+            phase=phase,
+        )
+
+    def warmup_segment(self) -> Segment | None:
+        """The warm-up's rate: the one the measurement starts with (None: no open-loop warm-up)."""
+        if self.rate_per_s is None or self.warmup_s <= 0:
+            return None
+        first = self.segments()[0].start_rate
+        return Segment(self.warmup_s, first, first)
+
     def segments(self) -> tuple[Segment, ...]:
-        """The arrival rate from the start of the warm-up (open loop only)."""
+        """The arrival rate over the measurement (open loop only)."""
         assert self.rate_per_s is not None
-        measured = self.profile.segments(self.rate_per_s, self.duration_s)
-        if self.warmup_s <= 0:
-            return measured
-        # The warm-up runs at the rate the measurement starts with.
-        first = measured[0].start_rate
-        return (Segment(self.warmup_s, first, first), *measured)
+        return self.profile.segments(self.rate_per_s, self.duration_s)

@@ -45,8 +45,11 @@ import psutil
 
 from dbprobe.database.engine import Database
 from dbprobe.errors import DbprobeError
+from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import ScheduleAccount, combine_schedule_accounts
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import (
     operation_findings,
@@ -55,9 +58,10 @@ from dbprobe.load.results import (
     results_timeline,
 )
 from dbprobe.load.timeline import Timeline, TimelinePoint, combine_points
-from dbprobe.load.workers import Operation, WorkloadResult, run_workload
+from dbprobe.load.workers import WorkloadResult, run_workload
 from dbprobe.result.findings import Finding
-from dbprobe.result.model import OperationReport, Resources
+from dbprobe.result.merge import join_consecutive, merge_findings
+from dbprobe.result.model import CalibrationRound, OperationReport, Resources
 
 __all__ = ["ProcessJob", "ProcessOutcome", "outcome_of", "process_seed", "run_processes"]
 
@@ -69,7 +73,7 @@ _STOP_GRACE_S = 10.0
 _MB = 1024 * 1024
 
 Connector = Callable[[], Awaitable[Database]]
-Builder = Callable[[Database], Awaitable[Sequence[Sequence[Operation]]]]
+Builder = Callable[[Database], Awaitable[Workload]]
 
 
 def process_seed(seed: int, index: int) -> int:
@@ -103,6 +107,8 @@ class ProcessOutcome:
     measured_s: float
     measured_from_unix_s: float
     interrupted: bool
+    calibration: tuple[CalibrationRound, ...] = ()
+    schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
 
 
 def outcome_of(
@@ -111,6 +117,7 @@ def outcome_of(
     index: int,
     resources: Resources,
     fallback_start_unix_s: float,
+    calibration: tuple[CalibrationRound, ...] = (),
 ) -> ProcessOutcome:
     """The outcome of consecutive runs in this process."""
     timeline = results_timeline(results)
@@ -118,8 +125,11 @@ def outcome_of(
     return ProcessOutcome(
         index=index,
         pid=os.getpid(),
-        operations=tuple(op for r in results for op in operation_reports(r)),
-        findings=tuple(f for r in results for f in operation_findings(r)),
+        operations=join_consecutive(
+            [(op, r.measured_s) for r in results for op in operation_reports(r)]
+        ),
+        # A catalogue's entry runs in every round: its tallies add up over them.
+        findings=tuple(merge_findings([operation_findings(r) for r in results])),
         timeline=timeline,
         generator=generator,
         resources=Resources(
@@ -132,6 +142,10 @@ def outcome_of(
         measured_s=sum(r.measured_s for r in results),
         measured_from_unix_s=timeline.start_unix_s if timeline else fallback_start_unix_s,
         interrupted=any(r.interrupted for r in results),
+        calibration=calibration,
+        schedule=combine_schedule_accounts(
+            [r.schedule for r in results if r.schedule is not None], parallel=False
+        ),
     )
 
 
@@ -164,11 +178,13 @@ async def _child_run(
     watcher = asyncio.create_task(_watch(stop_event, stop))
     results: list[WorkloadResult] = []
     started_unix_s = time.time()
+    calibrator = await Calibrator.open(db)
     try:
-        phases = await job.build(db)
+        # The run's seed, not this process's: every process runs the same phases.
+        phases = (await job.build(db)).phases(plan, job.seed)
         sampler = ResourceSampler()
         rss_mb = rss_mb_sampler()
-        for number, operations in enumerate(phases):
+        for number, phase in enumerate(phases):
             try:
                 # Every process starts each phase together: their measured
                 # windows coincide, so their throughputs add up.
@@ -188,8 +204,8 @@ async def _child_run(
             results.append(
                 await run_workload(
                     db,
-                    operations,
-                    plan,
+                    phase.operations,
+                    phase.plan,
                     retry=job.retry,
                     seed=process_seed(job.seed, index),
                     stop=stop,
@@ -198,6 +214,8 @@ async def _child_run(
                     rss_mb=rss_mb,
                     n_plus_one_threshold=job.n_plus_one_threshold,
                     schedule_phase=index / processes,
+                    calibrator=calibrator,
+                    round_index=phase.round_index,
                 )
             )
             if results[-1].interrupted:
@@ -207,9 +225,11 @@ async def _child_run(
             index=index,
             resources=sampler.finish(),
             fallback_start_unix_s=started_unix_s,
+            calibration=tuple(calibrator.rounds),
         )
     finally:
         watcher.cancel()
+        await calibrator.aclose()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await asyncio.wait_for(db.dispose(), 1.0)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads
+from dbprobe.load.operations import OperationStats
 from dbprobe.load.timeline import Timeline, concat_timelines
-from dbprobe.load.workers import OperationStats, WorkloadResult
+from dbprobe.load.workers import WorkloadResult
 from dbprobe.result.findings import Finding, Severity
 from dbprobe.result.model import OperationReport, QueryCounts
 
@@ -44,6 +45,8 @@ def _operation_report(stats: OperationStats, measured_s: float) -> OperationRepo
         schedule_lag_histogram=stats.schedule_lag.encode() if stats.schedule_lag else "",
         lock_waits=stats.lock_waits,
         lock_wait_ms_total=stats.lock_wait_ns / 1e6,
+        rounds=stats.rounds,
+        errors_by_class={k.value: n for k, n in sorted(stats.gave_up.items())},
     )
 
 

@@ -164,6 +164,9 @@ class LoadSection:
                 "wakeup_lag_p99_ms": round(g.wakeup_lag_p99_ms, 3),
                 "wakeup_lag_max_ms": round(g.wakeup_lag_max_ms, 3),
                 "processes": g.processes,
+                "loop_lag_samples": g.lag_samples,
+                "loop_lag_p50_ms": round(g.loop_lag_p50_ms, 3),
+                "loop_lag_p99_ms": round(g.loop_lag_p99_ms, 3),
                 "saturated": g.saturated,
             },
         }
@@ -187,4 +190,7 @@ def load_section_generator(data: Mapping[str, Any]) -> GeneratorLoad | None:
         wakeup_lag_max_ms=float(g.get("wakeup_lag_max_ms", 0.0)),
         processes=int(g.get("processes", 1)),
         wakeup_lag_p50_ms=float(g.get("wakeup_lag_p50_ms", 0.0)),
+        lag_samples=int(g.get("loop_lag_samples", 0)),
+        loop_lag_p50_ms=float(g.get("loop_lag_p50_ms", 0.0)),
+        loop_lag_p99_ms=float(g.get("loop_lag_p99_ms", 0.0)),
     )

@@ -23,6 +23,12 @@ counted; the service time (from the actual start) and the schedule lag
 an arrival already later than that when a worker takes it is skipped and
 counted (pgbench ``-L``). Arrivals due before the end of a timed run that no
 worker reached are counted as ``unstarted``.
+
+An open-loop warm-up follows a schedule of its own (``LoadPlan.warmup_schedule``).
+When its time is up, the arrivals it has not started are dropped
+(``warmup_dropped``), not served into the measured window, and the measured
+schedule starts afresh at the start of the measurement: the first measured
+second is a normal second, not the tail of the warm-up's backlog.
 """
 
 from __future__ import annotations
@@ -31,152 +37,48 @@ import asyncio
 import random
 import time
 from bisect import bisect
-from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from dbprobe.database.engine import Database
 from dbprobe.database.url import mask_secret
-from dbprobe.domain.uow import UnitOfWork
-from dbprobe.errors import ErrorClass, classify_error, error_code
+from dbprobe.errors import classify_error
 from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.instrument.nplusone import (
     DEFAULT_THRESHOLD,
-    FindingTally,
     find_n_plus_one,
     find_unused_eager_loads,
     is_missing_greenlet,
     missing_greenlet_finding,
 )
+from dbprobe.load.arrivals import ArrivalSchedule
+from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.operations import Operation, OperationContext, OperationStats
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.rate import ScheduleAccount
+from dbprobe.load.rounds import RoundRecorder
 from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.result.findings import Finding
 
-__all__ = [
-    "LATE_AFTER_MS",
-    "Operation",
-    "OperationContext",
-    "OperationStats",
-    "WorkloadResult",
-    "run_workload",
-]
+__all__ = ["LATE_AFTER_MS", "WorkloadResult", "run_workload"]
 
 # Cancelled workers get this long to unwind (rollback, close) before we stop
 # waiting for them; a run must end within seconds of Ctrl-C.
 _CANCEL_GRACE_S = 1.0
-_ERROR_SAMPLES_PER_CLASS = 3
 
 #: An open-loop operation that started more than this after its intended start
 #: is counted as late: well above the event loop's timer granularity (~1 ms),
 #: so a late operation means the schedule slipped, not the clock.
 LATE_AFTER_MS = 10.0
 
-
-class OperationContext:
-    """What one attempt of an operation gets: the database, randomness, a UoW factory."""
-
-    __slots__ = ("_uow", "db", "rng", "worker")
-
-    def __init__(self, db: Database, rng: random.Random, worker: int) -> None:
-        self.db = db
-        self.rng = rng
-        self.worker = worker
-        self._uow: UnitOfWork | None = None
-
-    def unit_of_work(self, *, write: bool) -> UnitOfWork:
-        """A Unit of Work on the write (BEGIN IMMEDIATE on SQLite) or read session factory."""
-        self._uow = UnitOfWork(self.db.write_sessions if write else self.db.read_sessions)
-        return self._uow
-
-    @property
-    def commit_ns(self) -> int | None:
-        return self._uow.commit_ns if self._uow is not None else None
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The run's engine (for scenarios that open connections themselves)."""
-        return self.db.engine
-
-    @property
-    def session_factory(self) -> async_sessionmaker[Any]:
-        """Sessions that begin as the driver does (on SQLite a deferred BEGIN): reads."""
-        return self.db.read_sessions
-
-    @property
-    def write_session_factory(self) -> async_sessionmaker[Any]:
-        """Sessions for writes: on SQLite they BEGIN IMMEDIATE, so writers queue, not fail."""
-        return self.db.write_sessions
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A named, weighted transaction type of a probe."""
-
-    name: str
-    weight: int
-    run: Callable[[OperationContext], Awaitable[None]]
-
-
-@dataclass
-class OperationStats:
-    """Counters and histograms of one operation type, filled while the run goes.
-
-    ``attempts`` is counted when an attempt starts, ``commits`` and
-    ``failures`` when it ends; the difference is the attempts that had not
-    ended when the run stopped (:attr:`cancelled`). Every failure is rolled
-    back, and is either retried or given up (``errors``).
-    """
-
-    name: str
-    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    commit_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    attempts: int = 0
-    commits: int = 0
-    failures: int = 0
-    retries: int = 0
-    errors: int = 0
-    error_classes: Counter[ErrorClass] = field(default_factory=Counter)
-    error_samples: dict[ErrorClass, list[str]] = field(default_factory=dict)
-    # The server's DETAIL of the first failures per class (PostgreSQL only): for a
-    # deadlock it names which process waited on which, the evidence to keep.
-    error_details: dict[ErrorClass, list[str]] = field(default_factory=dict)
-    statements_total: int = 0
-    statements_committed: int = 0
-    statements_max: int = 0
-    lock_waits: int = 0
-    lock_wait_ns: int = 0
-    findings: FindingTally = field(default_factory=FindingTally)
-    # Open loop only (None in a closed loop): time from the actual start to the
-    # commit, and from the intended to the actual start.
-    service_latency: LatencyHistogram | None = None
-    schedule_lag: LatencyHistogram | None = None
-    late: int = 0  # started more than LATE_AFTER_MS after the intended start
-    skipped: int = 0  # over the latency limit when a worker took them: not run
-    unstarted: int = 0  # due before the end of a timed run, never reached by a worker
-
-    @property
-    def cancelled(self) -> int:
-        """Attempts still in flight when the run stopped (cancelled by an interrupt)."""
-        return self.attempts - self.commits - self.failures
-
-    def record_failure(self, exc: BaseException, kind: ErrorClass, message: str) -> None:
-        self.failures += 1
-        self.error_classes[kind] += 1
-        samples = self.error_samples.setdefault(kind, [])
-        if len(samples) < _ERROR_SAMPLES_PER_CLASS:
-            code = error_code(exc)
-            samples.append(f"[{code}] {message}" if code else message)
-        detail = getattr(getattr(exc, "orig", None), "detail", None)
-        if isinstance(detail, str) and detail:
-            details = self.error_details.setdefault(kind, [])
-            if len(details) < _ERROR_SAMPLES_PER_CLASS:
-                details.append(detail)
+# The loop-lag probe's timer: short enough to sample a run of a second
+# often, long enough to cost nothing (a wake-up every 10 ms).
+_LAG_PROBE_S = 0.01
+_LAG_PROBE_NS = int(_LAG_PROBE_S * 1e9)
+_CALIBRATION_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -184,7 +86,8 @@ class WorkloadResult:
     """What a run recorded, in operation order; ``measured_s`` excludes the warm-up.
 
     ``timeline`` holds the measured run interval by interval; ``generator``
-    what the event loop itself spent (see :mod:`dbprobe.load.health`).
+    what the event loop itself spent (see :mod:`dbprobe.load.health`);
+    ``schedule`` how a fixed-rate run kept to its schedule (:mod:`dbprobe.load.rate`).
     """
 
     operations: tuple[OperationStats, ...]
@@ -193,6 +96,8 @@ class WorkloadResult:
     timeline: Timeline | None = None
     generator: GeneratorLoad | None = None
     open_loop: bool = False
+    schedule: ScheduleAccount | None = None  # open loop: how the measured window kept to it
+    warmup_dropped: int = 0  # open loop: warm-up arrivals dropped when the warm-up ended
 
 
 def _first_line(exc: BaseException) -> str:
@@ -242,9 +147,11 @@ async def _run_once(
                 if kind.retryable and retry_no < retry.retries:
                     retry_no += 1
                     stats.retries += 1
+                    stats.retried[kind] += 1
                     await asyncio.sleep(retry.backoff_s(retry_no, rng))
                     continue
                 stats.errors += 1
+                stats.gave_up[kind] += 1
                 return -1
         stats.commits += 1
         # Detection runs on the committed attempt only: a failed attempt's
@@ -280,6 +187,41 @@ async def _run_once(
         return latency
 
 
+def _drain(arrivals: ArrivalSchedule) -> int:
+    """Take the rest of a finite schedule; how many arrivals that was."""
+    dropped = 0
+    while arrivals.next_ns() >= 0:
+        dropped += 1
+    return dropped
+
+
+class _ScheduleTally:
+    """Counts of a fixed-rate run's measured arrivals as workers take them."""
+
+    def __init__(self, measure_from_ns: int) -> None:
+        self._from_ns = measure_from_ns
+        self.started = self.skipped = self.unstarted = self.waited = 0
+        self.warmup_dropped = 0
+        self._last_intended_ns = self._last_taken_ns = measure_from_ns
+
+    def taken(self, intended_ns: int, now_ns: int, waited: bool) -> None:
+        self.waited += waited
+        self._last_intended_ns = max(self._last_intended_ns, intended_ns)
+        self._last_taken_ns = max(self._last_taken_ns, now_ns)
+
+    def account(self, measured_s: float, *, timed: bool) -> ScheduleAccount:
+        # A timed run is judged over its window; a counted one by when its last
+        # arrival was due against when it was taken.
+        return ScheduleAccount(
+            started=self.started,
+            skipped=self.skipped,
+            unstarted=self.unstarted,
+            waited=self.waited,
+            scheduled_s=measured_s if timed else (self._last_intended_ns - self._from_ns) / 1e9,
+            achieved_s=measured_s if timed else (self._last_taken_ns - self._from_ns) / 1e9,
+        )
+
+
 def _new_stats(name: str, open_loop: bool) -> OperationStats:
     if not open_loop:
         return OperationStats(name)
@@ -300,6 +242,8 @@ async def run_workload(
     on_tick: Callable[[TimelinePoint], None] | None = None,
     rss_mb: Callable[[], float] | None = None,
     schedule_phase: float = 0.0,
+    calibrator: Calibrator | None = None,
+    round_index: int | None = None,
 ) -> WorkloadResult:
     """Run ``operations`` under ``plan`` and return what was recorded.
 
@@ -308,7 +252,11 @@ async def run_workload(
     timeline interval (about once a second), for a live display. ``rss_mb``
     samples the process's memory for the timeline. ``schedule_phase`` (0..1)
     offsets a uniform arrival schedule, so that processes sharing a rate
-    interleave.
+    interleave. The measurement is cut into ``plan.rounds`` rounds (equal
+    slices of the duration, or of the transactions) and ``calibrator``, if
+    given, measures the machine's reference once in each. ``round_index``
+    says which round of a catalogue this run is (its plan has one round):
+    the reference is then that round's, shared with the round's other phases.
     """
     install_statement_counter()
     ops = list(operations)
@@ -340,6 +288,21 @@ async def run_workload(
 
     timeline = TimelineRecorder(measure_from, rate_at=rate_at, rss_mb=rss_mb)
     wakeup = LatencyHistogram() if open_loop else None
+    loop_lag = LatencyHistogram()
+    rounds = plan.rounds
+    if deadline is not None:
+        round_ns = max(1, (deadline - measure_from) // rounds)
+
+        def round_of(started: int, finished_before: int) -> int:
+            return min(rounds - 1, max(0, (started - measure_from) // round_ns))
+
+    else:
+        count = total or 1
+
+        def round_of(started: int, finished_before: int) -> int:
+            return min(rounds - 1, finished_before * rounds // count)
+
+    recorder = RoundRecorder(len(ops), rounds, round_of)
 
     async def closed_worker(index: int) -> None:
         # One Random per worker, derived from the run's seed: the sequence of
@@ -361,53 +324,75 @@ async def run_workload(
             stats = measured_list[k] if is_measured else warmup_list[k]
             if is_measured:
                 timeline.begin(now)
+                round_index = recorder.round_of(now, done[0])
             latency = await _run_once(
                 ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold
             )
             if is_measured:
-                timeline.end(clock_ns(), latency)
+                ended = clock_ns()
+                timeline.end(ended, latency)
+                if latency >= 0:
+                    recorder.record(k, round_index, now, ended, latency)
                 mine += 1
                 done[0] += 1
 
+    # The warm-up follows a schedule of its own; the measurement's starts afresh at
+    # measure_from, so that no backlog of the warm-up spills into it.
+    warmup = plan.warmup_schedule(seed, phase=schedule_phase)
     schedule = plan.arrival_schedule(seed, phase=schedule_phase) if open_loop else None
     pick = random.Random(f"dbprobe-mix:{seed}")
+    warmup_pick = random.Random(f"dbprobe-warmup-mix:{seed}")
     limit_ns = int(plan.latency_limit_ms * 1e6) if plan.latency_limit_ms is not None else None
     late_ns = int(LATE_AFTER_MS * 1e6)
+    tally = _ScheduleTally(measure_from)
 
-    async def open_worker(index: int) -> None:
-        # Each free worker takes the next arrival: a FIFO queue served by
-        # `workers` servers, with no queue object and no dispatcher task.
-        assert schedule is not None
+    async def serve(
+        index: int, rng: random.Random, arrivals: ArrivalSchedule, *, measured: bool
+    ) -> None:
+        """Take arrivals of one schedule, each when free: a FIFO queue served by workers."""
         assert wakeup is not None
-        rng = random.Random(seed * 1_000_003 + index)
+        origin = measure_from if measured else begin
+        mix = pick if measured else warmup_pick
+        stats_list = measured_list if measured else warmup_list
 
         def make_ctx() -> OperationContext:
             return OperationContext(db, rng, index)
 
         while True:
-            offset = schedule.next_ns()
+            offset = arrivals.next_ns()
             if offset < 0:
                 return
-            k = bisect(cumulative, pick.random() * total_weight, 0, last)
-            intended = begin + offset
-            is_measured = intended >= measure_from
-            stats = measured_list[k] if is_measured else warmup_list[k]
+            intended = origin + offset
             now = clock_ns()
+            if not measured and max(now, intended) >= measure_from:
+                # The warm-up is over: what it left undone is dropped, not served
+                # into the measured window (where it once showed as 0 tx/s, then
+                # a backlog of seconds).
+                tally.warmup_dropped += 1 + _drain(arrivals)
+                return
+            k = bisect(cumulative, mix.random() * total_weight, 0, last)
+            stats = stats_list[k]
             if deadline is not None and now >= deadline:
                 # Due before the end, but no worker was free for it in time.
                 stats.unstarted += 1
+                tally.unstarted += 1
                 continue
+            # Already late when a worker took it: no worker was free at its time.
+            waited = now - intended > late_ns
             if intended > now:
                 await asyncio.sleep((intended - now) / 1e9)
                 now = clock_ns()
-                if is_measured:
+                if measured:
                     # A free worker woke up late: only a busy event loop does that.
                     wakeup.record_ns(max(0, now - intended))
             lag = now - intended if now > intended else 0
-            settled[0] += is_measured
+            if measured:
+                settled[0] += 1
+                tally.taken(intended, now, waited)
             if limit_ns is not None and lag > limit_ns:
                 stats.skipped += 1
-                if is_measured:
+                if measured:
+                    tally.skipped += 1
                     timeline.skip(now)
                 continue
             assert stats.schedule_lag is not None
@@ -415,14 +400,28 @@ async def run_workload(
             late = lag > late_ns
             if late:
                 stats.late += 1
-            if is_measured:
+            if measured:
+                tally.started += 1
                 timeline.begin(now, lag, late)
+                round_index = recorder.round_of(now, done[0])
             latency = await _run_once(
                 ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
             )
-            if is_measured:
-                timeline.end(clock_ns(), latency)
+            if measured:
+                ended = clock_ns()
+                timeline.end(ended, latency)
+                if latency >= 0:
+                    recorder.record(k, round_index, now, ended, latency)
                 done[0] += 1
+
+    async def open_worker(index: int) -> None:
+        # Each free worker takes the next arrival, with no queue object and no
+        # dispatcher task: first of the warm-up's schedule, then of the measurement's.
+        assert schedule is not None
+        rng = random.Random(seed * 1_000_003 + index)
+        if warmup is not None:
+            await serve(index, rng, warmup, measured=False)
+        await serve(index, rng, schedule, measured=True)
 
     def fraction() -> float:
         now = clock_ns()
@@ -431,10 +430,37 @@ async def run_workload(
         finished = settled[0] if open_loop else done[0]
         return finished / total if total else 0.0
 
+    async def watch_loop_lag() -> None:
+        # How late the event loop runs a timer, measured all through the run:
+        # a loop busy with dbprobe's own work (or starved of CPU) delays every
+        # task, workers included, and the latencies then describe the client.
+        while True:
+            asked = clock_ns()
+            await asyncio.sleep(_LAG_PROBE_S)
+            woke = clock_ns()
+            if woke >= measure_from:
+                loop_lag.record_ns(max(0, woke - asked - _LAG_PROBE_NS))
+
+    reference_ms: dict[int, float] = {}
+
+    async def calibrate(calibrator: Calibrator) -> None:
+        # Once in each round, while the operations of that round run.
+        while True:
+            now = clock_ns()
+            if now >= measure_from:
+                r = recorder.round_of(now, done[0])
+                if r not in reference_ms:
+                    key = r if round_index is None else round_index
+                    reference_ms[r] = (await calibrator.reference_for(key)).cpu_ms
+            await asyncio.sleep(_CALIBRATION_POLL_S)
+
     worker = open_worker if open_loop else closed_worker
     workers = [
         asyncio.create_task(worker(i), name=f"dbprobe-worker-{i}") for i in range(plan.workers)
     ]
+    helpers = [asyncio.create_task(watch_loop_lag(), name="dbprobe-loop-lag")]
+    if calibrator is not None:
+        helpers.append(asyncio.create_task(calibrate(calibrator), name="dbprobe-calibration"))
     interrupted = False
     try:
         # Poll rather than wait on `stop`: the same tick drives the progress
@@ -456,13 +482,23 @@ async def run_workload(
     finally:
         ended = clock_ns()
         cpu_s = time.thread_time() - cpu_begin_s
-        for task in workers:
+        for task in (*workers, *helpers):
             task.cancel()
-        await asyncio.wait(workers, timeout=_CANCEL_GRACE_S)
+        await asyncio.wait([*workers, *helpers], timeout=_CANCEL_GRACE_S)
     for task in workers:
         if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
             raise failure
-    measured_s = max(0.0, (min(ended, deadline or ended) - measure_from) / 1e9)
+    measured_end = min(ended, deadline or ended)
+    measured_s = max(0.0, (measured_end - measure_from) / 1e9)
+
+    def round_ns_of(r: int, first: int | None, last: int | None) -> int:
+        if deadline is not None:
+            start = measure_from + r * round_ns
+            return max(0, min(start + round_ns, measured_end) - start)
+        return last - first if first is not None and last is not None else 0
+
+    for k, stats in enumerate(measured_list):
+        stats.rounds = recorder.figures(k, round_ns_of, reference_ms)
     generator = GeneratorLoad(
         loop_cpu_s=cpu_s,
         wall_s=(ended - begin) / 1e9,
@@ -470,6 +506,9 @@ async def run_workload(
         wakeup_lag_p50_ms=wakeup.value_at_percentile_ms(50.0) if wakeup and wakeup.count else 0.0,
         wakeup_lag_p99_ms=wakeup.value_at_percentile_ms(99.0) if wakeup and wakeup.count else 0.0,
         wakeup_lag_max_ms=wakeup.summary().max_ms if wakeup and wakeup.count else 0.0,
+        lag_samples=loop_lag.count,
+        loop_lag_p50_ms=loop_lag.value_at_percentile_ms(50.0) if loop_lag.count else 0.0,
+        loop_lag_p99_ms=loop_lag.value_at_percentile_ms(99.0) if loop_lag.count else 0.0,
     )
     return WorkloadResult(
         tuple(measured_list),
@@ -478,4 +517,6 @@ async def run_workload(
         timeline=timeline.finish(max(ended, measure_from), begin_unix_s + plan.warmup_s),
         generator=generator,
         open_loop=open_loop,
+        schedule=tally.account(measured_s, timed=deadline is not None) if open_loop else None,
+        warmup_dropped=tally.warmup_dropped,
     )

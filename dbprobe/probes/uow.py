@@ -13,12 +13,14 @@ Three transaction types in a weighted mix:
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from dbprobe.data.ids import IdSet, existing_ids
 from dbprobe.database.engine import Database
 from dbprobe.domain.models import Program, TrainingSession, User
 from dbprobe.domain.planning import (
@@ -30,9 +32,11 @@ from dbprobe.domain.planning import (
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE
 from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.operations import Operation, OperationContext
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation, OperationContext
 from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result import options as choices
 from dbprobe.result.config import UowConfig
@@ -98,11 +102,25 @@ class UowOptions:
 
 @dataclass(frozen=True)
 class UowWorld:
-    """What the transactions need to know of the seeded data."""
+    """The rows the transactions pick from: ids that exist (see :mod:`dbprobe.data.ids`).
 
-    users: int
-    programs: int
-    hot_sessions: int
+    ``hot_sessions`` are the first ``--hot-set`` sessions, which reschedules share.
+    """
+
+    users: IdSet
+    programs: IdSet
+    hot_sessions: IdSet
+
+    @classmethod
+    def dense(cls, users: int, programs: int, hot_sessions: int) -> UowWorld:
+        """Ids 1..n of each, as a freshly seeded database holds them."""
+        return cls(IdSet.dense(users), IdSet.dense(programs), IdSet.dense(hot_sessions))
+
+
+def _pick(ids: IdSet, rng: random.Random, what: str) -> int:
+    if not ids.count:
+        raise LookupError(f"there are no {what}: reseed with `dbprobe seed`")
+    return ids.pick(rng)
 
 
 def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
@@ -114,7 +132,7 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
         async with ctx.unit_of_work(write=True) as uow:
             catalogue = await uow.movements.active_in_regions(_ALL_REGIONS)
             program = build_program(
-                user_id=rng.randint(1, world.users),
+                user_id=_pick(world.users, rng, "users"),
                 weeks=weeks,
                 days_per_week=days,
                 catalogue=catalogue,
@@ -125,7 +143,7 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
 
     async def reschedule_session(ctx: OperationContext) -> None:
         rng = ctx.rng
-        session_id = rng.randint(1, world.hot_sessions)
+        session_id = _pick(world.hot_sessions, rng, "sessions")
         async with ctx.unit_of_work(write=True) as uow:
             session = await uow.sessions.get_for_update(session_id)
             if session is None:
@@ -141,7 +159,7 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
             await uow.commit()
 
     async def read_program(ctx: OperationContext) -> None:
-        program_id = ctx.rng.randint(1, world.programs)
+        program_id = _pick(world.programs, ctx.rng, "programs")
         async with ctx.unit_of_work(write=False) as uow:
             program = await uow.programs.get_full(program_id)
             if program is None:
@@ -170,11 +188,12 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
 
 async def _uow_world(db: Database, hot_set: int) -> UowWorld:
     async with db.engine.connect() as conn:
-        users = (await conn.execute(select(func.max(User.id)))).scalar_one() or 0
-        programs = (await conn.execute(select(func.max(Program.id)))).scalar_one() or 0
-        sessions = (await conn.execute(select(func.max(TrainingSession.id)))).scalar_one() or 0
+        users = await existing_ids(conn, User.id)
+        programs = await existing_ids(conn, Program.id)
+        first = select(TrainingSession.id).order_by(TrainingSession.id).limit(hot_set)
+        hot = IdSet.of(int(i) for i in (await conn.execute(first)).scalars())
         await conn.rollback()
-    return UowWorld(users=users, programs=programs, hot_sessions=max(1, min(hot_set, sessions)))
+    return UowWorld(users=users, programs=programs, hot_sessions=hot)
 
 
 @dataclass(frozen=True)
@@ -183,9 +202,9 @@ class _UowBuild:
 
     probe_options: UowOptions
 
-    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
+    async def __call__(self, db: Database) -> Workload:
         world = await _uow_world(db, self.probe_options.hot_set)
-        return [build_operations(self.probe_options, world)]
+        return Workload(tuple(build_operations(self.probe_options, world)))
 
 
 async def run_uow(
@@ -197,6 +216,7 @@ async def run_uow(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the uow probe against ``options.target``; seeds first if needed."""
     return await run_workload_probe(
@@ -211,4 +231,5 @@ async def run_uow(
         stop=stop or asyncio.Event(),
         argv=argv,
         hooks=hooks or ProbeHooks(),
+        max_error_rate=max_error_rate,
     )

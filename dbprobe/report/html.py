@@ -39,6 +39,7 @@ from dbprobe.report.text import (
     format_result_p,
     format_value,
     headline,
+    rounds_cell,
     run_line,
     thresholds_line,
     verdict_label,
@@ -193,9 +194,10 @@ def _comparison(comparison: Comparison) -> str:
         f"<p>Baseline <code>{_e(name)}</code>: {_e(base.backend)}, scale {_e(base.scale)}, "
         f"host {_e(base.host)}, run {_e(base.started_at)}. {badge}</p>",
         f'<p class="sub">{_e(thresholds_line(comparison))}. A regression must be significant '
-        "(Mann-Whitney U on the latency histograms), its metric's 95% bootstrap interval must "
+        "(Mann-Whitney U on the figures of each round), the 95% interval of its ratio must "
         "lie above 1, and its change must reach the threshold; <em>borderline</em> means the "
-        "interval reaches below the threshold.</p>",
+        "interval reaches below the threshold; too few rounds to see a change of the threshold "
+        "is <em>insufficient data</em>.</p>",
     ]
     parts += [f'<p class="warn">{_e(w)}</p>' for w in comparison.warnings]
     unit = comparison.metric.unit
@@ -208,7 +210,7 @@ def _comparison(comparison: Comparison) -> str:
                 _e(format_change(r.raw_change)),
                 _e(format_judged(r)),
                 _e(format_result_p(r)),
-                f"{r.baseline_count} / {r.current_count}",
+                _e(rounds_cell(r)),
                 f"<strong>{_e(verdict_label(r))}</strong>",
             ],
             r.verdict.value if r.verdict in (Verdict.REGRESSED, Verdict.IMPROVED) else "",
@@ -224,7 +226,7 @@ def _comparison(comparison: Comparison) -> str:
                 "change",
                 "judged change (95% CI)",
                 "p",
-                "n (base / now)",
+                "rounds (base / now)",
                 "verdict",
             ),
             rows,

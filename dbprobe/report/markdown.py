@@ -29,6 +29,7 @@ from dbprobe.report.text import (
     format_result_p,
     format_value,
     headline,
+    rounds_cell,
     run_line,
     thresholds_line,
     verdict_label,
@@ -127,7 +128,7 @@ def _comparison(comparison: Comparison) -> str:
             format_change(r.raw_change),
             format_judged(r),
             format_result_p(r),
-            f"{r.baseline_count} / {r.current_count}",
+            rounds_cell(r),
             f"{_VERDICT_MARK[r.verdict]} {verdict_label(r)}",
         )
         for r in comparison.results
@@ -141,7 +142,7 @@ def _comparison(comparison: Comparison) -> str:
                 "change",
                 "judged change (95% CI)",
                 "p",
-                "n (base / now)",
+                "rounds (base / now)",
                 "verdict",
             ),
             rows,

@@ -16,6 +16,7 @@ __all__ = [
     "format_result_p",
     "format_value",
     "headline",
+    "rounds_cell",
     "run_line",
     "thresholds_line",
     "verdict_label",
@@ -64,7 +65,14 @@ def verdict_label(result: CompareResult) -> str:
     if result.verdict is Verdict.REGRESSED and result.level is not None:
         borderline = "" if result.confident else ", borderline"
         return f"regressed ({result.level.value}{borderline})"
+    if result.verdict is Verdict.INSUFFICIENT:
+        return f"insufficient data: {result.insufficient_reason()}"
     return result.verdict.value
+
+
+def rounds_cell(result: CompareResult) -> str:
+    """The samples a verdict rests on: rounds on each side."""
+    return f"{result.baseline_rounds} / {result.current_rounds}"
 
 
 def headline(report: Report) -> str:
@@ -96,9 +104,10 @@ def thresholds_line(comparison: Comparison) -> str:
         )
     if len(levels) > 1:
         text += " (some operations have their own)"
+    text += "; samples: one figure per round, Mann-Whitney U"
     if comparison.machine_factor != 1.0:
         text += (
-            f"; run-wide shift x{comparison.machine_factor:.3f} divided out "
-            "(judged changes are relative to it)"
+            f"; judged relative to the machine reference, which moved "
+            f"{comparison.machine_factor - 1:+.1%}"
         )
     return text

@@ -225,7 +225,10 @@ class RunConfig:
     load: LoadShape | None = None
     seed_checksum: str | None = None
     merged_reports: int | None = None
+    rounds: int | None = None  # the rounds the measurement was cut into
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # --max-error-rate of a load probe, as a fraction: above it, an error_rate finding.
+    max_error_rate: float | None = None
 
     @property
     def threads(self) -> int | None:
@@ -273,6 +276,10 @@ class RunConfig:
             data["seed_checksum"] = self.seed_checksum
         if self.merged_reports is not None:
             data["merged_reports"] = self.merged_reports
+        if self.rounds is not None:
+            data["rounds"] = self.rounds
+        if self.max_error_rate is not None:
+            data["max_error_rate"] = self.max_error_rate
         return data | dict(self.extra)
 
     @classmethod
@@ -287,7 +294,14 @@ class RunConfig:
         load = LoadShape.from_json(data) if LoadShape.keys() <= data.keys() else None
         if load is not None:
             known |= LoadShape.keys()
-        own = {"pool_size", "n_plus_one_threshold", "seed_checksum", "merged_reports"} - known
+        own = {
+            "pool_size",
+            "n_plus_one_threshold",
+            "seed_checksum",
+            "merged_reports",
+            "rounds",
+            "max_error_rate",
+        } - known
         return cls(
             probe=typed,
             pool_size=data.get("pool_size") if "pool_size" in own else None,
@@ -295,7 +309,9 @@ class RunConfig:
             load=load,
             seed_checksum=data.get("seed_checksum"),
             merged_reports=data.get("merged_reports"),
+            rounds=data.get("rounds"),
             extra={k: v for k, v in data.items() if k not in known | own},
+            max_error_rate=data.get("max_error_rate"),
         )
 
 

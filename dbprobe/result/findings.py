@@ -27,6 +27,7 @@ __all__ = [
     "EVIDENCE_TYPES",
     "AnomalyEvidence",
     "DeadlockEvidence",
+    "ErrorRateEvidence",
     "Evidence",
     "Finding",
     "FindingKind",
@@ -38,6 +39,7 @@ __all__ = [
     "NPlusOneEvidence",
     "NoEvidence",
     "PoolExhaustionEvidence",
+    "RateNotMetEvidence",
     "RegressionEvidence",
     "ServiceInterruptionEvidence",
     "Severity",
@@ -81,6 +83,8 @@ class FindingKind(enum.StrEnum):
     SERVICE_INTERRUPTION = "service_interruption"
     MERGE_WINDOW_MISMATCH = "merge_window_mismatch"
     TEARDOWN_FAILED = "teardown_failed"
+    ERROR_RATE = "error_rate"
+    RATE_NOT_MET = "rate_not_met"
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,11 @@ class PoolExhaustionEvidence(Evidence):
 
 @dataclass(frozen=True)
 class DeadlockEvidence(Evidence):
-    """A run's deadlocks: how many, per transfer, retried or given up, and the server's DETAIL."""
+    """A run's deadlocks: how many, per transfer, and the server's DETAIL.
+
+    ``retries`` and ``give_ups`` count the transfers retried or given up after a
+    deadlock, and only those.
+    """
 
     deadlocks: int
     transfers: int
@@ -301,7 +309,7 @@ class RegressionEvidence(Evidence):
     ``level`` (minor, warning, critical) only for a regression.
     """
 
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"level"})
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"level", "baseline_rounds", "current_rounds"})
 
     metric: str
     baseline: float
@@ -314,11 +322,21 @@ class RegressionEvidence(Evidence):
     current_count: int
     baseline_run: str
     level: str | None = None
+    # The samples the verdict rests on (absent from reports of an earlier gate).
+    baseline_rounds: int | None = None
+    current_rounds: int | None = None
 
 
 @dataclass(frozen=True)
 class GeneratorSaturatedEvidence(Evidence):
-    """The load generator's own effort: event-loop CPU and how late free workers woke up."""
+    """The load generator's own effort: event-loop CPU and lag, how late free workers woke up.
+
+    The loop-lag figures are absent from reports written before the lag was measured.
+    """
+
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset(
+        {"loop_lag_p50_ms", "loop_lag_p99_ms", "loop_lag_threshold_ms"}
+    )
 
     loop_cpu_percent: float
     cpu_threshold_percent: float
@@ -328,6 +346,9 @@ class GeneratorSaturatedEvidence(Evidence):
     wakeup_lag_max_ms: float
     wakeup_lag_threshold_ms: float
     processes: int
+    loop_lag_p50_ms: float | None = None
+    loop_lag_p99_ms: float | None = None
+    loop_lag_threshold_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -339,6 +360,53 @@ class ServiceInterruptionEvidence(Evidence):
     to_s: float
     back_by_s: float | None
     connection_errors: int
+
+
+@dataclass(frozen=True)
+class ErrorRateEvidence(Evidence):
+    """Operations that gave up, against the limit, and what failed most.
+
+    Rates are fractions (0.01 is 1 %). ``error_classes`` and ``operations``
+    hold the give-ups of the classes and operations that failed most, most
+    first; ``first_error`` is the first message of the top class.
+    ``excluded_classes`` are what the probe provokes on purpose and reports in
+    its own finding (the deadlock probe's deadlocks): not counted here.
+    """
+
+    errors: int
+    finished: int
+    error_rate: float
+    max_error_rate: float
+    error_classes: Mapping[str, int]
+    operations: Mapping[str, int]
+    first_error: str | None
+    excluded_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RateNotMetEvidence(Evidence):
+    """A fixed-rate run that applied less load than asked for, and why it likely did.
+
+    ``rate_per_s`` is ``--rate`` (the profile's peak); ``target_per_s`` the rate
+    the schedule asked for over the measured window, ``achieved_per_s`` the
+    rate at which workers started arrivals. ``waited_for_worker`` counts the
+    arrivals already late when a worker took them. ``cause`` is
+    ``event_loop`` (add ``--processes``), ``workers_busy`` (add ``--threads``)
+    or ``database`` (the database was slower than the rate).
+    """
+
+    rate_per_s: float
+    target_per_s: float
+    achieved_per_s: float
+    arrivals: int
+    started: int
+    skipped: int
+    unstarted: int
+    waited_for_worker: int
+    workers: int
+    wakeup_lag_p50_ms: float
+    loop_cpu_percent: float
+    cause: str
 
 
 @dataclass(frozen=True)
@@ -372,6 +440,8 @@ EVIDENCE_TYPES: Mapping[FindingKind, type[Evidence]] = {
     FindingKind.SERVICE_INTERRUPTION: ServiceInterruptionEvidence,
     FindingKind.MERGE_WINDOW_MISMATCH: MergeWindowEvidence,
     FindingKind.TEARDOWN_FAILED: NoEvidence,
+    FindingKind.ERROR_RATE: ErrorRateEvidence,
+    FindingKind.RATE_NOT_MET: RateNotMetEvidence,
 }
 
 

@@ -10,7 +10,9 @@ Schema history:
   ``schedule_lag_ms``, ``late``, ``skipped``, ``unstarted``,
   ``service_histogram``, ``schedule_lag_histogram`` (absent in a closed loop,
   whose ``latency_ms`` is the service time); ``resources.loop_cpu_percent``
-  and ``resources.processes``; the ``timeline`` and ``load`` sections.
+  and ``resources.processes``; the ``timeline`` and ``load`` sections;
+  ``operations[].errors_by_class`` (when there were errors) and
+  ``config.max_error_rate``.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from dbprobe.metrics import LatencySummary
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import EVIDENCE_TYPES, Finding, FindingKind, Severity
 from dbprobe.result.model import (
+    CalibrationRound,
     OperationReport,
     QueryCounts,
     RawSection,
     Report,
     Resources,
+    RoundFigures,
     RunInfo,
     TargetInfo,
     ToolInfo,
@@ -43,7 +47,17 @@ __all__ = ["SCHEMA", "read_report", "report_from_dict", "report_to_dict", "write
 SCHEMA = "dbprobe.report/1"
 
 _CORE_KEYS = frozenset(
-    {"schema", "tool", "run", "target", "config", "operations", "findings", "resources"}
+    {
+        "schema",
+        "tool",
+        "run",
+        "target",
+        "config",
+        "operations",
+        "findings",
+        "resources",
+        "calibration",
+    }
 )
 
 _LATENCY_KEYS = ("min", "p50", "p90", "p95", "p99", "p999", "max", "mean", "stddev")
@@ -83,6 +97,8 @@ def _operation_to_dict(op: OperationReport) -> dict[str, Any]:
     }
     if op.commit_histogram:
         data["commit_histogram"] = op.commit_histogram
+    if op.errors_by_class:
+        data["errors_by_class"] = dict(op.errors_by_class)
     if op.service_latency_ms is not None:
         # Open loop: latency_ms above runs from the intended start.
         data["service_latency_ms"] = _latency_to_dict(op.service_latency_ms)
@@ -92,7 +108,29 @@ def _operation_to_dict(op: OperationReport) -> dict[str, Any]:
         data["unstarted"] = op.unstarted
         data["service_histogram"] = op.service_histogram
         data["schedule_lag_histogram"] = op.schedule_lag_histogram
+    if op.rounds:
+        data["rounds"] = [_round_to_dict(r) for r in op.rounds]
     return data
+
+
+def _round_to_dict(r: RoundFigures) -> dict[str, Any]:
+    # The percentiles are derived from the histogram, written for readers of the file.
+    return {
+        "duration_s": round(r.duration_s, 6),
+        "count": r.count,
+        "p50_ms": r.percentile_ms(50.0),
+        "p95_ms": r.percentile_ms(95.0),
+        "p99_ms": r.percentile_ms(99.0),
+        "histogram": [list(pair) for pair in r.histogram],
+    } | ({"cpu_ms": round(r.cpu_ms, 4)} if r.cpu_ms is not None else {})
+
+
+def _round_from_dict(d: Mapping[str, Any]) -> RoundFigures:
+    return RoundFigures(
+        duration_s=float(d["duration_s"]),
+        histogram=tuple((int(us), int(n)) for us, n in d["histogram"]),
+        cpu_ms=float(d["cpu_ms"]) if d.get("cpu_ms") is not None else None,
+    )
 
 
 def _operation_from_dict(op: Mapping[str, Any]) -> OperationReport:
@@ -128,6 +166,8 @@ def _operation_from_dict(op: Mapping[str, Any]) -> OperationReport:
         schedule_lag_histogram=str(op.get("schedule_lag_histogram", "")),
         lock_waits=int(op.get("lock_waits", 0)),
         lock_wait_ms_total=float(op.get("lock_wait_ms_total", 0.0)),
+        rounds=tuple(_round_from_dict(r) for r in op.get("rounds", ())),
+        errors_by_class={k: int(v) for k, v in op.get("errors_by_class", {}).items()},
     )
 
 
@@ -144,7 +184,7 @@ def _resources_to_dict(res: Resources) -> dict[str, Any]:
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
         "tool": {"name": report.tool.name, "version": report.tool.version},
         "run": {
@@ -177,7 +217,17 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             for f in report.findings
         ],
         "resources": _resources_to_dict(report.resources),
-    } | {section.name: section.to_json() for section in report.sections}
+    }
+    if report.calibration:
+        data["calibration"] = [
+            {"cpu_ms": round(c.cpu_ms, 4), "select_1_ms": _rounded(c.select_1_ms)}
+            for c in report.calibration
+        ]
+    return data | {section.name: section.to_json() for section in report.sections}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 def _finding_from_dict(f: Mapping[str, Any]) -> Finding:
@@ -222,6 +272,13 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             int(res.get("processes", 1)),
         ),
         sections=tuple(RawSection(k, v) for k, v in d.items() if k not in _CORE_KEYS),
+        calibration=tuple(
+            CalibrationRound(
+                float(c["cpu_ms"]),
+                float(c["select_1_ms"]) if c.get("select_1_ms") is not None else None,
+            )
+            for c in d.get("calibration", ())
+        ),
     )
 
 

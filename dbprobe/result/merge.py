@@ -19,13 +19,15 @@ database. Merged:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from dbprobe.errors import UsageError
 from dbprobe.metrics import LatencyHistogram, LatencySummary
+from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.findings import Finding, FindingKind, Severity, TalliedEvidence
-from dbprobe.result.model import OperationReport, QueryCounts, Resources
+from dbprobe.result.model import OperationReport, QueryCounts, Resources, RoundFigures
 
-__all__ = ["merge_findings", "merge_operation_reports", "merge_resources"]
+__all__ = ["join_consecutive", "merge_findings", "merge_operation_reports", "merge_resources"]
 
 _SAMPLES_PER_CLASS = 3
 
@@ -49,10 +51,13 @@ def _merge_one(parts: Sequence[OperationReport]) -> OperationReport:
     lag = _merged_histogram([p.schedule_lag_histogram for p in parts]) if open_loop else None
 
     error_classes: dict[str, int] = {}
+    errors_by_class: dict[str, int] = {}
     error_samples: dict[str, list[str]] = {}
     for p in parts:
         for cls, n in p.error_classes.items():
             error_classes[cls] = error_classes.get(cls, 0) + n
+        for cls, n in p.errors_by_class.items():
+            errors_by_class[cls] = errors_by_class.get(cls, 0) + n
         for cls, samples in p.error_samples.items():
             kept = error_samples.setdefault(cls, [])
             kept.extend(s for s in samples if s not in kept)
@@ -89,7 +94,29 @@ def _merge_one(parts: Sequence[OperationReport]) -> OperationReport:
         schedule_lag_histogram=lag.encode() if lag is not None else "",
         lock_waits=sum(p.lock_waits for p in parts),
         lock_wait_ms_total=sum(p.lock_wait_ms_total for p in parts),
+        rounds=_merged_rounds(parts),
+        errors_by_class=dict(sorted(errors_by_class.items())),
     )
+
+
+def _merged_rounds(parts: Sequence[OperationReport]) -> tuple[RoundFigures, ...]:
+    """Round ``r`` of parts that ran at once, as one: histograms added, the longest window.
+
+    A part with fewer rounds (interrupted sooner) adds nothing to the rounds it lacks.
+    """
+    length = max(len(p.rounds) for p in parts)
+    merged = []
+    for r in range(length):
+        present = [p.rounds[r] for p in parts if r < len(p.rounds)]
+        hist = SparseHistogram()
+        for figures in present:
+            hist.merge(SparseHistogram.from_pairs(figures.histogram))
+        pairs = tuple((value, hist.counts[value]) for value in sorted(hist.counts))
+        references = [f.cpu_ms for f in present if f.cpu_ms is not None]
+        # The slowest process's reference: the one its own figures had to live with.
+        cpu_ms = max(references) if references else None
+        merged.append(RoundFigures(max(f.duration_s for f in present), pairs, cpu_ms))
+    return tuple(merged)
 
 
 def merge_operation_reports(
@@ -107,6 +134,34 @@ def merge_operation_reports(
                 "some in a closed loop; their latencies measure different things"
             )
     return tuple(_merge_one(parts) for parts in by_name.values())
+
+
+def join_consecutive(parts: Sequence[tuple[OperationReport, float]]) -> tuple[OperationReport, ...]:
+    """Operations measured in consecutive phases (a catalogue's rounds), matched by name.
+
+    Each part comes with its phase's measured seconds. Counts add up and the
+    histograms merge exactly, as for parts that ran at once; but throughput is
+    the commits over the phases' total time, and the rounds follow one another.
+    """
+    by_name: dict[str, list[tuple[OperationReport, float]]] = {}
+    for op, measured_s in parts:
+        by_name.setdefault(op.name, []).append((op, measured_s))
+    joined = []
+    for group in by_name.values():
+        reports = [op for op, _ in group]
+        if len(reports) == 1:
+            joined.append(reports[0])
+            continue
+        merged = _merge_one(reports)
+        seconds = sum(s for _, s in group)
+        joined.append(
+            replace(
+                merged,
+                throughput_per_s=merged.commits / seconds if seconds > 0 else 0.0,
+                rounds=tuple(r for op in reports for r in op.rounds),
+            )
+        )
+    return tuple(joined)
 
 
 def _tally_key(f: Finding) -> tuple[FindingKind, str | None, str] | None:

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dbprobe.metrics import LatencySummary
+from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
 
 __all__ = [
+    "CalibrationRound",
     "OperationReport",
     "QueryCounts",
     "RawSection",
     "Report",
     "Resources",
+    "RoundFigures",
     "RunInfo",
     "Section",
     "TargetInfo",
@@ -70,6 +73,51 @@ class QueryCounts:
 
 
 @dataclass(frozen=True)
+class RoundFigures:
+    """One operation in one round of a run: the latencies it committed, over how long.
+
+    A run measures its operations in rounds (interleaved, so that a burst of
+    interference on the machine spreads over all of them); the regression
+    gate takes each round's figure as one sample. ``histogram`` holds the
+    round's latencies as sparse ``(bucket_lower_us, count)`` pairs
+    (:class:`~dbprobe.metrics.sparse.SparseHistogram`), so rounds of several
+    processes merge exactly; ``duration_s`` is how long the round lasted;
+    ``cpu_ms`` the machine's reference measured in the round (a fixed CPU
+    loop, :mod:`dbprobe.load.calibration`), None where it was not.
+    """
+
+    duration_s: float
+    histogram: tuple[tuple[int, int], ...]
+    cpu_ms: float | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(n for _, n in self.histogram)
+
+    def percentile_ms(self, percentile: float) -> float:
+        """The round's latency at ``percentile`` (0..100), in ms; 0.0 when it committed none."""
+        return SparseHistogram.from_pairs(self.histogram).percentile_ms(percentile)
+
+    @property
+    def throughput_per_s(self) -> float:
+        return self.count / self.duration_s if self.duration_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class CalibrationRound:
+    """The machine's reference figures, measured once in a round beside the operations.
+
+    ``cpu_ms``: a fixed CPU-bound loop, timed on the measuring thread (it
+    slows only when the machine does); ``select_1_ms``: a ``SELECT 1`` round
+    trip on a connection of its own (the driver and the server at rest),
+    None where it could not be measured.
+    """
+
+    cpu_ms: float
+    select_1_ms: float | None = None
+
+
+@dataclass(frozen=True)
 class OperationReport:
     """One transaction type's outcome.
 
@@ -86,6 +134,10 @@ class OperationReport:
     before the end of the run but never reached by a worker. In a closed loop
     these are None and 0. The ``*_histogram`` fields carry the encoded
     HdrHistograms, so that reports of several processes or hosts merge exactly.
+
+    ``error_classes`` counts failed attempts by class (retried ones included);
+    ``errors_by_class`` the operations that gave up, by the class of their last
+    failure (empty in reports written before it was kept).
     """
 
     name: str
@@ -115,6 +167,9 @@ class OperationReport:
     # inside the busy timeout): contention that no error shows.
     lock_waits: int = 0
     lock_wait_ms_total: float = 0.0
+    # Per round of the run (empty in reports written before rounds were kept).
+    rounds: tuple[RoundFigures, ...] = ()
+    errors_by_class: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def open_loop(self) -> bool:
@@ -180,6 +235,8 @@ class Report:
     findings: tuple[Finding, ...]
     resources: Resources
     sections: tuple[Section, ...] = ()
+    # The machine's reference, round by round (empty where not measured).
+    calibration: tuple[CalibrationRound, ...] = ()
 
     def operation(self, name: str) -> OperationReport:
         for op in self.operations:

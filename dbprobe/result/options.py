@@ -13,10 +13,13 @@ from __future__ import annotations
 __all__ = [
     "ARRIVAL_KINDS",
     "DEADLOCK_PATTERNS",
+    "DEFAULT_MAX_ERROR_RATE",
     "DEFAULT_N_PLUS_ONE_THRESHOLD",
+    "DEFAULT_ROUNDS",
     "DEFAULT_UOW_MIX",
     "ISOLATION_LEVELS",
     "LOCK_ORDERS",
+    "MAX_ROUNDS",
     "PROFILE_NAMES",
     "SCALE_NAMES",
     "SELECT_VIAS",
@@ -30,6 +33,12 @@ ISOLATION_LEVELS: tuple[str, ...] = ("read_committed", "repeatable_read", "seria
 
 #: A SELECT repeated this many times with different parameters in one operation is an N+1.
 DEFAULT_N_PLUS_ONE_THRESHOLD = 3
+
+#: Rounds a run is measured in: each round's figure is one sample of the regression gate.
+DEFAULT_ROUNDS = 10
+MAX_ROUNDS = 1000
+#: The share of finished operations that may give up before a run fails (--max-error-rate).
+DEFAULT_MAX_ERROR_RATE = 0.01
 
 #: Load profiles and arrival spacings of a fixed-rate run (dbprobe.load.profiles, .arrivals).
 PROFILE_NAMES: tuple[str, ...] = ("steady", "ramp", "spike", "soak")

@@ -14,8 +14,9 @@ from dbprobe.database.engine import PoolOptions, open_database
 from dbprobe.database.url import Target
 from dbprobe.errors import ErrorClass
 from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.load.workers import run_workload
 from dbprobe.probes import uow
 from dbprobe.probes.uow import run_uow
 

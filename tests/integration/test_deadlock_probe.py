@@ -75,7 +75,7 @@ def _probe(pattern: str, lock_order: str, accounts: int) -> DeadlockOptions:
 
 
 def _section(report: Report) -> DeadlockSection:
-    (section,) = report.sections
+    (section,) = [s for s in report.sections if s.name == "deadlock"]
     assert isinstance(section, DeadlockSection)
     return section
 

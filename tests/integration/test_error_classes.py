@@ -9,6 +9,7 @@ server's lock table, never by sleeping for a guessed time.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
@@ -250,6 +251,29 @@ async def test_pg_connection_refused_is_connection(pg_target: Target) -> None:
     finally:
         await engine.dispose()
     _assert_class(excinfo.value, ErrorClass.CONNECTION, None)
+
+
+@pytest.mark.postgres
+@pytest.mark.asyncio
+async def test_pg_too_many_connections_is_connection_53300(
+    pg_target: Target, pg_monitor: AsyncConnection
+) -> None:
+    # A role allowed no connection: the server refuses its login with 53300
+    # (too_many_connections), the code it gives anyone past max_connections.
+    # A role of the test's own rather than max_connections: the server is shared.
+    role = f"dbprobe_errtest_full_{os.getpid()}"
+    await pg_monitor.execute(text(f'drop role if exists "{role}"'))
+    await pg_monitor.execute(text(f'create role "{role}" login connection limit 0'))
+    full = replace(pg_target, url=pg_target.url.set(username=role, password=None))
+    engine = build_engine(full, PoolOptions(), Isolation.READ_COMMITTED)
+    try:
+        with pytest.raises(Exception) as excinfo:  # noqa: PT011 - its class is what is tested
+            async with engine.connect():
+                pass
+    finally:
+        await engine.dispose()
+        await pg_monitor.execute(text(f'drop role if exists "{role}"'))
+    _assert_class(excinfo.value, ErrorClass.CONNECTION, "53300")
 
 
 # --------------------------------------------------------------------------- SQLite

@@ -9,8 +9,8 @@ from dbprobe.database.url import Target
 from dbprobe.instrument import count_statements
 from dbprobe.instrument.nplusone import find_n_plus_one, find_unused_eager_loads
 from dbprobe.load.harness import TargetOptions
+from dbprobe.load.operations import OperationContext
 from dbprobe.load.plan import LoadPlan
-from dbprobe.load.workers import OperationContext
 from dbprobe.probes.repo.probe import run_repo
 from tests.integration.test_repo_catalogue import RecordingRandom, _entries, _program_shape
 

@@ -24,9 +24,10 @@ from dbprobe.database.engine import Database, PoolOptions, open_database
 from dbprobe.database.url import Backend, Target
 from dbprobe.domain.models import Movement
 from dbprobe.load.harness import TargetOptions
+from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.profiles import LoadProfile
-from dbprobe.load.workers import Operation, OperationContext, WorkloadResult, run_workload
+from dbprobe.load.workers import WorkloadResult, run_workload
 from dbprobe.probes import uow
 from dbprobe.probes.uow import run_uow
 from dbprobe.result.jsonio import report_to_dict, write_report

@@ -26,12 +26,12 @@ from dbprobe.domain.planning import TYPE_REGIONS
 from dbprobe.domain.uow import UnitOfWork
 from dbprobe.errors import ConfigError
 from dbprobe.instrument import count_statements, install_statement_counter
-from dbprobe.load.workers import OperationContext
+from dbprobe.load.operations import OperationContext
 from dbprobe.probes.repo import catalogue as repo
 
 pytestmark = pytest.mark.asyncio
 
-ENTRY_NAMES = tuple(e.name for e in repo.catalogue(repo.RepoWorld(1, 1, 1, 1, 1)))
+ENTRY_NAMES = tuple(e.name for e in repo.catalogue(repo.RepoWorld.dense(1, 1, 1, 1, 1)))
 SEEDS = range(1, 6)
 
 
@@ -40,7 +40,7 @@ def _seeded_world() -> repo.RepoWorld:
     rows: dict[str, int] = dict.fromkeys(TABLE_ORDER, 0)
     for batch in generate(load_scale("tiny"), 1):
         rows[batch.table] += len(batch.rows)
-    return repo.RepoWorld(
+    return repo.RepoWorld.dense(
         users=rows["users"],
         movements=rows["movements"],
         programs=rows["programs"],
@@ -157,12 +157,13 @@ async def test_argument_pools_match_the_seeded_catalogue() -> None:
 # -- running on the databases ---------------------------------------------------
 
 
-async def test_repo_world_reads_the_largest_ids(tiny_db: Database) -> None:
+async def test_repo_world_reads_the_ids_that_exist(tiny_db: Database) -> None:
     world = await repo.repo_world(tiny_db)
     for field in dataclasses.fields(repo.RepoWorld):
-        assert getattr(world, field.name) >= getattr(WORLD, field.name)
-    assert world.programs == await _scalar(tiny_db, select(func.max(Program.id)))
-    assert world.sessions == await _scalar(tiny_db, select(func.max(TrainingSession.id)))
+        assert getattr(world, field.name).count >= getattr(WORLD, field.name).count
+    for ids, column in ((world.programs, Program.id), (world.sessions, TrainingSession.id)):
+        assert ids.count == await _scalar(tiny_db, select(func.count(column)))
+        assert ids.nth(ids.count) == await _scalar(tiny_db, select(func.max(column)))
 
 
 @pytest.mark.parametrize("name", ENTRY_NAMES)
@@ -257,7 +258,7 @@ async def test_user_programs_statements_per_variant(tiny_db: Database) -> None:
 
 
 async def test_lazy_and_eager_variants_read_the_same_data(tiny_db: Database) -> None:
-    for program_id in range(1, WORLD.programs + 1):
+    for program_id in range(1, WORLD.programs.count + 1):
         async with UnitOfWork(tiny_db.read_sessions) as uow:
             lazy = await repo.load_program_lazy(uow, program_id)
             assert lazy is not None
@@ -283,7 +284,7 @@ async def test_lazy_and_eager_variants_read_the_same_data(tiny_db: Database) -> 
             .join(Microcycle).where(Microcycle.program_id == program_id),
         )  # fmt: skip
 
-    for session_id in range(1, WORLD.sessions + 1, 7):
+    for session_id in range(1, WORLD.sessions.count + 1, 7):
         async with UnitOfWork(tiny_db.read_sessions) as uow:
             lazy_session = await repo.load_session_lazy(uow, session_id)
             assert lazy_session is not None
@@ -295,7 +296,7 @@ async def test_lazy_and_eager_variants_read_the_same_data(tiny_db: Database) -> 
         assert lazy_lines == eager_lines
         assert 4 <= len(lazy_lines) <= 6
 
-    for user_id in range(1, WORLD.users + 1):
+    for user_id in range(1, WORLD.users.count + 1):
         async with UnitOfWork(tiny_db.read_sessions) as uow:
             lazy_programs = await repo.load_user_programs_lazy(uow, user_id)
             lazy_view = [(p.id, [w.id for w in p.microcycles]) for p in lazy_programs]
@@ -334,7 +335,7 @@ async def test_generated_sessions_are_built_in_memory_and_never_written(
 async def test_movement_queries_return_what_they_say(tiny_db: Database) -> None:
     async with UnitOfWork(tiny_db.read_sessions) as uow:
         every = await uow.movements.page(1, 10_000)
-        assert [m.id for m in every] == list(range(1, WORLD.movements + 1))
+        assert [m.id for m in every] == list(range(1, WORLD.movements.count + 1))
         assert await uow.movements.total() == len(every)
         assert [m.id for m in await uow.movements.page(2, 20)] == list(range(21, 41))
         assert list(await uow.movements.active()) == [m for m in every if m.is_active]
@@ -381,7 +382,7 @@ async def test_movement_queries_return_what_they_say(tiny_db: Database) -> None:
 
 
 async def test_a_missing_row_asks_for_a_reseed(tiny_db: Database) -> None:
-    far = repo.RepoWorld(users=10**9, movements=10**9, programs=10**9, microcycles=10**9,
+    far = repo.RepoWorld.dense(users=10**9, movements=10**9, programs=10**9, microcycles=10**9,
                          sessions=10**9)  # fmt: skip
     for name in (
         "movement_get", "movements_by_ids", "program_full_lazy", "program_full_eager",

@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from dbprobe.database.engine import Database
 from dbprobe.domain.models import Program
+from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.load.workers import run_workload
 
 pytestmark = pytest.mark.asyncio
 

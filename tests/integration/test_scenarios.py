@@ -250,19 +250,21 @@ async def test_a_failing_setup_is_a_usage_error_and_a_failing_teardown_an_error_
 async def test_a_generator_busy_with_its_own_work_is_reported_as_saturated(
     sqlite_target: Target, tmp_path: Path
 ) -> None:
-    # A scenario that keeps the event loop busy (pure Python, no I/O): the
-    # client, not the database, sets the pace.
+    # A scenario that holds the event loop 20 ms a call, then awaits as any
+    # I/O would (a blocking sleep: the same 20 ms on a fast machine, a slow one
+    # or a busy one): every task, workers included, waits for the loop, so the
+    # client sets the pace.
     path = _write(
         tmp_path,
         """
+        import asyncio
         import time
         from dbprobe.scenarios import scenario
 
         @scenario
-        async def spin(ctx):
-            end = time.thread_time() + 0.005
-            while time.thread_time() < end:
-                pass
+        async def hold_the_loop(ctx):
+            time.sleep(0.02)
+            await asyncio.sleep(0)
         """,
     )
     report = await run_scenarios(
@@ -270,7 +272,9 @@ async def test_a_generator_busy_with_its_own_work_is_reported_as_saturated(
     )
     (finding,) = [f for f in report.findings if f.kind == "generator_saturated"]
     assert finding.severity is Severity.WARNING
-    assert finding.evidence.loop_cpu_percent >= 90
+    assert finding.evidence.loop_lag_p50_ms >= 5.0
+    assert "ran timers" in finding.message
+    assert "--processes" in finding.message
     data = report_to_dict(report)
     assert data["load"]["generator"]["saturated"] is True
-    assert data["resources"]["loop_cpu_percent"] >= 90
+    assert data["load"]["generator"]["loop_lag_p50_ms"] >= 5.0

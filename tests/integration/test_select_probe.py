@@ -75,7 +75,7 @@ async def test_via_all_measures_the_three_layers_one_after_another(target: Targe
     assert [op.name for op in report.operations] == ["driver", "core", "orm"]
     assert [op.commits for op in report.operations] == [60, 60, 60]
     assert [op.queries.total for op in report.operations] == [0, 60, 60]
-    (section,) = report.sections
+    (section,) = [s for s in report.sections if s.name == "select"]
     assert isinstance(section, SelectSection)
     assert section.accounts == TINY_ACCOUNTS
     driver, core, orm = section.layers

@@ -12,8 +12,8 @@ from dbprobe.database.engine import Database
 from dbprobe.database.url import Backend
 from dbprobe.domain.models import Microcycle, Program, SessionExercise, TrainingSession
 from dbprobe.instrument import count_statements, install_statement_counter
+from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan
-from dbprobe.load.workers import Operation, OperationContext
 from dbprobe.probes import uow
 
 pytestmark = pytest.mark.asyncio
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.asyncio
 def _operations(db: Database) -> dict[str, Operation]:
     install_statement_counter(db.engine)
     options = uow.UowOptions(plan=LoadPlan(workers=1, transactions_per_worker=1))
-    world = uow.UowWorld(users=8, programs=6, hot_sessions=5)
+    world = uow.UowWorld.dense(users=8, programs=6, hot_sessions=5)
     return {op.name: op for op in uow.build_operations(options, world)}
 
 

@@ -306,4 +306,6 @@ def test_compare_fails_the_session_on_an_injected_slowdown_and_passes_without(
     monkeypatch.setenv("SLOWDOWN_S", "0")
     same = pytester.runpytest_subprocess(*BASE, "--dbprobe-compare", "base")
     assert same.ret == pytest.ExitCode.OK
-    same.stdout.fnmatch_lines(["*against baseline 'base': *3 unchanged*"])
+    # No false alarm; "unchanged" where the rounds could have seen 10 %, else
+    # "insufficient data" (a loaded machine spreads 2-4 ms sleeps widely).
+    same.stdout.fnmatch_lines(["*against baseline 'base': no regression, *"])

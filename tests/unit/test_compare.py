@@ -8,14 +8,9 @@ from collections import Counter
 import pytest
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError, UsageError
-from dbprobe.gate.compare import (
-    Verdict,
-    compare_operations,
-    compare_reports,
-    comparison_findings,
-    exit_status,
-    machine_factor,
-)
+from dbprobe.gate.compare import CompareResult, Verdict, compare_operations, compare_reports
+from dbprobe.gate.decide import comparison_findings, exit_status
+from dbprobe.gate.stats import holm_levels
 from dbprobe.gate.thresholds import (
     Level,
     Levels,
@@ -28,33 +23,39 @@ from dbprobe.gate.thresholds import (
 from dbprobe.result.findings import Severity
 from tests import synthetic
 
-# Sizes a default run records per operation: a few hundred to a few thousand.
-SIZES = (300, 1000, 3000)
+# Latencies per round a run records per operation: from a few to hundreds.
+PER_ROUND = (5, 30, 300)
 SIGMA = 0.5  # lognormal shape: p99 about 3.2 times the median
 
 
-def _verdict(
-    baseline: list[float], current: list[float], **kwargs: object
-) -> tuple[Verdict, Level | None]:
-    result = compare_operations(
-        synthetic.operation("op", baseline),
-        synthetic.operation("op", current),
+def _sample(rng: random.Random, per_round: int, *, rounds: int = 10, **kw: float) -> list[float]:
+    return synthetic.lognormal_ms(rng, per_round * rounds, sigma=kw.pop("sigma", SIGMA), **kw)
+
+
+def _result(
+    baseline: list[float], current: list[float], *, rounds: int = 10, **kwargs: object
+) -> CompareResult:
+    return compare_operations(
+        synthetic.operation("op", baseline, rounds=rounds),
+        synthetic.operation("op", current, rounds=rounds),
         **kwargs,  # type: ignore[arg-type]
     )
-    return result.verdict, result.level
 
 
-def test_two_samples_of_one_distribution_are_unchanged_in_at_least_95_of_100_trials() -> None:
+def test_two_runs_of_one_distribution_never_regress_and_mostly_say_unchanged() -> None:
     verdicts: Counter[Verdict] = Counter()
-    for trial in range(100):
+    for trial in range(150):
         rng = random.Random(trial)
-        n = SIZES[trial % 3]
-        verdict, _ = _verdict(
-            synthetic.lognormal_ms(rng, n, sigma=SIGMA), synthetic.lognormal_ms(rng, n, sigma=SIGMA)
-        )
-        verdicts[verdict] += 1
-    assert verdicts[Verdict.UNCHANGED] >= 95, verdicts
-    assert verdicts[Verdict.REGRESSED] <= 2, verdicts
+        per_round = PER_ROUND[trial % 3]
+        result = _result(_sample(rng, per_round), _sample(rng, per_round))
+        verdicts[result.verdict] += 1
+    # At alpha 0.01, about one operation in a hundred is a false call, either way.
+    assert verdicts[Verdict.REGRESSED] <= 3, verdicts
+    assert verdicts[Verdict.IMPROVED] <= 3, verdicts
+    # Five or thirty latencies a round leave the rounds too noisy to promise
+    # "unchanged": those say insufficient data rather than a guess.
+    assert verdicts[Verdict.INSUFFICIENT] >= 80, verdicts
+    assert verdicts[Verdict.UNCHANGED] >= 40, verdicts
 
 
 @pytest.mark.parametrize(
@@ -62,122 +63,181 @@ def test_two_samples_of_one_distribution_are_unchanged_in_at_least_95_of_100_tri
     [(1.15, Level.MINOR), (1.30, Level.WARNING), (1.60, Level.CRITICAL)],
     ids=["15%-minor", "30%-warning", "60%-critical"],
 )
-def test_a_slower_copy_is_a_regression_of_the_level_its_size_calls_for(
+def test_a_slower_run_is_a_regression_of_the_level_its_size_calls_for(
     factor: float, level: Level
 ) -> None:
-    for trial in range(20):
+    levels: Counter[Level | None] = Counter()
+    for trial in range(30):
         rng = random.Random(1000 + trial)
-        baseline = synthetic.lognormal_ms(rng, SIZES[trial % 3], sigma=SIGMA)
-        verdict, got = _verdict(baseline, [v * factor for v in baseline])
-        assert (verdict, got) == (Verdict.REGRESSED, level), f"trial {trial}"
+        # Both runs drawn afresh, as two real runs are; 300 latencies a round.
+        result = _result(
+            _sample(rng, 300, sigma=0.3), _sample(rng, 300, sigma=0.3, median_ms=2.0 * factor)
+        )
+        levels[result.level] += 1
+    assert levels[level] >= 27, levels
 
 
-def test_a_5_percent_slower_copy_is_never_a_regression() -> None:
+def test_a_5_percent_slower_run_is_never_a_regression() -> None:
     for trial in range(100):
         rng = random.Random(2000 + trial)
-        baseline = synthetic.lognormal_ms(rng, SIZES[trial % 3], sigma=SIGMA)
-        verdict, level = _verdict(baseline, [v * 1.05 for v in baseline])
-        assert (verdict, level) == (Verdict.UNCHANGED, None), f"trial {trial}"
+        result = _result(_sample(rng, 300), _sample(rng, 300, median_ms=2.1))
+        assert result.verdict is not Verdict.REGRESSED, f"trial {trial}"
 
 
-def test_independent_samples_of_a_slower_distribution_get_the_right_level() -> None:
-    # Not a copy: both samples drawn afresh, as two real runs are.
-    for factor, level in ((1.15, Level.MINOR), (1.30, Level.WARNING), (1.60, Level.CRITICAL)):
-        levels: Counter[Level | None] = Counter()
-        for trial in range(30):
-            rng = random.Random(3000 + trial)
-            _, got = _verdict(
-                synthetic.lognormal_ms(rng, 3000, sigma=0.3),
-                synthetic.lognormal_ms(rng, 3000, sigma=0.3, median_ms=2.0 * factor),
-            )
-            levels[got] += 1
-        assert levels[level] >= 28, (factor, levels)
-
-
-def test_a_faster_copy_is_an_improvement_and_never_a_regression() -> None:
+def test_a_faster_run_is_an_improvement_and_never_a_regression() -> None:
     rng = random.Random(7)
-    baseline = synthetic.lognormal_ms(rng, 1000, sigma=SIGMA)
-    assert _verdict(baseline, [v * 0.7 for v in baseline]) == (Verdict.IMPROVED, None)
+    result = _result(_sample(rng, 300), _sample(rng, 300, median_ms=1.4))
+    assert (result.verdict, result.level) == (Verdict.IMPROVED, None)
 
 
 def test_a_slowdown_of_the_tail_only_is_seen_by_p99_and_not_by_p50() -> None:
     rng = random.Random(9)
-    baseline = synthetic.lognormal_ms(rng, 3000, sigma=SIGMA)
-    cutoff = sorted(baseline)[int(0.9 * len(baseline))]
+    baseline = _sample(rng, 1000)
+    current = _sample(rng, 1000)
+    cutoff = sorted(current)[int(0.9 * len(current))]
     # The slowest 10 % doubled: the median does not move, p99 does.
-    current = [v * 2 if v >= cutoff else v for v in baseline]
-    assert _verdict(baseline, current, metric=Metric.P50) == (Verdict.UNCHANGED, None)
-    assert _verdict(baseline, current, metric=Metric.P99) == (Verdict.REGRESSED, Level.CRITICAL)
+    current = [v * 2 if v >= cutoff else v for v in current]
+    assert _result(baseline, current, metric=Metric.P50).verdict is not Verdict.REGRESSED
+    p99 = _result(baseline, current, metric=Metric.P99)
+    assert (p99.verdict, p99.level) == (Verdict.REGRESSED, Level.CRITICAL)
 
 
-def test_throughput_regresses_only_with_a_significant_latency_rise() -> None:
+def test_throughput_is_judged_on_each_rounds_commits_per_second() -> None:
     rng = random.Random(4)
-    values = synthetic.lognormal_ms(rng, 1000, sigma=SIGMA)
+    values = _sample(rng, 100)
     base = synthetic.operation("op", values, duration_s=10.0)
-    # Same latencies, 30 % fewer per second (e.g. fewer workers): no latency evidence.
-    fewer = synthetic.operation("op", values, duration_s=13.0)
-    result = compare_operations(base, fewer, metric=Metric.THROUGHPUT)
-    assert result.worse == pytest.approx(1.3)
-    assert result.verdict is Verdict.UNCHANGED
-    assert result.interval is None
-    slower = synthetic.operation("op", [v * 1.3 for v in values], duration_s=13.0)
+    slower = synthetic.operation("op", values, duration_s=13.0)  # 30 % fewer per second
     result = compare_operations(base, slower, metric=Metric.THROUGHPUT)
     assert (result.verdict, result.level) == (Verdict.REGRESSED, Level.WARNING)
     assert result.ratio == pytest.approx(1 / 1.3)
+    assert result.worse == pytest.approx(1.3)
 
 
-def test_too_few_operations_on_a_side_give_no_verdict() -> None:
+def test_too_few_rounds_on_a_side_give_no_verdict_and_say_what_would_be_enough() -> None:
     rng = random.Random(1)
-    result = compare_operations(
-        synthetic.operation("op", synthetic.lognormal_ms(rng, 500)),
-        synthetic.operation("op", [v * 3 for v in synthetic.lognormal_ms(rng, 5)]),
+    result = _result(
+        _sample(rng, 50, rounds=4), [3 * v for v in _sample(rng, 50, rounds=4)], rounds=4
     )
-    assert result.verdict is Verdict.INSUFFICIENT
-    assert result.level is None
-    assert result.current_count == 5
+    assert (result.verdict, result.level) == (Verdict.INSUFFICIENT, None)
+    assert (result.baseline_rounds, result.current_rounds) == (4, 4)
+    assert "insufficient data (4 rounds, need at least 5)" in result.describe()
+
+
+def test_unchanged_is_said_only_when_the_rounds_could_have_seen_the_threshold() -> None:
+    rng = random.Random(3)
+    # Two latencies a round of a wide distribution: round figures spread by
+    # tens of percent, so ten rounds cannot tell a 10 % change.
+    noisy = _result(_sample(rng, 2, sigma=1.0), _sample(rng, 2, sigma=1.0))
+    assert noisy.verdict is Verdict.INSUFFICIENT
+    assert noisy.rounds_needed is not None
+    assert noisy.rounds_needed > 10
+    assert f"need {noisy.rounds_needed} for a 10% change at this spread" in noisy.describe()
+    steady = _result(_sample(rng, 1000, sigma=0.2), _sample(rng, 1000, sigma=0.2))
+    assert steady.verdict is Verdict.UNCHANGED
+    assert steady.rounds_needed is None
+
+
+def test_every_verdict_line_shows_the_change_interval_test_and_rounds() -> None:
+    rng = random.Random(5)
+    line = _result(_sample(rng, 300), _sample(rng, 300, median_ms=4.0)).describe()
+    assert line.startswith("op p50 ")
+    assert "per round +" in line
+    assert "95% CI +" in line
+    assert "Mann-Whitney p=" in line
+    assert "10 vs 10 rounds" in line
+    assert line.endswith("regressed (critical)")
 
 
 def _ops(
-    rng: random.Random, factors: dict[str, float], n: int = 800
+    rng: random.Random, factors: dict[str, float], per_round: int = 80
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    base = {name: synthetic.lognormal_ms(rng, n, median_ms=1 + i) for i, name in enumerate(factors)}
-    return base, {name: [v * factors[name] for v in values] for name, values in base.items()}
+    base = {
+        name: synthetic.lognormal_ms(rng, per_round * 10, median_ms=1 + i)
+        for i, name in enumerate(factors)
+    }
+    cur = {
+        name: [
+            v * factors[name] for v in synthetic.lognormal_ms(rng, per_round * 10, median_ms=1 + i)
+        ]
+        for i, name in enumerate(factors)
+    }
+    return base, cur
 
 
-def test_a_machine_wide_slowdown_is_divided_out_and_the_operation_that_changed_stands_out() -> None:
+def test_every_operation_slower_is_every_operation_regressed_when_the_machine_did_not_change() -> (
+    None
+):
     rng = random.Random(12)
-    # Everything 40 % slower (a busier machine); `write` 2.5x slower on top of that.
-    base, cur = _ops(rng, {"a": 1.4, "b": 1.4, "c": 1.4, "d": 1.4, "write": 1.4 * 2.5})
-    comparison = compare_reports(synthetic.report(base), synthetic.report(cur))
-    assert comparison.machine_factor == pytest.approx(1.4, rel=0.01)
+    base, cur = _ops(rng, dict.fromkeys(("a", "b", "c", "d", "e"), 3.0))
+    steady = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    comparison = compare_reports(
+        synthetic.report(base, cpu_ms=steady), synthetic.report(cur, cpu_ms=steady)
+    )
+    assert comparison.machine_factor == 1.0
+    assert comparison.reference is not None
+    assert not comparison.reference.moved
+    assert [r.operation for r in comparison.regressions()] == ["a", "b", "c", "d", "e"]
+    assert {r.level for r in comparison.regressions()} == {Level.CRITICAL}
+
+
+def test_a_slower_machine_is_told_by_its_reference_and_the_operation_that_changed_stands_out() -> (
+    None
+):
+    rng = random.Random(13)
+    # The machine 40 % slower in every round (its CPU loop too); `write` 2.5x on top.
+    base, cur = _ops(rng, {"a": 1.4, "b": 1.4, "c": 1.4, "write": 1.4 * 2.5})
+    before = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    after = [1.4 * v for v in before]
+    comparison = compare_reports(
+        synthetic.report(base, cpu_ms=before), synthetic.report(cur, cpu_ms=after)
+    )
+    assert comparison.reference is not None
+    assert comparison.reference.moved
+    assert comparison.machine_factor == pytest.approx(1.4, rel=0.02)
     assert [r.operation for r in comparison.regressions()] == ["write"]
     (write,) = comparison.regressions()
-    assert write.level is Level.CRITICAL
-    assert write.ratio == pytest.approx(2.5, rel=0.01)
-    assert write.raw_ratio == pytest.approx(3.5, rel=0.01)
-    assert any("every operation is about 40% worse" in w for w in comparison.warnings)
-    absolute = compare_reports(synthetic.report(base), synthetic.report(cur), normalize=False)
-    assert absolute.machine_factor == 1.0
-    assert {r.operation for r in absolute.regressions()} == {"a", "b", "c", "d", "write"}
+    assert write.ratio == pytest.approx(2.5, rel=0.1)
+    assert "relative to the machine reference" in write.describe()
+    assert any("the machine itself changed: machine reference" in w for w in comparison.warnings)
+    absolute = compare_reports(
+        synthetic.report(base, cpu_ms=before), synthetic.report(cur, cpu_ms=after), normalize=False
+    )
+    assert {r.operation for r in absolute.regressions()} == {"a", "b", "c", "write"}
 
 
-def test_with_fewer_than_three_operations_the_verdicts_are_absolute_and_say_so() -> None:
-    rng = random.Random(13)
-    base, cur = _ops(rng, {"a": 1.3, "b": 1.0})
+def test_without_a_machine_reference_the_verdicts_are_absolute_and_say_so() -> None:
+    rng = random.Random(14)
+    base, cur = _ops(rng, {"a": 1.4, "b": 1.0})
     comparison = compare_reports(synthetic.report(base), synthetic.report(cur))
-    assert comparison.machine_factor == 1.0
+    assert comparison.reference is None
     assert [r.operation for r in comparison.regressions()] == ["a"]
-    assert any("only 2 comparable operation(s)" in w for w in comparison.warnings)
+    assert any("no machine reference" in w for w in comparison.warnings)
 
 
-def test_machine_factor_is_the_geometric_median() -> None:
-    assert machine_factor([1.2, 1.3, 5.0]) == pytest.approx(1.3)
-    assert machine_factor([0.5, 2.0]) == pytest.approx(1.0)
+def test_many_operations_of_identical_runs_rarely_raise_any_false_alarm() -> None:
+    # Holm's correction: the chance of any false call stays near alpha however
+    # many operations a run has.
+    alarms = 0
+    for trial in range(40):
+        rng = random.Random(5000 + trial)
+        base, cur = _ops(rng, {f"op{i}": 1.0 for i in range(25)}, per_round=20)
+        alarms += bool(compare_reports(synthetic.report(base), synthetic.report(cur)).regressions())
+    assert alarms <= 1
+
+
+def test_holm_levels_hold_the_smallest_p_to_alpha_over_m_and_stop_at_the_first_failure() -> None:
+    assert holm_levels([0.001, 0.02, None, 0.004], 0.01) == [
+        pytest.approx(0.01 / 3),
+        0.0,
+        0.0,
+        pytest.approx(0.01 / 2),
+    ]
+    assert holm_levels([0.5, 0.001], 0.01) == [0.0, pytest.approx(0.005)]
 
 
 def test_runs_of_different_probes_scales_or_backends_are_refused_unless_allowed() -> None:
     rng = random.Random(2)
-    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, n=100)
+    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, per_round=10)
     baseline = synthetic.report(base)
     for other in (
         synthetic.report(cur, probe="repo"),
@@ -195,12 +255,12 @@ def test_runs_of_different_probes_scales_or_backends_are_refused_unless_allowed(
 
 def test_another_host_or_other_options_are_warnings() -> None:
     rng = random.Random(2)
-    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, n=100)
+    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, per_round=10)
     comparison = compare_reports(
         synthetic.report(base, host="ci-1"),
         synthetic.report(cur, host="ci-7", config=synthetic.run_config(threads=8)),
     )
-    assert comparison.warnings == (
+    assert comparison.warnings[:2] == (
         "the runs are from different hosts (ci-1 vs ci-7): differences may be the machines'",
         "threads differs: 4 in the baseline, 8 now",
     )
@@ -209,7 +269,7 @@ def test_another_host_or_other_options_are_warnings() -> None:
 
 def test_operations_in_one_run_only_are_listed_apart() -> None:
     rng = random.Random(2)
-    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, n=100)
+    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, per_round=10)
     base["gone"] = base.pop("c")
     comparison = compare_reports(synthetic.report(base), synthetic.report(cur))
     assert comparison.only_in_baseline == ("gone",)
@@ -219,7 +279,9 @@ def test_operations_in_one_run_only_are_listed_apart() -> None:
 
 def test_per_operation_thresholds_override_the_default() -> None:
     rng = random.Random(21)
-    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0, "noisy": 1.3, "tight": 1.08}, n=3000)
+    base, cur = _ops(
+        rng, {"a": 1.0, "b": 1.0, "c": 1.0, "noisy": 1.3, "tight": 1.08}, per_round=3000
+    )
     thresholds = Thresholds(
         Levels(), {"noisy": Levels(0.40, 0.40, 0.80), "tight": Levels(0.05, 0.10, 0.20)}
     )
@@ -233,7 +295,9 @@ def test_per_operation_thresholds_override_the_default() -> None:
 
 def test_exit_status_and_findings_follow_fail_on() -> None:
     rng = random.Random(22)
-    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0, "minor_op": 1.15, "warn_op": 1.3})
+    base, cur = _ops(
+        rng, {"a": 1.0, "b": 1.0, "c": 1.0, "minor_op": 1.15, "warn_op": 1.3}, per_round=1000
+    )
     comparison = compare_reports(
         synthetic.report(base), synthetic.report(cur), baseline_label="main"
     )

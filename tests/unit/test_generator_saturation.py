@@ -46,3 +46,21 @@ def test_processes_are_judged_by_the_busiest_and_phases_by_their_sum() -> None:
     serial = combine_generator_loads([calm, busy], parallel=False)
     assert (serial.loop_cpu_s, serial.wall_s, serial.processes) == (11.5, 20.0, 1)
     assert generator_findings(serial) == []
+
+
+def test_an_event_loop_that_runs_its_timers_late_is_a_saturated_generator() -> None:
+    load = GeneratorLoad(loop_cpu_s=4.0, wall_s=10.0, lag_samples=900, loop_lag_p50_ms=7.5,
+                         loop_lag_p99_ms=31.0)  # fmt: skip
+    (finding,) = generator_findings(load)
+    assert "its event loop ran timers 7.5 ms late (median; p99 31.0 ms)" in finding.message
+    assert "fewer workers per process (--threads)" in finding.message
+    assert finding.evidence.loop_lag_p50_ms == 7.5
+    assert finding.evidence.loop_lag_threshold_ms == 5.0
+
+
+def test_a_few_late_timers_behind_heavy_operations_are_not_saturation() -> None:
+    tail_only = GeneratorLoad(loop_cpu_s=4.0, wall_s=10.0, lag_samples=900,
+                              loop_lag_p50_ms=0.6, loop_lag_p99_ms=40.0)  # fmt: skip
+    too_few = GeneratorLoad(loop_cpu_s=0.01, wall_s=0.1, lag_samples=4, loop_lag_p50_ms=50.0)
+    assert generator_findings(tail_only) == []
+    assert generator_findings(too_few) == []

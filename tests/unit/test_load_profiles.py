@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 from dbprobe.errors import ConfigError
+from dbprobe.load.arrivals import ArrivalSchedule
 from dbprobe.load.plan import LoadPlan
-from dbprobe.load.profiles import LoadProfile, parse_profile
+from dbprobe.load.profiles import LoadProfile, Segment, parse_profile
 
 
 @pytest.mark.parametrize(
@@ -108,4 +110,27 @@ def test_a_plan_defaults_to_the_closed_loop_and_splits_its_rate_among_processes(
         "processes": 3,
     }
     # The warm-up runs at the rate the measurement starts with.
-    assert plan.segments()[0].start_rate == plan.segments()[0].end_rate == 30
+    assert plan.warmup_segment() == Segment(1, 30, 30)
+
+
+def _arrivals(schedule: ArrivalSchedule | None) -> list[int]:
+    assert schedule is not None
+    out = []
+    while (t := schedule.next_ns()) >= 0:
+        out.append(t)
+    return out
+
+
+def test_the_measured_schedule_starts_afresh_whatever_the_warmup() -> None:
+    plain = LoadPlan(workers=2, duration_s=3, rate_per_s=40, profile=LoadProfile("spike"))
+    warmed = dataclasses.replace(plain, warmup_s=2)
+    # Measured arrivals are due from the measurement's start (offset 0), and a
+    # warm-up changes none of them: they are the same for a seed with or without one.
+    measured = _arrivals(warmed.arrival_schedule(9))
+    assert measured == _arrivals(plain.arrival_schedule(9))
+    assert measured[0] >= 0
+    # The warm-up has a schedule of its own, within its own seconds, at the starting rate.
+    warmup = _arrivals(warmed.warmup_schedule(9))
+    assert all(0 <= t <= 2_000_000_000 for t in warmup)
+    assert 50 <= len(warmup) <= 110  # ~80 for 2 s at 40/s (Poisson)
+    assert plain.warmup_schedule(9) is None

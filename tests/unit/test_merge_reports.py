@@ -11,10 +11,11 @@ import pytest
 from dbprobe.errors import ErrorClass, UsageError
 from dbprobe.gate.slo import parse_slo
 from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.operations import OperationStats
 from dbprobe.load.results import operation_reports
 from dbprobe.load.sections import LoadSection, TimelineSection
 from dbprobe.load.timeline import TimelineRecorder
-from dbprobe.load.workers import OperationStats, WorkloadResult
+from dbprobe.load.workers import WorkloadResult
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.report.merge import merge_reports
 from dbprobe.result.config import LoadShape, ProfileConfig

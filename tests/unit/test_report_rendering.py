@@ -29,7 +29,8 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 def _pair() -> tuple[Report, Report]:
     rng = random.Random(31)
     names = ("read_program", "list|pipes", "reschedule_session", "create_program")
-    base = {n: synthetic.lognormal_ms(rng, 600, median_ms=1 + i) for i, n in enumerate(names)}
+    # 600 latencies a round: steady enough rounds for a verdict of "unchanged".
+    base = {n: synthetic.lognormal_ms(rng, 6000, median_ms=1 + i) for i, n in enumerate(names)}
     cur = {n: list(v) for n, v in base.items()}
     cur["create_program"] = [v * 1.7 for v in cur["create_program"]]
     finding = Finding(

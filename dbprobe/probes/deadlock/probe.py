@@ -39,6 +39,7 @@ from dbprobe.database.engine import Database
 from dbprobe.database.url import Backend
 from dbprobe.domain.models import Account, Base, Transfer
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     ProbeHooks,
     TargetOptions,
@@ -46,10 +47,14 @@ from dbprobe.load.harness import (
     prepared_target,
     run_until_stopped,
 )
+from dbprobe.load.operations import Operation, OperationContext, OperationStats
+from dbprobe.load.outages import service_interruptions
 from dbprobe.load.plan import RetryPolicy
+from dbprobe.load.rate import rate_findings
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_findings, operation_reports
-from dbprobe.load.workers import Operation, OperationContext, OperationStats, run_workload
+from dbprobe.load.sections import TimelineSection
+from dbprobe.load.workers import run_workload
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.probes.deadlock.ledger import LedgerCheck, PairFlow, check_ledger
 from dbprobe.probes.deadlock.options import (
@@ -62,7 +67,7 @@ from dbprobe.probes.deadlock.options import (
 from dbprobe.probes.deadlock.section import DeadlockSection, deadlock_finding, lost_update_finding
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
-from dbprobe.result.model import OperationReport, Report
+from dbprobe.result.model import OperationReport, Report, Section
 
 __all__ = [
     "LedgerState",
@@ -323,6 +328,8 @@ def _section(
         write_lock_wait_total_ms=workload.write_lock_wait_total_ns / 1e6 if sqlite else None,
         invariant=check,
         deadlock_details=tuple(stats.error_details.get(ErrorClass.DEADLOCK, ())),
+        deadlock_retries=stats.retried[ErrorClass.DEADLOCK],
+        deadlock_give_ups=stats.gave_up[ErrorClass.DEADLOCK],
     )
 
 
@@ -337,8 +344,14 @@ async def run_deadlock(
     stop: asyncio.Event | None = None,
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
-    """Run the deadlock probe against ``options.target``; seeds first if needed."""
+    """Run the deadlock probe against ``options.target``; seeds first if needed.
+
+    Lock conflicts given up (deadlocks, serialization failures, lock timeouts)
+    are what the probe measures; more than ``max_error_rate`` of the transfers
+    failing otherwise (a lost connection) is an ``error_rate`` finding.
+    """
     stop = stop or asyncio.Event()
     hooks = hooks or ProbeHooks()
     scale = load_scale(options.scale)
@@ -368,27 +381,44 @@ async def run_deadlock(
             seed=options.seed,
             stop=stop,
             on_progress=progress,
+            on_tick=hooks.on_tick,
         )
         check = await _check(db, probe, before, result.operations[0], result.interrupted)
     (stats,) = result.operations
     (op,) = operation_reports(result)
     section = _section(stats, op, workload, probe, db, check)
-    findings: list[Finding] = []
+    findings: list[Finding] = error_rate_findings(
+        (op,), max_error_rate, excluded=[c.value for c in ErrorClass if c.retryable]
+    )
     if check is not None and not check.holds:
         findings.append(lost_update_finding(check, probe, db.isolation.value))
     if section.deadlocks:
         findings.append(deadlock_finding(section))
     findings += operation_findings(result)
+    if probe.plan.rate_per_s is not None and result.generator is not None:
+        findings += rate_findings(
+            result.schedule,
+            result.generator,
+            rate_per_s=probe.plan.rate_per_s,
+            workers=probe.plan.workers,
+        )
+    sections: list[Section] = [section]
+    if result.timeline is not None:
+        # Outages are read off the timeline, as for every probe.
+        findings += service_interruptions(result.timeline.points, (op,))
+        sections.append(TimelineSection(result.timeline))
     return assemble_report(
         "deadlock",
         prepared,
-        config=RunConfig(probe.as_config(), pool_size=options.pool.size),
+        config=RunConfig(
+            probe.as_config(), pool_size=options.pool.size, max_error_rate=max_error_rate
+        ),
         operations=(op,),
         findings=findings,
         resources=sampler.finish(),
         interrupted=result.interrupted,
         argv=argv,
-        sections=(section,),
+        sections=sections,
     )
 
 

@@ -56,6 +56,10 @@ class DeadlockSection:
     write_lock_wait_total_ms: float | None
     invariant: LedgerCheck | None  # None: not checked (an interrupted run lost the server)
     deadlock_details: tuple[str, ...]
+    # Of the retries and give-ups above, those that followed a deadlock: a lost
+    # connection or a lock timeout is counted under its own class, not here.
+    deadlock_retries: int = 0
+    deadlock_give_ups: int = 0
 
     @property
     def name(self) -> str:
@@ -91,6 +95,8 @@ class DeadlockSection:
             "busy": self.busy,
             "retries": self.retries,
             "give_ups": self.give_ups,
+            "deadlock_retries": self.deadlock_retries,
+            "deadlock_give_ups": self.deadlock_give_ups,
             "deadlock_rate": round(self.deadlock_rate, 6),
             "success_rate": round(self.success_rate, 6),
             "commits_by_attempt": {str(k): n for k, n in sorted(self.commits_by_attempt.items())},
@@ -161,17 +167,18 @@ def deadlock_finding(section: DeadlockSection) -> Finding:
         if section.lock_order == LockOrder.RANDOM.value
         else ""
     )
+    # Only what deadlocks caused: other failures (a lost connection) have their own findings.
     message = (
         f"{section.deadlocks} deadlocks in {section.transfers} committed transfers "
-        f"({section.deadlock_rate:.3f} per transfer; {section.retries} retries in all, "
-        f"{section.give_ups} gave up){advice}"
+        f"({section.deadlock_rate:.3f} per transfer; {section.deadlock_retries} retried, "
+        f"{section.deadlock_give_ups} gave up){advice}"
     )
     evidence = DeadlockEvidence(
         deadlocks=section.deadlocks,
         transfers=section.transfers,
         deadlock_rate=round(section.deadlock_rate, 6),
-        retries=section.retries,
-        give_ups=section.give_ups,
+        retries=section.deadlock_retries,
+        give_ups=section.deadlock_give_ups,
         lock_order=section.lock_order,
         details=section.deadlock_details,
     )

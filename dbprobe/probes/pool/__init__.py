@@ -1,1 +1,2 @@
-"""The ``pool`` probe: the run (``probe``), its model (``model``), its section (``section``)."""
+"""The ``pool`` probe: the run (``probe``), its model (``model``), its section (``section``),
+and what its server sessions were doing at the first timeout (``activity``)."""

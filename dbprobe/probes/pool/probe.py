@@ -38,22 +38,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, func, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
 
-from dbprobe.database.engine import Database, PoolOptions, build_engine
+from dbprobe.database.engine import Database, PoolOptions
 from dbprobe.database.url import Backend, mask_secret
 from dbprobe.domain.models import Movement
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
 from dbprobe.gate.slo import SloCheck, evaluate_slos
 from dbprobe.instrument import count_statements, install_statement_counter
 from dbprobe.instrument.pool_trace import LeakedConnection, PoolTrace, PoolTracer
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import ProbeHooks, TargetOptions, assemble_report, prepared_target
+from dbprobe.load.operations import OperationStats
+from dbprobe.load.outages import service_interruptions
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_reports
-from dbprobe.load.workers import OperationStats, WorkloadResult
+from dbprobe.load.sections import TimelineSection
+from dbprobe.load.timeline import Timeline
+from dbprobe.load.timeline import TimelineRecorder as RunTimeline
+from dbprobe.load.workers import WorkloadResult
 from dbprobe.metrics import LatencyHistogram
+from dbprobe.probes.pool.activity import ActivityMonitor
 from dbprobe.probes.pool.model import (
     MIN_RAMP_SECONDS,
     TimelineRecorder,
@@ -82,15 +89,6 @@ _PG_HOLD = text("SELECT pg_sleep(:seconds)")
 _PG_HOLD_METHOD = "pg_sleep"
 _SQLITE_HOLD = select(func.count()).select_from(Movement)
 _SQLITE_HOLD_METHOD = "short read + asyncio.sleep, connection checked out"
-# The probe's own sessions: application_name is set by engine.build_engine; the
-# pid filter (applied in Python) keeps out other dbprobe runs on the same database.
-_PG_ACTIVITY = text(
-    "SELECT pid, state, wait_event_type, wait_event, left(query, 200) AS query, "
-    "extract(epoch FROM clock_timestamp() - state_change) AS state_s "
-    "FROM pg_stat_activity "
-    "WHERE application_name = 'dbprobe' AND datname = current_database() "
-    "AND pid <> pg_backend_pid() ORDER BY pid"
-)
 
 
 def _finite(value: float) -> bool:
@@ -176,51 +174,6 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-class _ActivityMonitor:
-    """Reads pg_stat_activity on a connection of its own.
-
-    Not from the probed pool: when it is needed, that pool is exhausted.
-    """
-
-    def __init__(self, engine: AsyncEngine, conn: AsyncConnection) -> None:
-        self._engine = engine
-        self._conn = conn
-
-    @classmethod
-    async def open(cls, db: Database, connect_timeout_s: float) -> _ActivityMonitor:
-        engine = build_engine(
-            db.target, PoolOptions(size=1, connect_timeout_s=connect_timeout_s), db.isolation
-        )
-        try:
-            conn = await engine.connect()
-        except BaseException:
-            await engine.dispose()
-            raise
-        return cls(engine, conn)
-
-    async def snapshot(self, pids: frozenset[int]) -> tuple[Mapping[str, Any], ...]:
-        rows = (await self._conn.execute(_PG_ACTIVITY)).mappings().all()
-        await self._conn.rollback()
-        return tuple(
-            {
-                "pid": r["pid"],
-                "state": r["state"],
-                "wait_event_type": r["wait_event_type"],
-                "wait_event": r["wait_event"],
-                "query": r["query"],
-                "state_s": None if r["state_s"] is None else round(float(r["state_s"]), 3),
-            }
-            for r in rows
-            if not pids or r["pid"] in pids
-        )
-
-    async def close(self) -> None:
-        try:
-            await self._conn.close()
-        finally:
-            await self._engine.dispose()
-
-
 @dataclass(frozen=True)
 class _Outcome:
     """What one run of the load measured (the probe's I/O shell turns it into a report)."""
@@ -238,6 +191,7 @@ class _Outcome:
     interrupted: bool
     trace: PoolTrace
     timeline: TimelineRecorder
+    run_timeline: Timeline  # throughput, latency and errors a second, as every probe has
     activity: tuple[Mapping[str, Any], ...]
     activity_error: str | None
     hold_method: str
@@ -251,7 +205,7 @@ class _PoolLoad:
         db: Database,
         probe: PoolProbeOptions,
         *,
-        monitor: _ActivityMonitor | None,
+        monitor: ActivityMonitor | None,
         stop: asyncio.Event,
         hooks: ProbeHooks,
         sampler: ResourceSampler,
@@ -290,6 +244,8 @@ class _PoolLoad:
         self._snapshot: asyncio.Task[tuple[Mapping[str, Any], ...]] | None = None
         self._start_ns = 0
         self._deadline_ns = 0
+        # The run as every load probe records it, interval by interval (started in run()).
+        self._runs = RunTimeline(0)
 
     def _seconds(self, at_ns: int) -> float:
         return (at_ns - self._start_ns) / _NS
@@ -327,7 +283,9 @@ class _PoolLoad:
         tracer.start()
         try:
             self._start_ns = self._clock_ns()
+            start_unix_s = time.time()
             self._deadline_ns = self._start_ns + int(self._probe.duration_s * _NS)
+            self._runs = RunTimeline(self._start_ns)
             workers = [
                 asyncio.create_task(self._worker(i), name=f"dbprobe-pool-worker-{i}")
                 for i in range(self._probe.threads)
@@ -353,6 +311,7 @@ class _PoolLoad:
             interrupted=interrupted,
             trace=trace,
             timeline=self._timeline,
+            run_timeline=self._runs.finish(ended_ns, start_unix_s),
             activity=activity,
             activity_error=activity_error,
             hold_method=_PG_HOLD_METHOD if self._is_pg else _SQLITE_HOLD_METHOD,
@@ -371,6 +330,7 @@ class _PoolLoad:
                 if any(t.done() and not t.cancelled() and t.exception() for t in workers):
                     break  # a bug in the probe: stop the others and raise it below
                 await asyncio.wait(pending, timeout=0.1)
+                self._runs.tick(self._clock_ns())
                 self._sampler.sample()
                 if self._hooks.on_progress is not None:
                     elapsed = self._seconds(self._clock_ns())
@@ -403,6 +363,7 @@ class _PoolLoad:
         stats = self._stats
         stats.attempts += 1
         requested = self._clock_ns()
+        self._runs.begin(requested)
         # QueuePool makes a checkout wait exactly when every connection it may
         # open is out (its checkedout() counts those being opened too); nothing
         # else runs between this test and the pool's, as SQLAlchemy's greenlet
@@ -452,6 +413,7 @@ class _PoolLoad:
         stats.statements_max = max(stats.statements_max, tally.count)
         # The caller's view: waiting for a connection is part of the operation.
         stats.latency.record_ns(released - requested)
+        self._runs.end(released, released - requested)
 
     async def _hold(self, conn: AsyncConnection, got_ns: int) -> int:
         """Keep ``conn`` busy for the hold; returns the statement's own time in ns."""
@@ -470,6 +432,8 @@ class _PoolLoad:
         kind = classify_error(exc)
         self._stats.record_failure(exc, kind, mask_secret(_first_line(exc), self._db.target))
         self._stats.errors += 1
+        self._stats.gave_up[kind] += 1
+        self._runs.end(at_ns, -1)
         if kind is not ErrorClass.POOL_TIMEOUT:
             return
         self._timeouts += 1
@@ -497,12 +461,15 @@ async def run_pool(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     slos: Sequence[SloCheck] = (),
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the pool probe against ``options.target``; seeds first if needed.
 
     The engine's pool is the probe's (``probe.pool_options``), whatever
     ``options.pool`` says, except for its connect timeout. ``slos`` are
-    checked against the ``hold`` operation (checkout wait + hold).
+    checked against the ``hold`` operation (checkout wait + hold). More than
+    ``max_error_rate`` of the cycles failing for another reason than a checkout
+    timeout (a lost connection, a failed hold) is an ``error_rate`` finding.
     """
     stop = stop or asyncio.Event()
     hooks = hooks or ProbeHooks()
@@ -512,11 +479,11 @@ async def run_pool(
         sampler = ResourceSampler()
         if hooks.on_run_start is not None:
             hooks.on_run_start(f"pool on {db.target.masked} ({db.server_version})")
-        monitor: _ActivityMonitor | None = None
+        monitor: ActivityMonitor | None = None
         monitor_error: str | None = None
         if db.backend is Backend.POSTGRESQL:
             try:
-                monitor = await _ActivityMonitor.open(db, options.pool.connect_timeout_s)
+                monitor = await ActivityMonitor.open(db, options.pool.connect_timeout_s)
             except Exception as exc:  # the probe runs without the snapshot
                 monitor_error = mask_secret(_first_line(exc), db.target)
         try:
@@ -530,7 +497,11 @@ async def run_pool(
     operations = operation_reports(
         WorkloadResult((outcome.stats,), outcome.elapsed_s, outcome.interrupted)
     )
-    findings: list[Finding] = evaluate_slos(slos, operations)
+    # Checkout timeouts are what this probe provokes; pool_exhaustion reports them.
+    findings: list[Finding] = error_rate_findings(
+        operations, max_error_rate, excluded=(ErrorClass.POOL_TIMEOUT.value,)
+    )
+    findings += evaluate_slos(slos, operations)
     exhaustion = pool_exhaustion_finding(section, outcome.activity)
     if exhaustion is not None:
         error = outcome.activity_error or monitor_error
@@ -540,16 +511,18 @@ async def run_pool(
             exhaustion = dataclasses.replace(exhaustion, evidence=evidence)
         findings.append(exhaustion)
     findings += [leak.finding() for leak in section.leaks]
+    # Outages are read off the run's timeline, as for every probe.
+    findings += service_interruptions(outcome.run_timeline.points, operations)
     return assemble_report(
         "pool",
         prepared,
-        config=RunConfig(probe.as_config()),
+        config=RunConfig(probe.as_config(), max_error_rate=max_error_rate),
         operations=operations,
         findings=findings,
         resources=sampler.finish(),
         interrupted=outcome.interrupted,
         argv=argv,
-        sections=[section],
+        sections=[section, TimelineSection(outcome.run_timeline)],
     )
 
 

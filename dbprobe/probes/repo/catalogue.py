@@ -26,8 +26,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-
+from dbprobe.data.ids import IdSet, existing_ids
 from dbprobe.database.engine import Database
 from dbprobe.domain.models import (
     Microcycle,
@@ -40,7 +39,7 @@ from dbprobe.domain.models import (
 from dbprobe.domain.planning import REST_CHOICES_S, TYPE_REGIONS, estimated_minutes
 from dbprobe.domain.uow import UnitOfWork
 from dbprobe.errors import ConfigError
-from dbprobe.load.workers import OperationContext
+from dbprobe.load.operations import OperationContext
 
 __all__ = [
     "GENERATED_SESSION_TYPES",
@@ -96,13 +95,26 @@ IDS_PER_LOOKUP = 10
 
 @dataclass(frozen=True)
 class RepoWorld:
-    """The largest id of each table the catalogue reads (ids are dense from 1)."""
+    """The ids each table the catalogue reads holds (see :mod:`dbprobe.data.ids`)."""
 
-    users: int
-    movements: int
-    programs: int
-    microcycles: int
-    sessions: int
+    users: IdSet
+    movements: IdSet
+    programs: IdSet
+    microcycles: IdSet
+    sessions: IdSet
+
+    @classmethod
+    def dense(
+        cls, users: int, movements: int, programs: int, microcycles: int, sessions: int
+    ) -> RepoWorld:
+        """Ids 1..n of each table, as a freshly seeded database holds them."""
+        return cls(
+            IdSet.dense(users),
+            IdSet.dense(movements),
+            IdSet.dense(programs),
+            IdSet.dense(microcycles),
+            IdSet.dense(sessions),
+        )
 
 
 @dataclass(frozen=True)
@@ -116,13 +128,14 @@ class CatalogueEntry:
 
 
 async def repo_world(db: Database) -> RepoWorld:
-    """The largest ids of the seeded tables, read in one connection."""
+    """The ids of the seeded tables (and of rows added since), read in one connection."""
     async with db.engine.connect() as conn:
-        maxima = []
-        for column in (User.id, Movement.id, Program.id, Microcycle.id, TrainingSession.id):
-            maxima.append((await conn.execute(select(func.max(column)))).scalar_one() or 0)
+        ids = [
+            await existing_ids(conn, column)
+            for column in (User.id, Movement.id, Program.id, Microcycle.id, TrainingSession.id)
+        ]
         await conn.rollback()
-    users, movements, programs, microcycles, sessions = maxima
+    users, movements, programs, microcycles, sessions = ids
     return RepoWorld(
         users=users,
         movements=movements,
@@ -158,10 +171,10 @@ def _missing(what: str, ident: int) -> LookupError:
     return LookupError(f"{what} {ident} is missing: reseed with `dbprobe seed`")
 
 
-def _pick_id(rng: random.Random, largest: int, what: str) -> int:
-    if largest < 1:
+def _pick_id(rng: random.Random, ids: IdSet, what: str) -> int:
+    if not ids.count:
         raise LookupError(f"there are no {what}: reseed with `dbprobe seed`")
-    return rng.randint(1, largest)
+    return ids.pick(rng)
 
 
 def _show(lines: Sequence[str]) -> int:
@@ -386,9 +399,9 @@ def catalogue(world: RepoWorld) -> tuple[CatalogueEntry, ...]:
 
     @entry("movements_by_ids", f"{IDS_PER_LOOKUP} movements by id (IN)")
     async def movements_by_ids(ctx: OperationContext) -> None:
-        if world.movements < 1:
+        if not world.movements.count:
             raise LookupError("there are no movements: reseed with `dbprobe seed`")
-        ids = ctx.rng.sample(range(1, world.movements + 1), min(IDS_PER_LOOKUP, world.movements))
+        ids = world.movements.sample(ctx.rng, min(IDS_PER_LOOKUP, world.movements.count))
         async with ctx.unit_of_work(write=False) as uow:
             movements = await uow.movements.by_ids(ids)
             if len(movements) < len(ids):

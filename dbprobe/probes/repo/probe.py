@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE
 from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.operations import Operation
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation
 from dbprobe.probes.repo.catalogue import catalogue, repo_world, select_entries
 from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result.config import RepoConfig
@@ -26,9 +28,10 @@ class _RepoBuild:
 
     only: tuple[str, ...]
 
-    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
+    async def __call__(self, db: Database) -> Workload:
         entries = select_entries(catalogue(await repo_world(db)), self.only)
-        return [[Operation(entry.name, 1, entry.run)] for entry in entries]
+        # Each query measured on its own, the entries interleaved in rounds.
+        return Workload(tuple(Operation(e.name, 1, e.run) for e in entries), catalogue=True)
 
 
 async def run_repo(
@@ -42,6 +45,7 @@ async def run_repo(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the repo probe: each catalogue entry (or those in ``only``) measured on its own."""
     retry = retry or RetryPolicy()
@@ -65,4 +69,5 @@ async def run_repo(
         stop=stop or asyncio.Event(),
         argv=argv,
         hooks=hooks or ProbeHooks(),
+        max_error_rate=max_error_rate,
     )

@@ -54,7 +54,7 @@ from typing import Any, TypeVar, overload
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dbprobe.errors import ConfigError, DbprobeError, UsageError
-from dbprobe.load.workers import Operation, OperationContext
+from dbprobe.load.operations import Operation, OperationContext
 
 __all__ = [
     "Scenario",

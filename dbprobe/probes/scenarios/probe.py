@@ -25,6 +25,7 @@ from dbprobe.database.url import Target
 from dbprobe.errors import Interrupted, UsageError
 from dbprobe.gate.slo import SloCheck
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE
 from dbprobe.load.harness import (
     DISPOSE_GRACE_S,
     PreparedTarget,
@@ -33,8 +34,8 @@ from dbprobe.load.harness import (
     prepared_target,
     run_until_stopped,
 )
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.workers import Operation
 from dbprobe.probes.scenarios.declare import ScenarioSet, load_scenarios
 from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result.config import ScenariosConfig
@@ -100,8 +101,8 @@ class _ScenarioBuild:
     source: str
     only: tuple[str, ...]
 
-    async def __call__(self, db: Database) -> Sequence[Sequence[Operation]]:
-        return [load_scenarios(self.source).operations(self.only)]
+    async def __call__(self, db: Database) -> Workload:
+        return Workload(tuple(load_scenarios(self.source).operations(self.only)))
 
 
 def _hook_failure(what: str, source: str, exc: BaseException) -> str:
@@ -122,6 +123,7 @@ async def run_scenarios(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the scenarios of a user's file or module (see :mod:`dbprobe.scenarios`) under ``plan``.
 
@@ -213,4 +215,5 @@ async def run_scenarios(
         prepare=prepare,
         around=around,
         connect=connect,
+        max_error_rate=max_error_rate,
     )

@@ -36,21 +36,26 @@ from dbprobe.database.engine import Database
 from dbprobe.domain.models import Account
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck, evaluate_slos
+from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
+from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     ProbeHooks,
     TargetOptions,
     assemble_report,
+    measure_here,
     prepared_target,
     run_until_stopped,
 )
+from dbprobe.load.operations import Operation, OperationContext
+from dbprobe.load.outages import service_interruptions
+from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
-from dbprobe.load.resources import ResourceSampler
-from dbprobe.load.results import operation_findings, operation_reports
-from dbprobe.load.workers import Operation, OperationContext, run_workload
+from dbprobe.load.rate import rate_findings
+from dbprobe.load.sections import TimelineSection
 from dbprobe.probes.select.driver import DriverConnections
 from dbprobe.result.config import RunConfig, SelectConfig
 from dbprobe.result.findings import Finding
-from dbprobe.result.model import OperationReport, Report
+from dbprobe.result.model import OperationReport, Report, Section
 
 __all__ = [
     "Layer",
@@ -276,62 +281,77 @@ async def run_select(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     slos: Sequence[SloCheck] = (),
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
 ) -> Report:
     """Run the select probe against ``options.target``; seeds first if needed."""
     stop = stop or asyncio.Event()
     hooks = hooks or ProbeHooks()
     layers = probe.via.layers
-    results = []
     async with prepared_target(options, stop=stop, hooks=hooks) as prepared:
         db = prepared.db
         accounts = await run_until_stopped(count_accounts(db), stop)
-        sampler = ResourceSampler()
-        if hooks.on_run_start is not None:
-            hooks.on_run_start(f"select on {db.target.masked} ({db.server_version})")
-        for number, layer in enumerate(layers):
-
-            def progress(fraction: float, done: int, number: int = number) -> None:
-                sampler.sample()
-                if hooks.on_progress is not None:
-                    hooks.on_progress((number + fraction) / len(layers), done)
-
-            drivers = None
-            if layer is Layer.DRIVER:
-                # Opened before the clock starts: connecting is not part of a select.
-                drivers = await run_until_stopped(
-                    DriverConnections.open(
-                        db, probe.plan.workers, timeout_s=options.pool.connect_timeout_s
-                    ),
-                    stop,
-                )
-            try:
-                results.append(
-                    await run_workload(
-                        db,
-                        [build_operation(layer, accounts, drivers)],
-                        probe.plan,
-                        retry=probe.retry,
-                        seed=options.seed,
-                        stop=stop,
-                        on_progress=progress,
-                    )
-                )
-            finally:
-                if drivers is not None:
-                    await drivers.aclose()
-            if results[-1].interrupted:
-                break
-    ops = tuple(op for r in results for op in operation_reports(r))
-    findings: list[Finding] = evaluate_slos(slos, ops)
-    findings += [f for r in results for f in operation_findings(r)]
+        drivers = None
+        if Layer.DRIVER in layers:
+            # Opened before the clock starts: connecting is not part of a select.
+            drivers = await run_until_stopped(
+                DriverConnections.open(
+                    db, probe.plan.workers, timeout_s=options.pool.connect_timeout_s
+                ),
+                stop,
+            )
+        try:
+            if hooks.on_run_start is not None:
+                hooks.on_run_start(f"select on {db.target.masked} ({db.server_version})")
+            # The layers measured each on its own, interleaved in rounds: a burst
+            # of interference cannot land on one layer only.
+            workload = Workload(
+                tuple(build_operation(layer, accounts, drivers) for layer in layers),
+                catalogue=True,
+            )
+            measured = await measure_here(
+                db,
+                workload,
+                probe.plan,
+                probe.retry,
+                seed=options.seed,
+                n_plus_one_threshold=DEFAULT_THRESHOLD,
+                stop=stop,
+                hooks=hooks,
+            )
+        finally:
+            if drivers is not None:
+                await drivers.aclose()
+    order = [layer.value for layer in layers]
+    ops = tuple(sorted(measured.operations, key=lambda op: order.index(op.name)))
+    findings: list[Finding] = error_rate_findings(ops, max_error_rate)
+    findings += evaluate_slos(slos, ops)
+    findings += measured.findings
+    if probe.plan.rate_per_s is not None:
+        findings += rate_findings(
+            measured.schedule,
+            measured.generator,
+            rate_per_s=probe.plan.rate_per_s,
+            workers=probe.plan.workers,
+        )
+    sections: list[Section] = [select_section(accounts, ops)]
+    if measured.timeline is not None:
+        # Outages are read off the timeline, as for every probe.
+        findings += service_interruptions(measured.timeline.points, ops)
+        sections.append(TimelineSection(measured.timeline))
     return assemble_report(
         "select",
         prepared,
-        config=RunConfig(probe.as_config(accounts), pool_size=options.pool.size),
+        config=RunConfig(
+            probe.as_config(accounts),
+            pool_size=options.pool.size,
+            rounds=probe.plan.rounds,
+            max_error_rate=max_error_rate,
+        ),
         operations=ops,
         findings=findings,
-        resources=sampler.finish(),
-        interrupted=any(r.interrupted for r in results),
+        resources=measured.resources,
+        interrupted=measured.interrupted,
         argv=argv,
-        sections=(select_section(accounts, ops),),
+        sections=sections,
+        calibration=measured.calibration,
     )
