@@ -217,9 +217,11 @@ def _timeline_phrases(data: Mapping[str, Any]) -> list[str]:
 
 def _load_phrases(data: Mapping[str, Any]) -> list[str]:
     phrases = [f"measured {data['measured_s']:.1f} s"]
+    g = data["generator"]
+    if g.get("loop_lag_samples"):
+        phrases.append(f"event-loop lag p50 {g['loop_lag_p50_ms']:.1f} / p99")
     if data["mode"] == "open":
         phrases.append(f"open loop: {data['arrivals']} arrivals at {data['rate_per_s']:g}/s")
-        g = data["generator"]
         phrases.append(f"wake-up lag p99 {g['wakeup_lag_p99_ms']:.1f} ms")
     else:
         phrases.append("closed loop")

@@ -152,6 +152,10 @@ def _load(view: LoadView) -> tuple[Block, ...]:
         generator = f"load generator: event loop {g.loop_cpu_percent:.0f} % of a core" + (
             " (the busiest process)" if shape.processes > 1 else ""
         )
+        if g.loop_lag_samples:
+            generator += (
+                f", event-loop lag p50 {g.loop_lag_p50_ms:.1f} / p99 {g.loop_lag_p99_ms:.1f} ms"
+            )
         if g.wakeups:  # only a fixed rate makes free workers wait for their start
             generator += (
                 f", wake-up lag p99 {g.wakeup_lag_p99_ms:.1f} ms over {g.wakeups} waits"

@@ -79,6 +79,10 @@ class GeneratorFigures:
     wakeup_lag_p99_ms: float
     wakeup_lag_max_ms: float
     saturated: bool
+    # The event loop's own lag, from a probe task's timer (absent from older reports).
+    loop_lag_samples: int = 0
+    loop_lag_p50_ms: float = 0.0
+    loop_lag_p99_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,9 @@ def _load(d: Mapping[str, Any]) -> LoadView:
             wakeup_lag_p99_ms=float(g.get("wakeup_lag_p99_ms", 0.0)),
             wakeup_lag_max_ms=float(g.get("wakeup_lag_max_ms", 0.0)),
             saturated=bool(g.get("saturated", False)),
+            loop_lag_samples=int(g.get("loop_lag_samples", 0)),
+            loop_lag_p50_ms=float(g.get("loop_lag_p50_ms", 0.0)),
+            loop_lag_p99_ms=float(g.get("loop_lag_p99_ms", 0.0)),
         )
         if isinstance(g, Mapping)
         else None

@@ -151,7 +151,15 @@ def _timeline_and_load() -> tuple[TimelineSection, LoadSection]:
         plan=LoadShape(50.0, "uniform", ProfileConfig("steady"), 500.0, 1),
         measured_from_unix_s=1_767_614_400.0,
         measured_s=3.0,
-        generator=GeneratorLoad(0.9, 3.2, wakeups=120, wakeup_lag_p99_ms=4.25),
+        generator=GeneratorLoad(
+            0.9,
+            3.2,
+            wakeups=120,
+            wakeup_lag_p99_ms=4.25,
+            lag_samples=300,
+            loop_lag_p50_ms=0.25,
+            loop_lag_p99_ms=3.5,
+        ),
         late_after_ms=10.0,
     )
     return timeline, load
@@ -214,6 +222,7 @@ def test_live_sections_show_their_specific_figures() -> None:
     flat = flat_markdown(LIVE["fixed_rate"]())
     assert "open loop: uniform arrivals at 50/s, profile steady, latency limit 500 ms" in flat
     assert "2 50.0 4.50 22.25 0 3 50.0 14.5 2 4" in flat
+    assert "event loop 28 % of a core, event-loop lag p50 0.2 / p99 3.5 ms" in flat
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
