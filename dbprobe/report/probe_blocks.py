@@ -200,7 +200,9 @@ def deadlock_blocks(view: DeadlockView) -> tuple[Block, ...]:
         rows.append((cell("SQLITE_BUSY (all kinds)"), cell(view.busy)))
     tries = ", ".join(f"{k}: {n}" for k, n in view.commits_by_attempt)
     retries = f"{view.retries} / {view.give_ups}"
-    if view.deadlock_retries is not None and view.deadlock_give_ups is not None:
+    after_deadlocks = (view.deadlock_retries, view.deadlock_give_ups)
+    # Told apart only where a deadlock happened (never on SQLite).
+    if None not in after_deadlocks and (view.deadlocks or any(after_deadlocks)):
         retries += f" ({view.deadlock_retries} / {view.deadlock_give_ups} after a deadlock)"
     rows += [
         (cell("retries / give-ups"), cell(retries)),

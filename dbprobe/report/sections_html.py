@@ -57,6 +57,10 @@ def _tone(tone: Tone) -> str:
     return "" if tone is Tone.PLAIN else f"t-{tone.value}"
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _table(block: Table) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in block.headers)
     body = "".join(
@@ -67,7 +71,7 @@ def _table(block: Table) -> str:
     caption = f'<p class="sub">{_e(block.caption)}</p>' if block.caption else ""
     if block.long:
         return (
-            f"<details><summary>{_e(block.title)}: {len(block.rows)} rows</summary>"
+            f"<details><summary>{_e(block.title)}: {_rows(len(block.rows))}</summary>"
             f"{table}{caption}</details>"
         )
     title = f'<p class="title">{_e(block.title)}</p>' if block.title else ""

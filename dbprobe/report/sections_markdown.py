@@ -40,6 +40,10 @@ def _text(c: Cell) -> str:
     return f"`{c.text}`" if c.code else c.text
 
 
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"
+
+
 def _table(block: Table) -> str:
     body = markdown_table(
         block.headers,
@@ -50,7 +54,7 @@ def _table(block: Table) -> str:
         body += f"\n\n<sub>{block.caption}</sub>"
     if block.long:
         # A blank line after <summary> lets GitHub render the table inside.
-        summary = f"<summary>{block.title}: {len(block.rows)} rows</summary>"
+        summary = f"<summary>{block.title}: {_rows(len(block.rows))}</summary>"
         return f"<details>{summary}\n\n{body}\n\n</details>"
     return f"*{block.title}*\n\n{body}" if block.title else body
 
