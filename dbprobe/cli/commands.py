@@ -465,6 +465,11 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
         from dbprobe.cli.gate import after_run
 
         report = after_run(report, args, out)
+    elif any(getattr(args, name, None) for name in ("markdown", "html", "export")):
+        # Probes without a baseline to compare with (pool, deadlock, isolation, merge).
+        from dbprobe.cli.gate import write_report_files
+
+        write_report_files(report, args)
     if args.json is not None:
         write_report(report, args.json)
     if not args.quiet:

@@ -34,6 +34,7 @@ __all__ = [
     "regression_level",
     "report_command",
     "suite_outputs",
+    "write_report_files",
 ]
 
 _LEVELS = tuple(level.value for level in Level)
@@ -75,6 +76,11 @@ def _write_outputs(view: ReportView, args: argparse.Namespace) -> None:
             write_export(Path(path), pytest_benchmark_json([view.report]))
         else:
             write_export(Path(path), custom_smaller_is_better([view.report], metric=metric))
+
+
+def write_report_files(report: Report, args: argparse.Namespace) -> None:
+    """The ``--markdown``, ``--html`` and ``--export`` files of a run compared with nothing."""
+    _write_outputs(ReportView(report), args)
 
 
 def _print_verdict(verdict: GateVerdict, out: Console) -> None:

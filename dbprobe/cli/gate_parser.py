@@ -23,6 +23,7 @@ __all__ = [
     "add_comparison_options",
     "add_gate_commands",
     "add_gate_options",
+    "add_report_files",
 ]
 
 

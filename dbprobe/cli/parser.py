@@ -18,6 +18,7 @@ from dbprobe.cli.gate_parser import (
     add_comparison_options,
     add_gate_commands,
     add_gate_options,
+    add_report_files,
 )
 from dbprobe.cli.option_types import (
     int_at_least,
@@ -437,6 +438,7 @@ def _add_output_options(p: argparse.ArgumentParser, fail_on: tuple[str, ...]) ->
         help=f"exit 1 when a finding of this kind is reported ({', '.join(fail_on)})",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+    add_report_files(p)
 
 
 def _add_isolation_parser(sub: Any) -> None:

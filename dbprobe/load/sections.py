@@ -6,24 +6,19 @@ profile, latency limit), in how many processes, over which measured window
 generator itself spent; with several processes it lists each one's counts.
 ``timeline`` holds the run interval by interval (see :mod:`dbprobe.load.timeline`).
 
-Both are :class:`~dbprobe.result.model.Section` s: JSON under their name, and
-a few console lines for an open-loop or multi-process run (a closed loop's
-console output is unchanged).
+Both are :class:`~dbprobe.result.model.Section` s: JSON under their name,
+which the renderers of :mod:`dbprobe.report` read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from dbprobe.load.health import GeneratorLoad
-from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
+from dbprobe.load.timeline import Timeline, TimelinePoint
 from dbprobe.result.config import LoadShape
 
 __all__ = [
@@ -33,10 +28,6 @@ __all__ = [
     "load_section_generator",
     "timeline_from_json",
 ]
-
-# The console shows at most this many timeline rows; longer timelines are
-# shown with neighbouring intervals joined (the JSON keeps every point).
-_CONSOLE_ROWS = 20
 
 
 def _iso(unix_s: float) -> str:
@@ -101,22 +92,11 @@ def timeline_from_json(data: Mapping[str, Any]) -> Timeline:
     )
 
 
-def _coarsen(points: Sequence[TimelinePoint], rows: int) -> list[TimelinePoint]:
-    if len(points) <= rows:
-        return list(points)
-    step = -(-len(points) // rows)
-    # Re-bucket onto a coarser grid; merge_timelines joins the points of one source.
-    width = sum(p.interval_s for p in points[:step])
-    coarse = merge_timelines([Timeline(width, 0.0, tuple(points))])
-    return list(coarse.points) if coarse is not None else list(points)
-
-
 @dataclass(frozen=True)
 class TimelineSection:
-    """The timeline as a report section; the console shows it for open-loop runs."""
+    """The timeline as a report section."""
 
     timeline: Timeline
-    show: bool = False
     name: str = "timeline"
 
     def to_json(self) -> dict[str, Any]:
@@ -126,36 +106,6 @@ class TimelineSection:
             "start_unix_s": round(self.timeline.start_unix_s, 6),
             "points": [_point_to_json(p) for p in self.timeline.points],
         }
-
-    def render(self) -> RenderableType | None:
-        if not self.show or not self.timeline.points:
-            return None
-        points = _coarsen(self.timeline.points, _CONSOLE_ROWS)
-        open_loop = any(p.target_rate_per_s is not None for p in points)
-        table = Table(title="timeline (latency in ms)", title_justify="left")
-        headers = ["t (s)", "tx/s", "p50", "p99", "errors", "in flight"]
-        if open_loop:
-            headers += ["target/s", "lag max", "late", "skipped"]
-        for header in headers:
-            table.add_column(header, justify="right")
-        for p in points:
-            row = [
-                f"{p.t_s:.0f}",
-                f"{p.throughput_per_s:.1f}",
-                f"{p.p50_ms:.2f}",
-                f"{p.p99_ms:.2f}",
-                str(p.errors),
-                str(p.in_flight_max),
-            ]
-            if open_loop:
-                row += [
-                    f"{p.target_rate_per_s:.1f}" if p.target_rate_per_s is not None else "",
-                    f"{p.lag_max_ms:.1f}",
-                    str(p.late),
-                    str(p.skipped),
-                ]
-            table.add_row(*row)
-        return table
 
 
 @dataclass(frozen=True)
@@ -225,34 +175,6 @@ class LoadSection:
         if self.parts:
             data["parts"] = [p.to_json() for p in self.parts]
         return data
-
-    def render(self) -> RenderableType | None:
-        processes = self.plan.processes
-        if not self.open_loop and processes == 1:
-            return None
-        lines: list[RenderableType] = []
-        if self.open_loop:
-            profile = self.plan.profile.to_json() if self.plan.profile is not None else {}
-            params = ", ".join(f"{k} {v}" for k, v in profile.items() if k != "kind" and v)
-            limit = self.plan.latency_limit_ms
-            lines.append(
-                Text(
-                    f"open loop: {self.plan.arrivals} arrivals at "
-                    f"{self.plan.rate_per_s:g}/s, profile {profile.get('kind', 'steady')}"
-                    + (f" ({params})" if params else "")
-                    + (f", latency limit {limit:g} ms" if limit else "")
-                    + "; latency counted from each operation's intended start",
-                    style="dim",
-                )
-            )
-        if processes > 1:
-            counts = ", ".join(
-                f"#{p.index} {sum(c.get('count', 0) for c in p.operations.values())} ops "
-                f"(loop CPU {p.loop_cpu_percent:.0f} %)"
-                for p in self.parts
-            )
-            lines.append(Text(f"{processes} processes: {counts}", style="dim"))
-        return Group(*lines)
 
 
 def load_section_generator(data: Mapping[str, Any]) -> GeneratorLoad | None:

@@ -127,7 +127,7 @@ async def run_workload_probe(
         findings += service_interruptions(measured.timeline.points, ops)
     sections: list[Section] = []
     if measured.timeline is not None:
-        sections.append(TimelineSection(measured.timeline, show=plan.open_loop))
+        sections.append(TimelineSection(measured.timeline))
     sections.append(
         LoadSection(
             plan=plan.shape(),

@@ -7,8 +7,18 @@ from rich.table import Table
 from rich.text import Text
 
 from dbprobe.load.timeline import TimelinePoint
+from dbprobe.report.header import resources_line, target_facts, workload_facts
+from dbprobe.report.operation_details import (
+    OperationColumn,
+    commit_columns,
+    failed_attempts,
+    lock_waits,
+    open_loop_columns,
+)
+from dbprobe.report.section_views import section_views
+from dbprobe.report.sections_console import TONE_STYLES, format_blocks, format_section_views
 from dbprobe.result.findings import Severity
-from dbprobe.result.model import Report
+from dbprobe.result.model import OperationReport, Report
 
 __all__ = [
     "format_findings",
@@ -19,16 +29,16 @@ __all__ = [
 ]
 
 _SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.ERROR: "bold red"}
+# Latency digits in the console table (Markdown and HTML show three).
+_DIGITS = 2
 
 
 def format_header(report: Report) -> Text:
     t, r = report.target, report.run
     text = Text()
     text.append(f"dbprobe {r.probe}", style="bold")
-    text.append(f" on {t.url} ({t.server_version}), scale {t.scale}, seed {t.seed}")
-    if report.operations:  # a workload: its isolation and workers say how it ran
-        threads = report.config.threads
-        text.append(f", isolation {t.isolation}" + (f", {threads} workers" if threads else ""))
+    facts = [*target_facts(report), *workload_facts(report)]
+    text.append(f" on {t.url} ({t.server_version})" + "".join(f", {f}" for f in facts))
     text.append("\n")
     if r.interrupted:
         text.append("interrupted: partial results below\n", style="bold yellow")
@@ -39,7 +49,8 @@ def format_operations(report: Report) -> Table:
     """One row per transaction type: counts, latency percentiles, throughput, statements.
 
     For an open-loop run the percentiles run from each operation's intended
-    start, and the service time, schedule lag, late and skipped counts follow.
+    start, and the service time, schedule lag, late and skipped counts follow;
+    the commit latency only where a commit was timed.
     """
     open_loop = any(op.open_loop for op in report.operations)
     title = "latency in ms; statements per committed transaction"
@@ -50,47 +61,34 @@ def format_operations(report: Report) -> Table:
             "transaction"
         )
     table = Table(title=title, title_justify="left")
+    commit = commit_columns(report, _DIGITS)
+    extra = open_loop_columns(report, _DIGITS)
     headers = ["transaction", "count", "errors", "retries", "p50", "p90", "p95", "p99",
-               "p99.9", "max", "commit p50", "tx/s", "stmts/tx"]  # fmt: skip
-    unstarted = any(op.unstarted for op in report.operations)
-    if open_loop:
-        headers += ["svc p99", "lag p99", "late", "skipped"] + (["unstarted"] if unstarted else [])
+               "p99.9", "max", *(c.header for c in commit), "tx/s", "stmts/tx",
+               *(c.header for c in extra)]  # fmt: skip
     for header in headers:
         table.add_column(header, justify="left" if header == "transaction" else "right")
     for op in report.operations:
         lat = op.latency_ms
-        extra: list[str | Text] = []
-        if open_loop:
-            extra = [
-                f"{op.service_latency_ms.p99_ms:.2f}" if op.service_latency_ms else "",
-                f"{op.schedule_lag_ms.p99_ms:.2f}" if op.schedule_lag_ms else "",
-                Text(str(op.late), style="yellow" if op.late else ""),
-                Text(str(op.skipped), style="yellow" if op.skipped else ""),
-            ]
-            if unstarted:
-                extra.append(Text(str(op.unstarted), style="yellow" if op.unstarted else ""))
         table.add_row(
             op.name,
             str(op.count),
             Text(str(op.errors), style="red" if op.errors else ""),
             str(op.retries),
             *(
-                f"{v:.2f}"
-                for v in (
-                    lat.p50_ms,
-                    lat.p90_ms,
-                    lat.p95_ms,
-                    lat.p99_ms,
-                    lat.p999_ms,
-                    lat.max_ms,
-                    op.commit_latency_ms.p50_ms,
-                )
+                f"{v:.{_DIGITS}f}"
+                for v in (lat.p50_ms, lat.p90_ms, lat.p95_ms, lat.p99_ms, lat.p999_ms, lat.max_ms)
             ),
+            *(_column_cell(c, op) for c in commit),
             f"{op.throughput_per_s:.1f}",
             f"{op.queries.per_op_mean:.1f}",
-            *extra,
+            *(_column_cell(c, op) for c in extra),
         )
     return table
+
+
+def _column_cell(column: OperationColumn, op: OperationReport) -> Text:
+    return Text(column.value(op), style=TONE_STYLES[column.tone(op)])
 
 
 def format_live(point: TimelinePoint) -> str:
@@ -107,29 +105,6 @@ def format_live(point: TimelinePoint) -> str:
     return text
 
 
-def format_errors(report: Report) -> RenderableType | None:
-    lines = [
-        f"{op.name}: {cls} x{n}"
-        + (f" — e.g. {op.error_samples[cls][0]}" if op.error_samples.get(cls) else "")
-        for op in report.operations
-        for cls, n in op.error_classes.items()
-    ]
-    return Text("failed attempts (rolled back):\n  " + "\n  ".join(lines)) if lines else None
-
-
-def format_lock_waits(report: Report) -> RenderableType | None:
-    waits = [op for op in report.operations if op.lock_waits]
-    if not waits:
-        return None
-    return Text(
-        "waited for the write lock (SQLite BEGIN IMMEDIATE, within the busy timeout):\n  "
-        + "\n  ".join(
-            f"{op.name}: {op.lock_waits} waits, {op.lock_wait_ms_total / 1000:.2f} s in all"
-            for op in waits
-        )
-    )
-
-
 def format_findings(report: Report) -> RenderableType | None:
     if not report.findings:
         return None
@@ -143,29 +118,20 @@ def format_findings(report: Report) -> RenderableType | None:
 
 
 def print_report(report: Report, console: Console) -> None:
+    """The whole report: header, operations, the probe's sections, findings, the load applied.
+
+    Sections are rendered from their JSON (see :mod:`dbprobe.report.section_views`),
+    so a report read back from a file or a saved baseline prints as the run did.
+    """
+    views = section_views(report)
     parts: list[RenderableType] = [format_header(report)]
     if report.operations:  # the isolation probe's matrix is not a workload
         parts.append(format_operations(report))
-    parts.extend(section for s in report.sections if (section := s.render()) is not None)
-    parts.extend(
-        p
-        for p in (format_errors(report), format_lock_waits(report), format_findings(report))
-        if p is not None
-    )
-    res = report.resources
-    parts.append(
-        Text(
-            f"dbprobe {'processes' if res.processes > 1 else 'process'}: "
-            f"RSS {res.rss_mb_start:.0f} -> {res.rss_mb_peak:.0f} MB peak, "
-            f"CPU {res.cpu_percent:.0f} %"
-            + (
-                f" (event loop {res.loop_cpu_percent:.0f} % of a core"
-                + (", busiest process)" if res.processes > 1 else ")")
-                if res.loop_cpu_percent is not None
-                else ""
-            )
-            + f"; run took {report.run.duration_s:.1f} s",
-            style="dim",
-        )
-    )
+    parts += format_blocks([lock_waits(report), failed_attempts(report)])
+    parts += format_section_views(views.own)
+    findings = format_findings(report)
+    if findings is not None:
+        parts.append(findings)
+    parts += format_section_views(views.context)
+    parts.append(Text(resources_line(report), style="dim"))
     console.print(Group(*parts))

@@ -19,6 +19,20 @@ from typing import TYPE_CHECKING
 from dbprobe.errors import HtmlUnavailableError
 from dbprobe.gate.compare import Comparison, Verdict
 from dbprobe.metrics.distribution import Distribution
+from dbprobe.report.header import resources_line
+from dbprobe.report.operation_details import (
+    OPEN_LOOP_NOTE,
+    commit_columns,
+    failed_attempts,
+    lock_waits,
+    open_loop_columns,
+)
+from dbprobe.report.section_views import section_views
+from dbprobe.report.sections_html import (
+    SECTIONS_CSS,
+    format_blocks_html,
+    format_section_views_html,
+)
 from dbprobe.report.text import (
     format_change,
     format_judged,
@@ -38,6 +52,9 @@ if TYPE_CHECKING:
     from dbprobe.report.plots import OperationSeries
 
 __all__ = ["render_html", "render_suite_html"]
+
+# Latency digits in the operations table.
+_DIGITS = 3
 
 
 _CSS = """
@@ -91,6 +108,8 @@ def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[str], str]]) ->
 
 
 def _operations(report: Report) -> str:
+    commit = commit_columns(report, _DIGITS)
+    extra = open_loop_columns(report, _DIGITS)
     rows = [
         (
             [
@@ -99,7 +118,7 @@ def _operations(report: Report) -> str:
                 str(op.errors),
                 str(op.retries),
                 *(
-                    f"{v:.3f}"
+                    f"{v:.{_DIGITS}f}"
                     for v in (
                         op.latency_ms.p50_ms,
                         op.latency_ms.p90_ms,
@@ -109,8 +128,10 @@ def _operations(report: Report) -> str:
                         op.latency_ms.max_ms,
                     )
                 ),
+                *(_e(c.value(op)) for c in commit),
                 f"{op.throughput_per_s:.1f}",
                 f"{op.queries.per_op_mean:.1f}",
+                *(_e(c.value(op)) for c in extra),
             ],
             "",
         )
@@ -128,8 +149,10 @@ def _operations(report: Report) -> str:
             "p99 ms",
             "p99.9 ms",
             "max ms",
+            *(f"{c.header} {c.unit}".strip() for c in commit),
             "tx/s",
             "stmts/tx",
+            *(f"{c.header} {c.unit}".strip() for c in extra),
         ),
         rows,
     )
@@ -145,7 +168,14 @@ def _findings(report: Report, comparison: Comparison | None) -> str:
         f'<li><span class="badge {badge[f.severity]}">{_e(f.severity.value)}</span> '
         f"<code>{_e(f.kind)}</code>"
         + (f" <code>{_e(f.operation)}</code>" if f.operation else "")
-        + f": {_e(f.message)}</li>"
+        + f": {_e(f.message)}"
+        # Where the user's code issued it (N+1, a leak), unless the message says already.
+        + (
+            f" (at <code>{_e(f.location)}</code>)"
+            if f.location and f.location not in f.message
+            else ""
+        )
+        + "</li>"
         for f in findings
     )
     return f'<ul class="findings">{items}</ul>'
@@ -242,11 +272,18 @@ def _run_section(view: ReportView, plots: ModuleType, *, heading: str) -> str:
     ]
     if view.comparison is not None:
         parts += ["<h2>Comparison with the baseline</h2>", _comparison(view.comparison)]
-    parts += [
-        "<h2>Operations</h2>",
-        '<p class="sub">latency in ms of committed operations</p>',
-        _operations(report),
-    ]
+    if report.operations:  # the isolation probe's matrix is not a workload
+        open_loop = any(op.open_loop for op in report.operations)
+        parts += [
+            "<h2>Operations</h2>",
+            '<p class="sub">latency in ms of committed operations'
+            + (f"; {_e(OPEN_LOOP_NOTE)}" if open_loop else "")
+            + "</p>",
+            _operations(report),
+        ]
+    parts.append(format_blocks_html([lock_waits(report), failed_attempts(report)]))
+    sections = section_views(report)
+    parts.append(format_section_views_html(sections.own))
     parts += ["<h2>Findings</h2>", _findings(report, view.comparison)]
     if with_data:
         parts += [
@@ -260,6 +297,7 @@ def _run_section(view: ReportView, plots: ModuleType, *, heading: str) -> str:
             "<h2>Throughput</h2>",
             _img(plots.throughput_plot(series), "throughput per operation"),
         ]
+    parts.append(format_section_views_html(sections.context))
     trends = [t for t in view.trends if t.points]
     if trends:
         parts += [
@@ -270,14 +308,15 @@ def _run_section(view: ReportView, plots: ModuleType, *, heading: str) -> str:
             f"{trends[0].threshold:.0%} at the medians)</p>",
             _img(plots.trend_plot(trends), "history of the operation"),
         ]
-    return "\n".join(parts)
+    parts.append(f'<p class="sub">{_e(resources_line(report))}</p>')
+    return "\n".join(p for p in parts if p)
 
 
 def _page(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n"
+        f"<title>{_e(title)}</title>\n<style>{_CSS}{SECTIONS_CSS}</style>\n</head>\n<body>\n{body}\n"
         f'<p class="sub">generated by dbprobe {_e(version("dbprobe"))}</p>\n</body>\n</html>\n'
     )
 

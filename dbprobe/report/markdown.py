@@ -9,6 +9,20 @@ from collections.abc import Sequence
 
 from dbprobe.gate.compare import Comparison, Verdict
 from dbprobe.gate.trend import Trend
+from dbprobe.report.header import resources_line
+from dbprobe.report.operation_details import (
+    OPEN_LOOP_NOTE,
+    commit_columns,
+    failed_attempts,
+    lock_waits,
+    open_loop_columns,
+)
+from dbprobe.report.section_views import section_views
+from dbprobe.report.sections_markdown import (
+    format_blocks_markdown,
+    format_section_views_markdown,
+    markdown_table,
+)
 from dbprobe.report.text import (
     format_change,
     format_judged,
@@ -27,6 +41,8 @@ from dbprobe.result.model import Report
 __all__ = ["format_markdown", "format_suite_markdown", "markdown_table"]
 
 _SEVERITY_MARK = {Severity.ERROR: "❌", Severity.WARNING: "⚠️", Severity.INFO: "💬"}
+# Latency digits in the operations table.
+_DIGITS = 3
 _VERDICT_MARK = {
     Verdict.REGRESSED: "🔴",
     Verdict.IMPROVED: "🟢",
@@ -35,22 +51,9 @@ _VERDICT_MARK = {
 }
 
 
-def _cell(text: object) -> str:
-    # A pipe would end the cell and a newline the row.
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def markdown_table(
-    headers: Sequence[str], rows: Sequence[Sequence[object]], *, right: Sequence[int] = ()
-) -> str:
-    """A pipe table; columns whose index is in ``right`` are right-aligned."""
-    align = ["---:" if i in right else "---" for i in range(len(headers))]
-    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _operations(report: Report) -> str:
+    commit = commit_columns(report, _DIGITS)
+    extra = open_loop_columns(report, _DIGITS)
     rows = [
         (
             f"`{op.name}`",
@@ -58,12 +61,14 @@ def _operations(report: Report) -> str:
             op.errors,
             op.retries,
             *(
-                f"{v:.3f}"
+                f"{v:.{_DIGITS}f}"
                 for v in (op.latency_ms.p50_ms, op.latency_ms.p95_ms, op.latency_ms.p99_ms)
             ),
-            f"{op.latency_ms.max_ms:.3f}",
+            f"{op.latency_ms.max_ms:.{_DIGITS}f}",
+            *(c.value(op) for c in commit),
             f"{op.throughput_per_s:.1f}",
             f"{op.queries.per_op_mean:.1f}",
+            *(c.value(op) for c in extra),
         )
         for op in report.operations
     ]
@@ -76,10 +81,13 @@ def _operations(report: Report) -> str:
         "p95 ms",
         "p99 ms",
         "max ms",
+        *(f"{c.header} {c.unit}".strip() for c in commit),
         "tx/s",
         "stmts/tx",
+        *(f"{c.header} {c.unit}".strip() for c in extra),
     )
-    return markdown_table(headers, rows, right=range(1, len(headers)))
+    table = markdown_table(headers, rows, right=range(1, len(headers)))
+    return table + (f"\n\n<sub>{OPEN_LOOP_NOTE}</sub>" if extra else "")
 
 
 def _findings(report: Report, comparison: Comparison | None) -> str:
@@ -91,8 +99,11 @@ def _findings(report: Report, comparison: Comparison | None) -> str:
     lines = []
     for f in findings:
         where = f" `{f.operation}`" if f.operation else ""
+        # Where the user's code issued it (N+1, a leak), unless the message says already.
+        at = f" (at `{f.location}`)" if f.location and f.location not in f.message else ""
         lines.append(
-            f"- {_SEVERITY_MARK[f.severity]} **{f.severity.value}** `{f.kind}`{where}: {f.message}"
+            f"- {_SEVERITY_MARK[f.severity]} **{f.severity.value}** `{f.kind}`{where}: "
+            f"{f.message}{at}"
         )
     return "\n".join(lines)
 
@@ -185,11 +196,17 @@ def _body(view: ReportView, level: int) -> str:
     ]
     if view.comparison is not None:
         parts.append(_comparison(view.comparison))
-    parts += ["**Operations** (latency in ms, committed operations)", _operations(report)]
+    if report.operations:  # the isolation probe's matrix is not a workload
+        parts += ["**Operations** (latency in ms, committed operations)", _operations(report)]
+    parts += format_blocks_markdown([lock_waits(report), failed_attempts(report)])
+    sections = section_views(report)
+    parts += format_section_views_markdown(sections.own)
     parts += ["**Findings**", _findings(report, view.comparison)]
+    parts += format_section_views_markdown(sections.context)
     trends = _trends(view.trends)
     if trends:
         parts.append(trends)
+    parts.append(f"<sub>{resources_line(report)}</sub>")
     return "\n\n".join(parts)
 
 

@@ -135,7 +135,7 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
     timelines = [timeline_from_json(d) for r in reports if (d := _section_json(r, "timeline"))]
     timeline = merge_timelines(timelines)
     if timeline is not None:
-        sections.append(TimelineSection(timeline, show=any(op.open_loop for op in operations)))
+        sections.append(TimelineSection(timeline))
     load = _merged_load(reports, windows)
     if load is not None:
         sections.append(load)

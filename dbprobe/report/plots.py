@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter
 
 from dbprobe.gate.trend import Trend
 from dbprobe.metrics.distribution import Distribution
@@ -35,6 +35,9 @@ _BASELINE = "#8c8c8c"
 _REGRESSED = "#c0392b"
 _DPI = 96
 _COLUMNS = 3
+# Below these spans (in decades) a log axis labels every minor tick, or those at 2 and 5.
+_LABEL_ALL_MINOR_DECADES = 0.4
+_LABEL_NO_MINOR_DECADES = 2.0
 
 
 @dataclass(frozen=True)
@@ -76,11 +79,30 @@ def _grid(n: int, width: float = 4.4, height: float = 3.0) -> tuple[Figure, list
 
 
 def _plain_log_axis(ax: Axes, axis: str) -> None:
-    """Log scale labelled 0.5, 1, 2, 10 rather than 10^0 and 2x10^0 (which overlap)."""
+    """Log scale labelled 0.5, 1, 2, 10 rather than 10^0 and 2x10^0 (which overlap).
+
+    A range within a decade or two holds one power of ten or none (the pool's
+    holds all last about --hold-ms): there minor ticks are labelled too, all
+    of them when the range is narrow, else those at 2 and 5 of each decade, as
+    matplotlib's own LogFormatter does (whose numbers read 2e+03, not 2000).
+    """
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
     target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-    target.set_minor_formatter(NullFormatter())
+
+    def minor(value: float, _pos: int | None) -> str:
+        low, high = sorted(target.get_view_interval())
+        if low <= 0 or value <= 0:
+            return ""
+        decades = math.log10(high / low)
+        if decades >= _LABEL_NO_MINOR_DECADES:
+            return ""
+        if decades < _LABEL_ALL_MINOR_DECADES:
+            return f"{value:g}"
+        coefficient = round(value / 10 ** math.floor(math.log10(value) + 1e-9))
+        return f"{value:g}" if coefficient in (2, 5) else ""
+
+    target.set_minor_formatter(FuncFormatter(minor))
 
 
 def _nines(dist: Distribution) -> tuple[list[float], list[float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from dbprobe.gate.compare import CompareResult, Comparison, Verdict
+from dbprobe.report.header import target_facts, workload_facts
 from dbprobe.result.model import Report
 
 __all__ = [
@@ -76,19 +77,17 @@ def rounds_cell(result: CompareResult) -> str:
 
 def headline(report: Report) -> str:
     t = report.target
-    return (
-        f"dbprobe {report.run.probe} on {t.backend} ({t.server_version}), "
-        f"scale {t.scale}, seed {t.seed}"
-    )
+    facts = "".join(f", {f}" for f in target_facts(report))
+    return f"dbprobe {report.run.probe} on {t.backend} ({t.server_version}){facts}"
 
 
 def run_line(report: Report) -> str:
-    r, t = report.run, report.target
-    workers = report.config.threads or "?"
+    r = report.run
     text = (
         f"started {r.started_at.isoformat(timespec='seconds')}, took {r.duration_s:.1f} s, "
-        f"host {r.host}, Python {r.python}, {workers} workers, isolation {t.isolation}"
+        f"host {r.host}, Python {r.python}"
     )
+    text += "".join(f", {f}" for f in workload_facts(report))
     return text + (" — interrupted: partial results" if r.interrupted else "")
 
 

@@ -10,16 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from dbprobe.metrics import LatencySummary
 from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
-
-if TYPE_CHECKING:
-    # Sections render themselves on the console; the model itself needs no rich.
-    from rich.console import RenderableType
 
 __all__ = [
     "CalibrationRound",
@@ -206,16 +202,16 @@ class Resources:
 class Section(Protocol):
     """A probe's own part of the report (a pool timeline, an isolation matrix...).
 
-    It appears in the JSON under the top-level key ``name`` and, if
-    :meth:`render` returns something, in the console after the table.
+    It appears in the JSON under the top-level key ``name``; the console,
+    Markdown and HTML renderers show it from that JSON
+    (:mod:`dbprobe.report.section_views`), so a report read back from a file
+    shows it as the run did.
     """
 
     @property
     def name(self) -> str: ...
 
     def to_json(self) -> dict[str, Any]: ...
-
-    def render(self) -> RenderableType | None: ...
 
 
 @dataclass(frozen=True)
@@ -227,9 +223,6 @@ class RawSection:
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.data)
-
-    def render(self) -> RenderableType | None:
-        return None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from collections import Counter
 
@@ -15,6 +16,8 @@ from dbprobe.probes.deadlock.ledger import AccountMismatch, LedgerCheck, PairFlo
 from dbprobe.probes.deadlock.options import MAX_AMOUNT_CENTS, DeadlockOptions, LockOrder, Pattern
 from dbprobe.probes.deadlock.probe import TransferPlan, draw_transfer, lock_sequence
 from dbprobe.probes.deadlock.section import DeadlockSection, deadlock_finding, lost_update_finding
+from dbprobe.report.section_views import read_section
+from dbprobe.report.sections_console import format_section_views
 from dbprobe.result.findings import Severity
 
 BEFORE = {1: 1_000, 2: 1_000, 3: 1_000}
@@ -228,15 +231,15 @@ def test_section_renders_a_violated_invariant_and_the_first_deadlock() -> None:
     flows = [PairFlow(1, 2, 1, 100), PairFlow(1, 3, 1, 30)]
     check = check_ledger(BEFORE, {1: 970, 2: 1_100, 3: 1_030}, flows)
     detail = "Process 1 waits for ShareLock on transaction 9; blocked by process 2."
-    console = Console(record=True, width=120)
+    console = Console(record=True, width=120, file=io.StringIO())
+    section = _section(check, deadlocks=12, details=(detail,))
 
-    rendered = _section(check, deadlocks=12, details=(detail,)).render()
-    assert rendered is not None
-    console.print(rendered)
+    # As the report renders it: from the section's JSON.
+    console.print(*format_section_views([read_section(section.name, section.to_json())]))
     text = console.export_text()
 
     assert "VIOLATED: 1 accounts off by 100 cents; sum 3000 -> 3100" in text
-    assert "12  (0.300 per transfer)" in text
+    assert "12 (0.300 per transfer)" in text
     assert "1: 32, 2: 6, 3: 2" in text
     assert detail in text
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from rich.console import Console
 
@@ -11,6 +13,8 @@ from dbprobe.probes.isolation.hermitage import select_tests
 from dbprobe.probes.isolation.matrix import IsolationSection, matrix_findings
 from dbprobe.probes.isolation.probe import LEVELS, IsolationOptions, levels_for, step_status
 from dbprobe.probes.isolation.verdicts import Outcome, PreventedBy, StepStatus, Verdict
+from dbprobe.report.section_views import read_section
+from dbprobe.report.sections_console import format_section_views
 from dbprobe.result.findings import Severity
 
 # --------------------------------------------------------------------------- options
@@ -101,10 +105,10 @@ def test_section_json_holds_the_matrix_notes_and_means_of_prevention() -> None:
 
 
 def test_section_renders_a_table_with_tests_as_rows_and_levels_as_columns() -> None:
-    console = Console(record=True, width=200)
-    renderable = _section().render()
-    assert renderable is not None
-    console.print(renderable)
+    # As the report renders it: from the section's JSON.
+    console = Console(record=True, width=200, file=io.StringIO())
+    section = _section()
+    console.print(*format_section_views([read_section(section.name, section.to_json())]))
     out = console.export_text()
     header = next(line for line in out.splitlines() if "read_committed" in line)
     assert header.index("test") < header.index("read_committed") < header.index("repeatable_read")

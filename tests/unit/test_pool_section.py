@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
 from rich.console import Console
 
@@ -10,6 +11,8 @@ from dbprobe.instrument.pool_trace import Holder, LeakedConnection
 from dbprobe.metrics import LatencySummary
 from dbprobe.probes.pool.model import TimelineRow
 from dbprobe.probes.pool.section import PoolSection, pool_exhaustion_finding
+from dbprobe.report.section_views import read_section
+from dbprobe.report.sections_console import format_section_views
 from dbprobe.result.findings import Severity
 from dbprobe.result.model import Section
 
@@ -60,8 +63,9 @@ def _section(**change: object) -> PoolSection:
 
 
 def _text(section: PoolSection) -> str:
-    console = Console(record=True, width=160)
-    console.print(section.render())
+    """The section on the console, as the report renders it: from its JSON."""
+    console = Console(record=True, width=160, file=io.StringIO())
+    console.print(*format_section_views([read_section(section.name, section.to_json())]))
     return console.export_text()
 
 

@@ -8,6 +8,9 @@ from dbprobe.errors import ConfigError
 from dbprobe.load.plan import LoadPlan
 from dbprobe.metrics import LatencySummary
 from dbprobe.probes.select.probe import Layer, SelectOptions, Via, select_section
+from dbprobe.report.blocks import Table
+from dbprobe.report.section_blocks import section_blocks
+from dbprobe.report.section_views import read_section
 from dbprobe.result.model import OperationReport, QueryCounts
 
 
@@ -73,4 +76,7 @@ def test_without_the_driver_there_is_nothing_to_compare_with() -> None:
     (orm,) = section.layers
     assert orm.relative_throughput is None
     assert orm.added_us_per_select is None
-    assert section.render() is None
+    # The report shows the layer's own figures and a dash for the comparison.
+    (_, table) = section_blocks(read_section(section.name, section.to_json()))[1:]
+    assert isinstance(table, Table)
+    assert [c.text for c in table.rows[0]] == ["orm", "800.0", "0.000", "0.000", "1.0", "—", "—"]

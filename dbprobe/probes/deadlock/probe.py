@@ -406,7 +406,7 @@ async def run_deadlock(
     if result.timeline is not None:
         # Outages are read off the timeline, as for every probe.
         findings += service_interruptions(result.timeline.points, (op,))
-        sections.append(TimelineSection(result.timeline, show=probe.plan.open_loop))
+        sections.append(TimelineSection(result.timeline))
     return assemble_report(
         "deadlock",
         prepared,

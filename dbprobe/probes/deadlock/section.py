@@ -1,7 +1,7 @@
 """The deadlock probe's report section (ledger, deadlock rate, retries) and its findings (pure).
 
-The section is what the JSON carries under ``deadlock`` and the console
-shows; ``lost_update`` (a violated ledger invariant) and ``deadlock`` are the
+The section is what the JSON carries under ``deadlock`` (the report's
+renderers read it there); ``lost_update`` (a violated ledger invariant) and ``deadlock`` are the
 findings read off it.
 """
 
@@ -10,10 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from dbprobe.metrics import LatencySummary
 from dbprobe.probes.deadlock.ledger import MISMATCH_SAMPLES, LedgerCheck
@@ -116,67 +112,6 @@ class DeadlockSection:
             "invariant": self.invariant.to_json() if self.invariant is not None else None,
             "deadlock_details": list(self.deadlock_details),
         }
-
-    def render(self) -> RenderableType | None:
-        table = Table(
-            title=f"deadlock probe: pattern {self.pattern}, lock order {self.lock_order}, "
-            f"isolation {self.isolation}, {self.accounts} accounts",
-            title_justify="left",
-        )
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        finished = self.transfers + self.give_ups
-        table.add_row("committed transfers", f"{self.transfers} of {finished}")
-        table.add_row("success rate", f"{self.success_rate:.2%}")
-        table.add_row(
-            "deadlocks (40P01)",
-            Text(
-                f"{self.deadlocks}  ({self.deadlock_rate:.3f} per transfer)",
-                style="yellow" if self.deadlocks else "",
-            ),
-        )
-        table.add_row("serialization failures", str(self.serialization_failures))
-        table.add_row("lock timeouts", str(self.lock_timeouts))
-        if self.busy is not None:
-            table.add_row("SQLITE_BUSY (all kinds)", str(self.busy))
-        table.add_row("retries / give-ups", f"{self.retries} / {self.give_ups}")
-        tries = ", ".join(f"{k}: {n}" for k, n in sorted(self.commits_by_attempt.items()))
-        table.add_row("committed on attempt", tries or "-")
-        lat = self.latency_ms
-        table.add_row(
-            "latency p50 / p99 / max", f"{lat.p50_ms:.2f} / {lat.p99_ms:.2f} / {lat.max_ms:.2f} ms"
-        )
-        if self.write_lock_wait_ms is not None and self.write_lock_wait_total_ms is not None:
-            wait = self.write_lock_wait_ms
-            table.add_row(
-                "write-lock wait p50 / p99",
-                f"{wait.p50_ms:.2f} / {wait.p99_ms:.2f} ms "
-                f"({self.write_lock_wait_total_ms / 1000:.2f} s in all)",
-            )
-        inv = self.invariant
-        if inv is None:
-            table.add_row("ledger invariant", Text("not checked", style="yellow"))
-        elif inv.holds:
-            table.add_row(
-                "ledger invariant",
-                Text(
-                    f"holds: {inv.transfers_checked} transfers, sum {inv.sum_after}", style="green"
-                ),
-            )
-        else:
-            table.add_row(
-                "ledger invariant",
-                Text(
-                    f"VIOLATED: {inv.accounts_mismatched} accounts off by "
-                    f"{inv.amount_lost_cents} cents; sum {inv.sum_before} -> {inv.sum_after}",
-                    style="bold red",
-                ),
-            )
-        if not self.deadlock_details:
-            return table
-        detail = Text("first deadlock, as the server described it:\n", style="dim")
-        detail.append("  " + self.deadlock_details[0].replace("\n", "\n  "))
-        return Group(table, detail)
 
 
 def lost_update_finding(check: LedgerCheck, options: DeadlockOptions, isolation: str) -> Finding:

@@ -1,7 +1,7 @@
 """The isolation probe's results: a matrix of Hermitage verdicts per level, and its findings.
 
-Pure: built from :class:`~dbprobe.probes.isolation.verdicts.Verdict` objects, shown as a
-rich table, written as the ``isolation`` key of the JSON report.
+Pure: built from :class:`~dbprobe.probes.isolation.verdicts.Verdict` objects, written as
+the ``isolation`` key of the JSON report (which the report's renderers read).
 """
 
 from __future__ import annotations
@@ -10,17 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from dbprobe.probes.isolation.hermitage import HermitageTest
 from dbprobe.probes.isolation.verdicts import Outcome, Verdict
 from dbprobe.result.findings import AnomalyEvidence, Finding, FindingKind, Severity
 
 __all__ = ["IsolationSection", "LevelInfo", "matrix_findings"]
-
-_STYLE = {Outcome.PREVENTED: "green", Outcome.ALLOWED: "bold red", Outcome.ERROR: "yellow"}
 
 
 @dataclass(frozen=True)
@@ -79,47 +73,6 @@ class IsolationSection:
                 for level, by_test in self.verdicts.items()
             },
         }
-
-    def render(self) -> RenderableType | None:
-        table = Table(
-            title="isolation anomalies (Hermitage): prevented or allowed at each level",
-            title_justify="left",
-        )
-        table.add_column("test")
-        table.add_column("anomaly")
-        for level in self.levels:
-            table.add_column(level.name)
-        for test in self.tests:
-            cells: list[Text] = []
-            for level in self.levels:
-                verdict = self.verdicts.get(level.name, {}).get(test.name)
-                if verdict is None:
-                    cells.append(Text("not run", style="dim"))
-                    continue
-                cell = Text("error" if verdict.outcome is Outcome.ERROR else verdict.outcome.value)
-                cell.stylize(_STYLE[verdict.outcome])
-                if verdict.prevented_by is not None:
-                    cell.append(f" ({verdict.prevented_by.value})", style="dim")
-                cells.append(cell)
-            table.add_row(test.name, test.title, *cells)
-        legend = Text(
-            "prevented by: abort = a transaction was aborted (deadlock, serialization failure); "
-            "busy = SQLite's write lock stayed taken for the whole busy timeout; "
-            "lock_wait = a step waited until the other transaction ended; "
-            "visibility = no read saw what it must not see\n",
-            style="dim",
-        )
-        levels = Text("".join(f"{lv.name}: {lv.description}\n" for lv in self.levels), style="dim")
-        errors = [
-            f"{level} {test}: {v.note}"
-            for level, by_test in self.verdicts.items()
-            for test, v in by_test.items()
-            if v.outcome is Outcome.ERROR
-        ]
-        parts: list[RenderableType] = [table, legend, levels]
-        if errors:
-            parts.append(Text("errors:\n  " + "\n  ".join(errors) + "\n", style="yellow"))
-        return Group(*parts)
 
 
 def matrix_findings(section: IsolationSection) -> list[Finding]:

@@ -1,4 +1,4 @@
-"""The pool probe's part of the report: its JSON section, its console rendering, its finding.
+"""The pool probe's part of the report: its JSON section and its finding.
 
 Pure: built from what the probe measured, never touching a database.
 """
@@ -9,10 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
-
 from dbprobe.instrument.pool_trace import Holder, LeakedConnection
 from dbprobe.metrics import LatencySummary
 from dbprobe.probes.pool.model import TimelineRow
@@ -21,10 +17,6 @@ from dbprobe.result.findings import Finding, FindingKind, PoolExhaustionEvidence
 __all__ = ["PoolSection", "pool_exhaustion_finding"]
 
 _SUMMARY_KEYS = ("p50", "p90", "p95", "p99", "p999", "max", "mean")
-#: Longer runs are shown in the console a few seconds a row (the JSON keeps every second).
-_MAX_TIMELINE_ROWS = 60
-_MAX_BAR = 40
-_MAX_HOLDERS_SHOWN = 10
 
 
 def _summary_to_json(s: LatencySummary) -> dict[str, float | int]:
@@ -136,131 +128,9 @@ class PoolSection:
             "leaks": [leak.finding().evidence.to_json() for leak in self.leaks],
         }
 
-    def render(self) -> RenderableType:
-        parts: list[RenderableType] = [self._summary(), self._waits_table()]
-        parts.append(self._timeline_table())
-        if self.holders:
-            parts.append(self._holders_table())
-        if self.leaks:
-            parts.append(
-                Text(
-                    "leaked connections:\n"
-                    + "\n".join(f"  {leak.finding().message}" for leak in self.leaks),
-                    style="red",
-                )
-            )
-        return Group(*parts)
-
-    def _summary(self) -> Text:
-        text = Text()
-        text.append("pool", style="bold")
-        text.append(
-            f": size {self.pool_size} + overflow {self.max_overflow} = {self.connections} "
-            f"connections, timeout {self.pool_timeout_s:g} s; up to {self.threads} workers "
-            f"holding {self.hold_ms_target:g} ms ({self.hold_method})\n"
-        )
-        capacity = (
-            f"{self.capacity_per_s:.1f}/s ({self.connections} connections ÷ mean hold "
-            f"{self.hold_ms.mean_ms:.0f} ms)"
-            if self.capacity_per_s is not None
-            else "unknown (no hold completed)"
-        )
-        text.append(f"capacity {capacity}; measured {self.measured_per_s:.1f}/s\n")
-        text.append(
-            f"peak checked out {self.peak_checked_out} of {self.connections}, "
-            f"overflow used {self.overflow_used}; "
-        )
-        attempts = self.checkouts + self.timeouts
-        text.append(
-            f"{self.timeouts} of {attempts} checkouts timed out\n",
-            style="bold red" if self.timeouts else "",
-        )
-        text.append(f"{_began('waits', self.waits_began_at_demand)}; ")
-        text.append(_began("timeouts", self.timeouts_began_at_demand))
-        if self.recovered is not None:
-            text.append(
-                f"; recovered {self.recovery_s:.2f} s after demand fell within the pool"
-                if self.recovered and self.recovery_s is not None
-                else "; workers still waited at the end of the run (not recovered)"
-            )
-        text.append("\n")
-        return text
-
-    def _waits_table(self) -> Table:
-        table = Table(
-            title="pool: checkout wait, hold and statement apart, in ms", title_justify="left"
-        )
-        for header in ("timing", "count", "p50", "p90", "p95", "p99", "p99.9", "max", "mean"):
-            table.add_column(header, justify="left" if header == "timing" else "right")
-        for label, s in (
-            ("checkout wait", self.checkout_wait_ms),
-            ("hold", self.hold_ms),
-            ("statement", self.statement_ms),
-        ):
-            table.add_row(label, str(s.count), *(f"{s.metric_ms(k):.2f}" for k in _SUMMARY_KEYS))
-        return table
-
-    def _timeline_table(self) -> Table:
-        rows = _coarsen(self.timeline, _MAX_TIMELINE_ROWS)
-        table = Table(
-            title="pool timeline, per second",
-            title_justify="left",
-            caption="peaks within each second: █ checked out, ░ waiting",
-            caption_justify="left",
-        )
-        for header in ("second", "demand", "checked out", "waiting", "timeouts", ""):
-            table.add_column(header, justify="left" if header in ("second", "") else "right")
-        for label, row in rows:
-            bar = ("█" * row.checked_out + "░" * row.waiting)[:_MAX_BAR]
-            table.add_row(
-                label,
-                str(row.demand),
-                str(row.checked_out),
-                str(row.waiting),
-                Text(str(row.timeouts), style="red" if row.timeouts else ""),
-                bar,
-            )
-        return table
-
-    def _holders_table(self) -> Table:
-        table = Table(title="who held the connections (longest first)", title_justify="left")
-        for header in ("location", "checkouts", "held ms total", "held ms max"):
-            table.add_column(header, justify="left" if header == "location" else "right")
-        for h in self.holders[:_MAX_HOLDERS_SHOWN]:
-            table.add_row(
-                h.location or "(unknown)",
-                str(h.checkouts),
-                f"{h.held_ms_total:.0f}",
-                f"{h.held_ms_max:.0f}",
-            )
-        return table
-
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
-
-
-def _began(what: str, demand: int | None) -> str:
-    return f"{what} began at demand {demand}" if demand is not None else f"no {what}"
-
-
-def _coarsen(rows: Sequence[TimelineRow], limit: int) -> list[tuple[str, TimelineRow]]:
-    """At most ``limit`` display rows: consecutive seconds merged (peaks kept, timeouts summed)."""
-    if len(rows) <= limit:
-        return [(str(r.second), r) for r in rows]
-    width = -(-len(rows) // limit)
-    out = []
-    for i in range(0, len(rows), width):
-        group = rows[i : i + width]
-        merged = TimelineRow(
-            second=group[0].second,
-            demand=max(r.demand for r in group),
-            checked_out=max(r.checked_out for r in group),
-            waiting=max(r.waiting for r in group),
-            timeouts=sum(r.timeouts for r in group),
-        )
-        out.append((f"{group[0].second}-{group[-1].second}", merged))
-    return out
 
 
 def pool_exhaustion_finding(

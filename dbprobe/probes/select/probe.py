@@ -30,8 +30,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rich.console import RenderableType
-from rich.text import Text
 from sqlalchemy import bindparam, func, select
 
 from dbprobe.database.engine import Database
@@ -238,22 +236,6 @@ class SelectSection:
             ],
         }
 
-    def render(self) -> RenderableType | None:
-        compared = [f for f in self.layers if f.relative_throughput is not None]
-        if len(compared) < 2:
-            return None
-        parts = [
-            f"{f.layer} {f.relative_throughput:.0%} (+{f.added_us_per_select:,.0f} µs a select)"
-            for f in compared
-            if f.layer != Layer.DRIVER
-            and f.relative_throughput is not None
-            and f.added_us_per_select is not None
-        ]
-        return Text(
-            f"throughput against the bare driver, ids over {self.accounts:,} accounts: "
-            + ", ".join(parts)
-        )
-
 
 def _added_us(per_s: float, base_per_s: float) -> float | None:
     if per_s <= 0:
@@ -355,7 +337,7 @@ async def run_select(
     if measured.timeline is not None:
         # Outages are read off the timeline, as for every probe.
         findings += service_interruptions(measured.timeline.points, ops)
-        sections.append(TimelineSection(measured.timeline, show=probe.plan.open_loop))
+        sections.append(TimelineSection(measured.timeline))
     return assemble_report(
         "select",
         prepared,
