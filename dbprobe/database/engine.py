@@ -18,6 +18,7 @@ from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from dbprobe.database.sqlite_close import bound_graceful_close
 from dbprobe.database.url import Backend, Target, mask_secret
 from dbprobe.errors import ConfigError, ConnectError
 from dbprobe.instrument.statements import note_lock_wait
@@ -147,6 +148,7 @@ def build_engine(
         path = target.sqlite_path
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
+        bound_graceful_close()
         kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_ms / 1000}
         engine = create_async_engine(target.url, **kwargs)
         _sqlite_tuning(engine, sqlite_busy_timeout_ms)
