@@ -59,6 +59,7 @@ def rounds_of(
     rounds: int = ROUNDS,
     duration_s: float = 10.0,
     cpu_ms: Sequence[float] | None = None,
+    round_trip_ms: Sequence[float] | None = None,
 ) -> tuple[RoundFigures, ...]:
     """The values cut into ``rounds`` consecutive rounds, as a run records them."""
     size = math.ceil(len(values_ms) / rounds) if values_ms else 0
@@ -68,8 +69,9 @@ def rounds_of(
         for v in values_ms[r * size : (r + 1) * size]:
             sparse.record_ns(round(v * 1e6))
         pairs = tuple((value, sparse.counts[value]) for value in sorted(sparse.counts))
-        reference = cpu_ms[r] if cpu_ms is not None else None
-        out.append(RoundFigures(duration_s / rounds, pairs, reference))
+        cpu = cpu_ms[r] if cpu_ms is not None else None
+        trip = round_trip_ms[r] if round_trip_ms is not None else None
+        out.append(RoundFigures(duration_s / rounds, pairs, cpu, trip))
     return tuple(out)
 
 
@@ -80,6 +82,7 @@ def operation(
     duration_s: float = 10.0,
     rounds: int = ROUNDS,
     cpu_ms: Sequence[float] | None = None,
+    round_trip_ms: Sequence[float] | None = None,
 ) -> OperationReport:
     hist = histogram(values_ms)
     summary = hist.summary()
@@ -100,13 +103,22 @@ def operation(
         throughput_per_s=n / duration_s,
         queries=QueryCounts(total=3 * n, per_op_mean=3.0, per_op_max=3),
         histogram=hist.encode(),
-        rounds=rounds_of(values_ms, rounds=rounds, duration_s=duration_s, cpu_ms=cpu_ms),
+        rounds=rounds_of(
+            values_ms,
+            rounds=rounds,
+            duration_s=duration_s,
+            cpu_ms=cpu_ms,
+            round_trip_ms=round_trip_ms,
+        ),
     )
 
 
-def calibration(cpu_ms: Sequence[float]) -> tuple[CalibrationRound, ...]:
-    """A run's machine reference, round by round."""
-    return tuple(CalibrationRound(ms, 0.2) for ms in cpu_ms)
+def calibration(
+    cpu_ms: Sequence[float], round_trip_ms: Sequence[float] | None = None
+) -> tuple[CalibrationRound, ...]:
+    """A run's machine references, round by round (a steady 0.2 ms round trip by default)."""
+    trips = round_trip_ms if round_trip_ms is not None else [0.2] * len(cpu_ms)
+    return tuple(CalibrationRound(ms, trip) for ms, trip in zip(cpu_ms, trips, strict=True))
 
 
 def run_config(
@@ -144,19 +156,28 @@ def report(
     findings: tuple[Any, ...] = (),
     rounds: int = ROUNDS,
     cpu_ms: Sequence[float] | None = None,
+    round_trip_ms: Sequence[float] | None = None,
 ) -> Report:
     """A report of these operations' latencies, measured in ``rounds`` rounds; with
-    ``cpu_ms``, the machine reference of each round (the run's calibration)."""
+    ``cpu_ms`` (and ``round_trip_ms``), the machine references of each round (the
+    run's calibration)."""
     return Report(
         tool=ToolInfo("dbprobe", "0.1.0"),
         run=RunInfo(probe, started_at, duration_s, ("dbprobe", probe), host, "3.11.2"),
         target=TargetInfo(backend, f"{backend}://x", "SQLite 3.40.1", scale, 1, "serializable"),
         config=config or run_config(duration_s=duration_s),
         operations=tuple(
-            operation(name, values, duration_s=duration_s, rounds=rounds, cpu_ms=cpu_ms)
+            operation(
+                name,
+                values,
+                duration_s=duration_s,
+                rounds=rounds,
+                cpu_ms=cpu_ms,
+                round_trip_ms=round_trip_ms if cpu_ms is not None else None,
+            )
             for name, values in operations.items()
         ),
         findings=findings,
         resources=Resources(50.0, 60.0, 80.0),
-        calibration=calibration(cpu_ms) if cpu_ms is not None else (),
+        calibration=calibration(cpu_ms, round_trip_ms) if cpu_ms is not None else (),
     )

@@ -137,7 +137,7 @@ def add_gate_commands(sub: Any) -> None:
     p.add_argument(
         "--absolute",
         action="store_true",
-        help="judge raw ratios, without dividing out the run-wide shift (dedicated hardware)",
+        help="judge the raw figures even when the machine's CPU reference moved",
     )
     add_comparison_options(p)
     add_report_files(p)

@@ -13,17 +13,29 @@ sqlalchemy/sqlalchemy#13039; wapiti-scanner/wapiti#802 tells the same hang).
 aiosqlite connection: it waits :data:`GRACEFUL_CLOSE_S` at most, then cancels
 the close until it gives up and raises ``TimeoutError``, which SQLAlchemy
 already handles by closing the connection by force. Nothing changes when the
-close completes, as it nearly always does. Installed once, when dbprobe first
-builds an SQLite engine; a SQLAlchemy without the method is left alone.
+close completes, as it nearly always does.
+
+:func:`joined` wraps the force close that follows (and the one SQLAlchemy
+does when it collects a connection): aiosqlite's ``stop()`` queues the close
+behind whatever the worker thread still has to do, and the thread hands each
+result to the event loop it came from. If that loop closes first (the end of
+``asyncio.run()``, of a test), the thread dies on "Event loop is closed" and
+its traceback is printed, long after the run, in the middle of something
+else. So the force close waits for the thread to finish, at most
+:data:`GRACEFUL_CLOSE_S`.
+
+Both are installed once, when dbprobe first builds an SQLite engine; a
+SQLAlchemy or aiosqlite without these methods is left alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["GRACEFUL_CLOSE_S", "bound_graceful_close", "bounded"]
+__all__ = ["GRACEFUL_CLOSE_S", "bound_graceful_close", "bounded", "joined"]
 
 #: Longer than SQLite's busy timeout (5 s): a close behind a statement that
 #: waits for a lock gets to finish.
@@ -58,13 +70,42 @@ def bounded(
     return close_within_limit
 
 
+def joined(
+    force_close: Callable[[Any], None], limit_s: float = GRACEFUL_CLOSE_S
+) -> Callable[[Any], None]:
+    """``force_close`` that returns once the connection's worker thread has finished.
+
+    The thread is aiosqlite's ``Connection._thread``; a connection without
+    one (another aiosqlite) is closed as before, without waiting.
+    """
+
+    def force_close_and_join(connection: Any) -> None:
+        force_close(connection)
+        thread = getattr(getattr(connection, "_connection", None), "_thread", None)
+        if (
+            isinstance(thread, threading.Thread)
+            and thread.is_alive()
+            and thread is not threading.current_thread()
+        ):
+            # The close is queued behind the thread's last statement, which
+            # waits at most SQLite's busy timeout for a lock: bounded.
+            thread.join(limit_s)
+
+    setattr(force_close_and_join, _MARK, True)
+    return force_close_and_join
+
+
 def bound_graceful_close() -> None:
-    """Bound SQLAlchemy's graceful close of aiosqlite connections (idempotent)."""
+    """Bound SQLAlchemy's graceful close of aiosqlite connections, and join the
+    force close with the worker thread (idempotent)."""
     try:
         from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
     except ImportError:  # pragma: no cover - aiosqlite is a hard dependency
         return
-    original = getattr(AsyncAdapt_aiosqlite_connection, "_terminate_graceful_close", None)
-    if original is None or getattr(original, _MARK, False):
-        return
-    AsyncAdapt_aiosqlite_connection._terminate_graceful_close = bounded(original)  # type: ignore[method-assign,assignment]
+    cls = AsyncAdapt_aiosqlite_connection
+    graceful = getattr(cls, "_terminate_graceful_close", None)
+    if graceful is not None and not getattr(graceful, _MARK, False):
+        cls._terminate_graceful_close = bounded(graceful)  # type: ignore[method-assign,assignment]
+    force = getattr(cls, "_terminate_force_close", None)
+    if force is not None and not getattr(force, _MARK, False):
+        cls._terminate_force_close = joined(force)  # type: ignore[method-assign,assignment]

@@ -31,14 +31,18 @@ now:
    the number of rounds that would be enough. Fewer than :data:`MIN_ROUNDS`
    rounds a side is insufficient data too: below that no U test reaches 0.01.
 
-A slower machine is told from slower code by a **reference** measured in the
-same rounds (:mod:`dbprobe.load.calibration`: a fixed CPU-bound loop, timed
-in every round). A shift common to every operation is exactly what a missing
-index, a slower driver or an N+1 everywhere looks like, so it is never
-divided out on its own. The verdicts are absolute unless the reference
-itself moved significantly; then each round's figure is taken relative to
-the reference measured in the same round, and the comparison says so with
-the reference's own change. ``normalize=False`` (``--absolute``) never does.
+A slower machine is told from slower code by **references** measured in the
+same rounds (:mod:`dbprobe.load.calibration`: a fixed CPU-bound loop and a
+``SELECT 1`` round trip, timed in every round). A shift common to every
+operation is exactly what a missing index, a slower driver or an N+1
+everywhere looks like, so it is never divided out on its own. The verdicts
+are absolute unless the CPU loop itself moved significantly; then each
+round's figure is taken relative to the loop measured in the same round,
+and the comparison says so with the loop's own change. ``normalize=False``
+(``--absolute``) never does. The round trip is never divided out (it slows
+with the operations' own load: :attr:`Reference.judges`); when it moved,
+a warning says so, because a whole run of the same code can be slower in
+every operation with it.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError
-from dbprobe.gate.rounds import MIN_ROUNDS, overall_value, p_value, samples
+from dbprobe.gate.rounds import MIN_ROUNDS, Reference, overall_value, p_value, samples
 from dbprobe.gate.stats import (
     RatioInterval,
     hodges_lehmann_ratio,
@@ -61,6 +65,7 @@ from dbprobe.gate.stats import (
 from dbprobe.gate.thresholds import Level, Levels, Metric, Thresholds
 from dbprobe.metrics.distribution import Distribution
 from dbprobe.result.model import OperationReport, Report
+from dbprobe.result.options import MAX_ROUNDS
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -92,13 +97,15 @@ class Verdict(enum.StrEnum):
 
 @dataclass(frozen=True)
 class ReferenceChange:
-    """The machine's reference (the fixed CPU loop, ms per round), now against the baseline.
+    """One of the machine's references (ms per round), now against the baseline.
 
-    ``ratio`` over 1: the machine was slower now. ``moved``: the change is
-    significant (p < alpha, the interval excludes 1), and the verdicts were
-    then judged relative to it.
+    ``ratio`` over 1: the reference was slower now. ``moved``: the change is
+    significant (p < alpha, the interval excludes 1) and at least
+    :data:`REFERENCE_MOVED`; the verdicts are then judged relative to it (to
+    the one that moved most).
     """
 
+    reference: Reference
     ratio: float
     interval: RatioInterval
     p_value: float
@@ -108,7 +115,7 @@ class ReferenceChange:
 
     def describe(self) -> str:
         return (
-            f"machine reference (a fixed CPU loop) {self.ratio - 1:+.1%} "
+            f"{self.reference.label} {self.ratio - 1:+.1%} "
             f"({self.interval.confidence:.0%} CI {self.interval.low - 1:+.1%}.."
             f"{self.interval.high - 1:+.1%}, p={self.p_value:.2g}, "
             f"{self.baseline_rounds} vs {self.current_rounds} rounds)"
@@ -124,10 +131,10 @@ class CompareResult:
         baseline_value, current_value: the metric over the whole run, in
             ``metric.unit`` (latency from the run's histogram, as its table shows).
         raw_ratio: ``current_value / baseline_value``.
-        machine_factor: the reference's change the rounds were judged relative
-            to (1.0: judged absolute).
+        machine_factor: the change of the reference the rounds were judged
+            relative to (1.0: judged absolute), and ``relative_to`` which one.
         ratio: the ratio judged: the Hodges-Lehmann ratio of the round figures
-            (relative to the reference when ``machine_factor`` is not 1).
+            (relative to the reference when ``relative_to`` is set).
         worse: how many times worse that is (``ratio`` for latency, ``1 /
             ratio`` for throughput): 1.15 means 15 % worse.
         interval: 95 % interval of ``ratio`` (None without a test).
@@ -168,6 +175,7 @@ class CompareResult:
     rounds_needed: int | None = None
     rounds_hint: str = ""
     borderline: bool = False
+    relative_to: Reference | None = None
 
     @property
     def change(self) -> float:
@@ -206,7 +214,7 @@ class CompareResult:
         )
         text += f"{self.raw_change:+.1%}" if not math.isnan(self.raw_ratio) else "no figure"
         if not math.isnan(self.ratio):
-            judged = "relative to the machine reference" if self.machine_factor != 1.0 else "judged"
+            judged = f"relative to the {self.relative_to.label}" if self.relative_to else "judged"
             text += f"; per round {self.change:+.1%} {judged}"
         if self.interval is not None:
             text += (
@@ -273,9 +281,10 @@ class Comparison:
         only_in_baseline, only_in_current: operations that cannot be compared.
         warnings: differences between the runs that make the comparison less
             trustworthy without making it meaningless (another host, other options).
-        reference: the machine reference's change (None when a run lacks one).
-        machine_factor: the reference's change the rounds were judged relative
-            to (1.0: absolute): 1.3 means the machine was 30 % slower now.
+        references: each machine reference's change (empty when a run lacks them).
+        machine_factor: the change of the reference the rounds were judged
+            relative to (1.0: absolute): 1.3 means the machine was 30 % slower
+            now; :attr:`judged_by` is that reference.
     """
 
     baseline: RunRef
@@ -287,7 +296,13 @@ class Comparison:
     only_in_current: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     machine_factor: float = 1.0
-    reference: ReferenceChange | None = None
+    references: tuple[ReferenceChange, ...] = ()
+    judged_by: ReferenceChange | None = None
+
+    @property
+    def reference(self) -> ReferenceChange | None:
+        """The reference judged relative to, else the CPU loop's change (None without one)."""
+        return self.judged_by or next(iter(self.references), None)
 
     def regressions(self, at_least: Level = Level.MINOR) -> tuple[CompareResult, ...]:
         return tuple(
@@ -327,7 +342,7 @@ def compare_operations(
     levels: Levels | None = None,
     alpha: float = DEFAULT_ALPHA,
     family: int = 1,
-    relative: bool = False,
+    relative_to: Reference | None = None,
     machine_factor: float = 1.0,
     rounds_hint: Callable[[int], str] | None = None,
 ) -> CompareResult:
@@ -337,13 +352,13 @@ def compare_operations(
     for the ``family`` of operations compared together, see
     :func:`compare_reports`); "unchanged" needs the power to see a change of
     the threshold at the family's level, ``DEFAULT_ALPHA / family``. With
-    ``relative``, each round's figure is taken over the machine reference
+    ``relative_to``, each round's figure is taken over that reference
     measured in the same round; ``machine_factor`` is the reference's own
     change, reported beside the verdict. ``rounds_hint(n)`` says how to run
     ``n`` rounds (the options), for an insufficient-data verdict.
     """
     levels = levels or Levels()
-    base, cur = samples(baseline, current, metric, relative)
+    base, cur = samples(baseline, current, metric, relative_to)
     base_value, cur_value = overall_value(baseline, metric), overall_value(current, metric)
     make = functools.partial(
         CompareResult,
@@ -352,7 +367,8 @@ def compare_operations(
         baseline_value=base_value,
         current_value=cur_value,
         raw_ratio=cur_value / base_value if base_value and not math.isnan(base_value) else math.nan,
-        machine_factor=machine_factor if relative else 1.0,
+        machine_factor=machine_factor if relative_to else 1.0,
+        relative_to=relative_to,
         levels=levels,
         baseline_count=baseline.latency_ms.count,
         current_count=current.latency_ms.count,
@@ -395,10 +411,12 @@ def compare_operations(
             # (measured here: 10-15 % for some operations). Calling it a
             # regression would be a coin toss; say how many rounds would settle it.
             verdict, borderline = Verdict.INSUFFICIENT, True
-            distance = worse / (1 + levels.minor) if slower else (1 + levels.minor) / worse
-            needed = max(
-                MIN_ROUNDS,
-                samples_needed(base, cur, change=abs(distance - 1), alpha=0.05, power=0.5),
+            needed = _rounds_to_clear(
+                worse,
+                worse_low if slower else worse_high,
+                1 + levels.minor if slower else 1 / (1 + levels.minor),
+                len(base),
+                len(cur),
             )
     else:
         needed = max(
@@ -424,6 +442,23 @@ def compare_operations(
     )
 
 
+def _rounds_to_clear(estimate: float, bound: float, threshold: float, n: int, m: int) -> int:
+    """Rounds a side needs for an interval's ``bound`` to clear ``threshold`` (on the far side).
+
+    An interval narrows as one over the square root of the rounds: the
+    distance from the estimate to the bound, in logs, must shrink to the
+    distance from the estimate to the threshold. Always more than there are,
+    since the bound has not cleared it yet; an estimate at the threshold
+    itself can never clear it, and asks for the most rounds dbprobe runs.
+    """
+    have = min(n, m)
+    reach = abs(math.log(estimate) - math.log(bound))
+    room = abs(math.log(estimate) - math.log(threshold))
+    if room <= 0:
+        return MAX_ROUNDS
+    return min(MAX_ROUNDS, max(have + 1, math.ceil(have * (reach / room) ** 2)))
+
+
 def _rounds_hint(report: Report) -> Callable[[int], str]:
     """How to run ``n`` rounds with this run's round length: the options to give."""
     config = report.config
@@ -441,22 +476,33 @@ def _rounds_hint(report: Report) -> Callable[[int], str]:
     return hint
 
 
-def _reference_change(baseline: Report, current: Report, alpha: float) -> ReferenceChange | None:
-    """The machine reference's change between the runs, or None if either lacks enough of it."""
-    base = [c.cpu_ms for c in baseline.calibration if c.cpu_ms > 0]
-    cur = [c.cpu_ms for c in current.calibration if c.cpu_ms > 0]
-    if min(len(base), len(cur)) < MIN_ROUNDS:
-        return None
-    test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
-    ratio, interval = hodges_lehmann_ratio(base, cur)
-    # Hundreds of reference rounds make a 1 % drift significant; only a change
-    # that matters next to the thresholds is the machine having changed.
-    moved = (
-        test.p_value < alpha
-        and (interval.low > 1 or interval.high < 1)
-        and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
-    )
-    return ReferenceChange(ratio, interval, test.p_value, len(base), len(cur), moved)
+def _reference_changes(
+    baseline: Report, current: Report, alpha: float
+) -> tuple[ReferenceChange, ...]:
+    """Each machine reference's change between the runs, where both have enough of it.
+
+    Both references are tested, each at ``alpha / 2`` (Bonferroni), so that
+    two chances to "move" are not twice the false ones.
+    """
+    changes = []
+    for reference in Reference:
+        base = [v for c in baseline.calibration if (v := reference.of_calibration(c)) and v > 0]
+        cur = [v for c in current.calibration if (v := reference.of_calibration(c)) and v > 0]
+        if min(len(base), len(cur)) < MIN_ROUNDS:
+            continue
+        test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
+        ratio, interval = hodges_lehmann_ratio(base, cur)
+        # Hundreds of reference rounds make a 1 % drift significant; only a change
+        # that matters next to the thresholds is the machine having changed.
+        moved = (
+            test.p_value < alpha / len(Reference)
+            and (interval.low > 1 or interval.high < 1)
+            and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
+        )
+        changes.append(
+            ReferenceChange(reference, ratio, interval, test.p_value, len(base), len(cur), moved)
+        )
+    return tuple(changes)
 
 
 def _mismatch_warnings(baseline: Report, current: Report) -> list[str]:
@@ -526,20 +572,32 @@ def compare_reports(
                 "pass --allow-mismatch to compare anyway"
             )
         warnings.insert(0, f"compared despite different {'; '.join(mismatches)}")
-    reference = _reference_change(baseline, current, alpha)
-    relative = normalize and reference is not None and reference.moved
-    if reference is None:
+    references = _reference_changes(baseline, current, alpha)
+    moved = sorted(
+        (r for r in references if r.moved), key=lambda r: abs(math.log(r.ratio)), reverse=True
+    )
+    judging = [r for r in moved if r.reference.judges]
+    judged_by = judging[0] if normalize and judging else None
+    relative_to = judged_by.reference if judged_by else None
+    if not references:
         warnings.append(
             "no machine reference in both runs (a report written before dbprobe measured one): "
             "the verdicts are absolute, a slower machine cannot be told from slower code"
         )
-    elif relative:
-        warnings.append(
-            f"the machine itself changed: {reference.describe()}; the verdicts are relative "
-            "to it, round by round (--absolute to judge the raw figures)"
-        )
-    elif reference.moved:
-        warnings.append(f"the machine itself changed: {reference.describe()}; judged absolute")
+    for change in moved:
+        if change is judged_by:
+            warnings.append(
+                f"the machine itself changed: {change.describe()}; the verdicts are relative "
+                "to it, round by round (--absolute to judge the raw figures)"
+            )
+        elif change.reference.judges:
+            warnings.append(f"the machine itself changed: {change.describe()}; judged absolute")
+        else:
+            warnings.append(
+                f"{change.describe()}: the driver, the server or the machine's thread "
+                "hand-offs changed, or this run's own load slowed it; it is not divided out, "
+                "so a change of every operation by about as much may not be the code's"
+            )
     if not any(op.rounds for op in (*baseline.operations, *current.operations)):
         warnings.append(
             "neither run has rounds (reports written before dbprobe measured in rounds): "
@@ -548,7 +606,7 @@ def compare_reports(
     base_ops = {op.name: op for op in baseline.operations}
     cur_names = [op.name for op in current.operations]
     pairs = [(base_ops[op.name], op) for op in current.operations if op.name in base_ops]
-    p_values = [p_value(*samples(b, c, metric, relative)) for b, c in pairs]
+    p_values = [p_value(*samples(b, c, metric, relative_to)) for b, c in pairs]
     family = max(1, sum(p is not None for p in p_values))
     hint = _rounds_hint(current)
     results = tuple(
@@ -559,8 +617,8 @@ def compare_reports(
             levels=thresholds.for_operation(c.name),
             alpha=level,
             family=family,
-            relative=relative,
-            machine_factor=reference.ratio if reference is not None else 1.0,
+            relative_to=relative_to,
+            machine_factor=judged_by.ratio if judged_by else 1.0,
             rounds_hint=hint,
         )
         for (b, c), level in zip(pairs, holm_levels(p_values, alpha), strict=True)
@@ -574,6 +632,7 @@ def compare_reports(
         only_in_baseline=tuple(n for n in base_ops if n not in set(cur_names)),
         only_in_current=tuple(n for n in cur_names if n not in base_ops),
         warnings=tuple(warnings),
-        machine_factor=reference.ratio if relative and reference is not None else 1.0,
-        reference=reference,
+        machine_factor=judged_by.ratio if judged_by else 1.0,
+        references=references,
+        judged_by=judged_by,
     )

@@ -1,25 +1,66 @@
 """An operation's rounds as the regression gate's samples (pure).
 
 Each round of a run gives one figure per operation (:mod:`dbprobe.load.rounds`):
-its latency percentile or its throughput, absolute or relative to the machine
-reference measured in the same round.
+its latency percentile or its throughput, absolute or relative to one of the
+machine's references measured in the same round (:class:`Reference`).
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 
 from dbprobe.gate.stats import mann_whitney_u
 from dbprobe.gate.thresholds import Metric
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.result.model import OperationReport, RoundFigures
+from dbprobe.result.model import CalibrationRound, OperationReport, RoundFigures
 
-__all__ = ["MIN_ROUNDS", "overall_value", "p_value", "relative_values", "round_values", "samples"]
+__all__ = [
+    "MIN_ROUNDS",
+    "Reference",
+    "overall_value",
+    "p_value",
+    "relative_values",
+    "round_values",
+    "samples",
+]
 
 #: Fewer rounds than this on either side: no verdict (5 a side is the least
 #: with which the exact two-sided U test can reach p < 0.01).
 MIN_ROUNDS = 5
+
+
+class Reference(enum.Enum):
+    """A machine reference measured in every round (:mod:`dbprobe.load.calibration`)."""
+
+    CPU = "cpu"
+    ROUND_TRIP = "round_trip"
+
+    @property
+    def judges(self) -> bool:
+        """Whether verdicts may be judged relative to it.
+
+        Only the CPU loop: it does the same work whatever the operations do.
+        ``SELECT 1`` is measured beside the operations, on their event loop,
+        so it slows with their own load (measured: a run whose operations
+        each did 1.5 ms more Python work had ``SELECT 1`` 116-191 % slower);
+        dividing by it would hide exactly such a regression.
+        """
+        return self is Reference.CPU
+
+    @property
+    def label(self) -> str:
+        return {
+            Reference.CPU: "machine reference (a fixed CPU loop)",
+            Reference.ROUND_TRIP: "driver round trip (SELECT 1)",
+        }[self]
+
+    def of_round(self, r: RoundFigures) -> float | None:
+        return r.cpu_ms if self is Reference.CPU else r.round_trip_ms
+
+    def of_calibration(self, c: CalibrationRound) -> float | None:
+        return c.cpu_ms if self is Reference.CPU else c.select_1_ms
 
 
 def round_values(rounds: Sequence[RoundFigures], metric: Metric) -> list[float]:
@@ -34,18 +75,21 @@ def round_values(rounds: Sequence[RoundFigures], metric: Metric) -> list[float]:
     return [r.percentile_ms(q * 100) for r in rounds if r.count > 0]
 
 
-def relative_values(rounds: Sequence[RoundFigures], metric: Metric) -> list[float]:
-    """Each round's figure over the machine's reference of that round (rounds without one out).
+def relative_values(
+    rounds: Sequence[RoundFigures], metric: Metric, reference: Reference
+) -> list[float]:
+    """Each round's figure over ``reference`` measured in that round (rounds without one out).
 
     A slower machine raises a latency and lowers a throughput: the latency is
     divided by the reference's time, the throughput multiplied by it.
     """
     out = []
     for r in rounds:
-        if r.cpu_ms is None or r.cpu_ms <= 0:
+        ref = reference.of_round(r)
+        if ref is None or ref <= 0:
             continue
         for value in round_values((r,), metric):
-            out.append(value * r.cpu_ms if metric.higher_is_better else value / r.cpu_ms)
+            out.append(value * ref if metric.higher_is_better else value / ref)
     return out
 
 
@@ -61,10 +105,17 @@ def overall_value(op: OperationReport, metric: Metric) -> float:
 
 
 def samples(
-    baseline: OperationReport, current: OperationReport, metric: Metric, relative: bool
+    baseline: OperationReport,
+    current: OperationReport,
+    metric: Metric,
+    relative_to: Reference | None = None,
 ) -> tuple[list[float], list[float]]:
-    if relative:
-        return relative_values(baseline.rounds, metric), relative_values(current.rounds, metric)
+    """Both sides' round figures: absolute, or relative to ``relative_to``."""
+    if relative_to is not None:
+        return (
+            relative_values(baseline.rounds, metric, relative_to),
+            relative_values(current.rounds, metric, relative_to),
+        )
     return round_values(baseline.rounds, metric), round_values(current.rounds, metric)
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 
 from dbprobe.load.plan import LoadPlan
 from dbprobe.metrics.sparse import SparseHistogram
-from dbprobe.result.model import RoundFigures
+from dbprobe.result.model import CalibrationRound, RoundFigures
 
 __all__ = ["CatalogueRound", "RoundRecorder", "interleave", "split_plan"]
 
@@ -64,17 +64,22 @@ class RoundRecorder:
         self,
         op: int,
         duration_ns: Callable[[int, int | None, int | None], int],
-        reference_ms: Mapping[int, float],
+        references: Mapping[int, CalibrationRound],
     ) -> tuple[RoundFigures, ...]:
         """The operation's rounds: each with the duration ``duration_ns(r, first, last)``
-        gives and the machine's reference measured in it (``reference_ms[r]``)."""
+        gives and the machine's references measured in it (``references[r]``)."""
         out = []
         for r, hist in enumerate(self._hist[op]):
             ns = duration_ns(r, self._starts[r], self._ends[r])
             if ns <= 0:
                 continue  # a round the run never reached (it was interrupted)
             pairs = tuple((value, hist.counts[value]) for value in sorted(hist.counts))
-            out.append(RoundFigures(ns / 1e9, pairs, reference_ms.get(r)))
+            reference = references.get(r)
+            out.append(
+                RoundFigures(ns / 1e9, pairs)
+                if reference is None
+                else RoundFigures(ns / 1e9, pairs, reference.cpu_ms, reference.select_1_ms)
+            )
         return tuple(out)
 
 

@@ -62,6 +62,7 @@ from dbprobe.load.rounds import RoundRecorder
 from dbprobe.load.timeline import Timeline, TimelinePoint, TimelineRecorder
 from dbprobe.metrics import LatencyHistogram
 from dbprobe.result.findings import Finding
+from dbprobe.result.model import CalibrationRound
 
 __all__ = ["LATE_AFTER_MS", "WorkloadResult", "run_workload"]
 
@@ -441,7 +442,7 @@ async def run_workload(
             if woke >= measure_from:
                 loop_lag.record_ns(max(0, woke - asked - _LAG_PROBE_NS))
 
-    reference_ms: dict[int, float] = {}
+    references: dict[int, CalibrationRound] = {}
 
     async def calibrate(calibrator: Calibrator) -> None:
         # Once in each round, while the operations of that round run.
@@ -449,9 +450,9 @@ async def run_workload(
             now = clock_ns()
             if now >= measure_from:
                 r = recorder.round_of(now, done[0])
-                if r not in reference_ms:
+                if r not in references:
                     key = r if round_index is None else round_index
-                    reference_ms[r] = (await calibrator.reference_for(key)).cpu_ms
+                    references[r] = await calibrator.reference_for(key)
             await asyncio.sleep(_CALIBRATION_POLL_S)
 
     worker = open_worker if open_loop else closed_worker
@@ -498,7 +499,7 @@ async def run_workload(
         return last - first if first is not None and last is not None else 0
 
     for k, stats in enumerate(measured_list):
-        stats.rounds = recorder.figures(k, round_ns_of, reference_ms)
+        stats.rounds = recorder.figures(k, round_ns_of, references)
     generator = GeneratorLoad(
         loop_cpu_s=cpu_s,
         wall_s=(ended - begin) / 1e9,

@@ -42,7 +42,8 @@ def format_interval(result: CompareResult) -> str:
 
 
 def format_judged(result: CompareResult) -> str:
-    """The change the verdict is about (run-wide shift taken out) with its 95% interval."""
+    """The change the verdict is about (of the round figures, relative to the CPU reference
+    when it moved) with its 95% interval."""
     if math.isnan(result.ratio):
         return "—"
     if result.interval is None:
@@ -105,9 +106,9 @@ def thresholds_line(comparison: Comparison) -> str:
     if len(levels) > 1:
         text += " (some operations have their own)"
     text += "; samples: one figure per round, Mann-Whitney U"
-    if comparison.machine_factor != 1.0:
+    if comparison.judged_by is not None:
         text += (
-            f"; judged relative to the machine reference, which moved "
+            f"; judged relative to the {comparison.judged_by.reference.label}, which moved "
             f"{comparison.machine_factor - 1:+.1%}"
         )
     return text

@@ -12,7 +12,12 @@ Schema history:
   whose ``latency_ms`` is the service time); ``resources.loop_cpu_percent``
   and ``resources.processes``; the ``timeline`` and ``load`` sections;
   ``operations[].errors_by_class`` (when there were errors) and
-  ``config.max_error_rate``.
+  ``config.max_error_rate``; the rounds the regression gate judges:
+  ``config.rounds``, ``operations[].rounds`` (each round's ``duration_s``,
+  ``count``, ``p50_ms``/``p95_ms``/``p99_ms``, sparse ``histogram`` and the
+  machine references ``cpu_ms`` and ``round_trip_ms`` measured in it) and
+  ``calibration`` (each round's ``cpu_ms`` and ``select_1_ms``). A report
+  without rounds still reads; the gate then says it can give no verdict.
 """
 
 from __future__ import annotations
@@ -122,7 +127,11 @@ def _round_to_dict(r: RoundFigures) -> dict[str, Any]:
         "p95_ms": r.percentile_ms(95.0),
         "p99_ms": r.percentile_ms(99.0),
         "histogram": [list(pair) for pair in r.histogram],
-    } | ({"cpu_ms": round(r.cpu_ms, 4)} if r.cpu_ms is not None else {})
+    } | {
+        key: round(value, 4)
+        for key, value in (("cpu_ms", r.cpu_ms), ("round_trip_ms", r.round_trip_ms))
+        if value is not None
+    }
 
 
 def _round_from_dict(d: Mapping[str, Any]) -> RoundFigures:
@@ -130,6 +139,7 @@ def _round_from_dict(d: Mapping[str, Any]) -> RoundFigures:
         duration_s=float(d["duration_s"]),
         histogram=tuple((int(us), int(n)) for us, n in d["histogram"]),
         cpu_ms=float(d["cpu_ms"]) if d.get("cpu_ms") is not None else None,
+        round_trip_ms=float(d["round_trip_ms"]) if d.get("round_trip_ms") is not None else None,
     )
 
 

@@ -112,10 +112,17 @@ def _merged_rounds(parts: Sequence[OperationReport]) -> tuple[RoundFigures, ...]
         for figures in present:
             hist.merge(SparseHistogram.from_pairs(figures.histogram))
         pairs = tuple((value, hist.counts[value]) for value in sorted(hist.counts))
-        references = [f.cpu_ms for f in present if f.cpu_ms is not None]
-        # The slowest process's reference: the one its own figures had to live with.
-        cpu_ms = max(references) if references else None
-        merged.append(RoundFigures(max(f.duration_s for f in present), pairs, cpu_ms))
+        # The slowest process's references: the ones its own figures had to live with.
+        cpus = [f.cpu_ms for f in present if f.cpu_ms is not None]
+        trips = [f.round_trip_ms for f in present if f.round_trip_ms is not None]
+        merged.append(
+            RoundFigures(
+                max(f.duration_s for f in present),
+                pairs,
+                max(cpus) if cpus else None,
+                max(trips) if trips else None,
+            )
+        )
     return tuple(merged)
 
 

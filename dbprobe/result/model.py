@@ -82,13 +82,15 @@ class RoundFigures:
     round's latencies as sparse ``(bucket_lower_us, count)`` pairs
     (:class:`~dbprobe.metrics.sparse.SparseHistogram`), so rounds of several
     processes merge exactly; ``duration_s`` is how long the round lasted;
-    ``cpu_ms`` the machine's reference measured in the round (a fixed CPU
-    loop, :mod:`dbprobe.load.calibration`), None where it was not.
+    ``cpu_ms`` and ``round_trip_ms`` the machine's references measured in the
+    round (a fixed CPU loop; a ``SELECT 1`` round trip, the median of a few:
+    :mod:`dbprobe.load.calibration`), None where they were not.
     """
 
     duration_s: float
     histogram: tuple[tuple[int, int], ...]
     cpu_ms: float | None = None
+    round_trip_ms: float | None = None
 
     @property
     def count(self) -> int:
@@ -109,8 +111,8 @@ class CalibrationRound:
 
     ``cpu_ms``: a fixed CPU-bound loop, timed on the measuring thread (it
     slows only when the machine does); ``select_1_ms``: a ``SELECT 1`` round
-    trip on a connection of its own (the driver and the server at rest),
-    None where it could not be measured.
+    trip on a connection of its own, the median of a few (the driver's hand-offs
+    and the server at rest), None where it could not be measured.
     """
 
     cpu_ms: float

@@ -2,14 +2,24 @@
 
 Operations of the test's own run through the real load engine against a
 seeded database; the baseline is saved in and read back from a real history
-file. One operation then gets a real slowdown — ``pg_sleep(0.005)`` on
-PostgreSQL, a busy-looping recursive CTE on SQLite — and the gate must name
-it and only it. Run again without the slowdown, it must stay quiet.
+file. Run again without a change, the gate must stay quiet; one operation
+then gets a real slowdown (its transaction held 20 ms longer) and the gate
+must name it and only it.
+
+The test shares the machine, the disk and the PostgreSQL server with the
+rest of the parallel suite, and their load moves unchanged operations by
+more than the default 10 % threshold (measured: +12 % on PostgreSQL, every
+round, while another client loaded the server; +44 % on SQLite with runs of
+10 rounds of 60 transactions, where a neighbour's burst covered most of one
+run). So the runs are 20 rounds of 90 transactions, and the thresholds are
+the test's own, as a user sets them for a shared CI machine: minor from
+50 %. The slowdown is several-fold, far beyond them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import gc
 import time
@@ -24,7 +34,7 @@ from dbprobe.domain.models import Movement, Program, User
 from dbprobe.gate.compare import Verdict, compare_reports
 from dbprobe.gate.decide import comparison_findings, exit_status
 from dbprobe.gate.store import HistoryStore
-from dbprobe.gate.thresholds import Level
+from dbprobe.gate.thresholds import Level, Levels, Thresholds
 from dbprobe.load.calibration import Calibrator
 from dbprobe.load.harness import PreparedTarget, assemble_report
 from dbprobe.load.operations import Operation, OperationContext
@@ -37,10 +47,13 @@ from tests import synthetic
 
 pytestmark = pytest.mark.asyncio
 
-# The slowdown waits rather than computes, so that it is the same 5 ms on a
+# The slowdown waits rather than computes, so that it is the same 20 ms on a
 # busy machine: PostgreSQL sleeps in the statement; SQLite has no sleep
-# function, so the transaction stays open 5 ms longer, as behind a slow query.
+# function, so the transaction stays open 20 ms longer, as behind a slow query.
 _SLOW_S = 0.02
+_ROUNDS = 20
+_PER_WORKER = 450
+_SHARED_MACHINE = Thresholds(Levels(minor=0.5, warning=1.0, critical=2.0))
 
 
 def _operations(db: Database, *, slow: bool) -> list[Operation]:
@@ -94,7 +107,7 @@ async def _run(db: Database, *, slow: bool) -> Report:
         result = await run_workload(
             db,
             _operations(db, slow=slow),
-            LoadPlan(4, 150),  # 600 transactions, about 120 per operation, in 10 rounds
+            LoadPlan(4, _PER_WORKER, rounds=_ROUNDS),  # 1,800 transactions, 360 an operation
             retry=RetryPolicy(retries=0),
             seed=1,
             stop=asyncio.Event(),
@@ -106,7 +119,10 @@ async def _run(db: Database, *, slow: bool) -> Report:
     return assemble_report(
         "gate",
         prepared,
-        config=synthetic.run_config(threads=4, transactions=150, duration_s=None),
+        config=dataclasses.replace(
+            synthetic.run_config(threads=4, transactions=_PER_WORKER, duration_s=None),
+            rounds=_ROUNDS,
+        ),
         operations=operation_reports(result),
         findings=(),
         resources=Resources(0.0, 0.0, 0.0),
@@ -124,12 +140,16 @@ async def test_a_real_slowdown_of_one_operation_is_the_only_regression(
     store.save_baseline("main", await _run(tiny_db, slow=False))
     baseline = store.baseline("main")  # as read back from the file
 
-    unchanged = compare_reports(baseline, await _run(tiny_db, slow=False), baseline_label="main")
+    unchanged = compare_reports(
+        baseline, await _run(tiny_db, slow=False), baseline_label="main", thresholds=_SHARED_MACHINE
+    )
     assert unchanged.regressions() == (), [r.describe() for r in unchanged.results]
     assert exit_status(unchanged) == 0
     assert all(f.kind != "regression" for f in comparison_findings(unchanged))
 
-    slowed = compare_reports(baseline, await _run(tiny_db, slow=True), baseline_label="main")
+    slowed = compare_reports(
+        baseline, await _run(tiny_db, slow=True), baseline_label="main", thresholds=_SHARED_MACHINE
+    )
     regressions = slowed.regressions()
     assert [r.operation for r in regressions] == ["get_movement"], [
         r.describe() for r in slowed.results

@@ -10,6 +10,7 @@ import pytest
 from dbprobe.errors import ComparisonMismatchError, ConfigError, UsageError
 from dbprobe.gate.compare import CompareResult, Verdict, compare_operations, compare_reports
 from dbprobe.gate.decide import comparison_findings, exit_status
+from dbprobe.gate.rounds import Reference
 from dbprobe.gate.stats import holm_levels
 from dbprobe.gate.thresholds import (
     Level,
@@ -197,12 +198,55 @@ def test_a_slower_machine_is_told_by_its_reference_and_the_operation_that_change
     assert [r.operation for r in comparison.regressions()] == ["write"]
     (write,) = comparison.regressions()
     assert write.ratio == pytest.approx(2.5, rel=0.1)
-    assert "relative to the machine reference" in write.describe()
+    assert "relative to the machine reference (a fixed CPU loop)" in write.describe()
     assert any("the machine itself changed: machine reference" in w for w in comparison.warnings)
     absolute = compare_reports(
         synthetic.report(base, cpu_ms=before), synthetic.report(cur, cpu_ms=after), normalize=False
     )
     assert {r.operation for r in absolute.regressions()} == {"a", "b", "c", "write"}
+
+
+def test_a_slower_round_trip_is_warned_of_and_never_divided_out() -> None:
+    # Measured: two runs of the same code on SQLite, every operation and
+    # SELECT 1 40 % slower, the CPU loop unchanged; but a run whose operations
+    # do more work on the event loop slows SELECT 1 just as much. Dividing by
+    # it would hide that regression: the verdicts stay absolute, with a warning.
+    rng = random.Random(15)
+    base, cur = _ops(rng, dict.fromkeys(("a", "b", "c"), 1.4))
+    cpu = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    before = [0.5 + 0.01 * (i % 4) for i in range(10)]
+    after = [1.4 * v for v in before]
+    comparison = compare_reports(
+        synthetic.report(base, cpu_ms=cpu, round_trip_ms=before),
+        synthetic.report(cur, cpu_ms=cpu, round_trip_ms=after),
+    )
+    assert comparison.judged_by is None
+    assert comparison.machine_factor == 1.0
+    trip = next(r for r in comparison.references if r.reference is Reference.ROUND_TRIP)
+    assert trip.moved
+    assert trip.ratio == pytest.approx(1.4, rel=0.02)
+    assert [r.operation for r in comparison.regressions()] == ["a", "b", "c"]
+    assert "judged" in comparison.regressions()[0].describe()
+    assert any(
+        w.startswith("driver round trip (SELECT 1) +40") and "not divided out" in w
+        for w in comparison.warnings
+    )
+
+
+def test_a_borderline_change_asks_for_more_rounds_than_it_has() -> None:
+    # Significant, but the interval reaches inside the threshold: the rounds
+    # asked for narrow the interval until it clears the threshold.
+    rng = random.Random(21)
+    seen = 0
+    for _ in range(60):
+        result = _result(_sample(rng, 30), _sample(rng, 30, median_ms=2.0 * 1.16))
+        if result.borderline:
+            seen += 1
+            assert result.verdict is Verdict.INSUFFICIENT
+            assert result.rounds_needed is not None
+            assert result.rounds_needed > result.current_rounds
+            assert f"need {result.rounds_needed} to tell" in result.describe()
+    assert seen > 0
 
 
 def test_without_a_machine_reference_the_verdicts_are_absolute_and_say_so() -> None:

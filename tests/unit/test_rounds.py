@@ -8,6 +8,7 @@ from dbprobe.errors import ConfigError
 from dbprobe.gate.stats import hodges_lehmann_ratio, samples_needed
 from dbprobe.load.plan import LoadPlan
 from dbprobe.load.rounds import RoundRecorder, interleave, split_plan
+from dbprobe.result.model import CalibrationRound
 
 
 def test_every_entry_runs_once_in_every_round_in_a_seeded_order() -> None:
@@ -49,10 +50,13 @@ def test_the_recorder_keeps_each_rounds_latencies_window_and_reference() -> None
     def window(r: int, first: int | None, last: int | None) -> int:
         return last - first if first is not None and last is not None else 0
 
-    first = recorder.figures(0, window, {0: 1.5})
+    first = recorder.figures(0, window, {0: CalibrationRound(1.5, 0.25)})
     # Round 1 never ran (no window): left out. Round 2 ran without this
     # operation: kept, empty, so that rounds line up across processes.
-    assert [(f.count, f.duration_s, f.cpu_ms) for f in first] == [(2, 80e-9, 1.5), (0, 50e-9, None)]
+    assert [(f.count, f.duration_s, f.cpu_ms, f.round_trip_ms) for f in first] == [
+        (2, 80e-9, 1.5, 0.25),
+        (0, 50e-9, None, None),
+    ]
     assert first[0].percentile_ms(50) == pytest.approx(2.0, rel=0.01)
     _, second = recorder.figures(1, window, {})
     assert (second.count, second.cpu_ms) == (1, None)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from pathlib import Path
+from types import SimpleNamespace
 
+import aiosqlite
 import pytest
 
-from dbprobe.database.sqlite_close import bounded
+from dbprobe.database.sqlite_close import bounded, joined
 
-pytestmark = pytest.mark.asyncio
+# Counting to three million in SQLite: busy in the worker thread for a while.
+_LONG_STATEMENT = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) "
+    "SELECT count(*) FROM c"
+)
 
 
 async def _close_that_waits_again_after_a_cancel(connection: object) -> None:
@@ -20,6 +28,7 @@ async def _close_that_waits_again_after_a_cancel(connection: object) -> None:
         await asyncio.get_running_loop().create_future()
 
 
+@pytest.mark.asyncio
 async def test_a_close_that_never_ends_gives_up_within_its_limit() -> None:
     close = bounded(_close_that_waits_again_after_a_cancel, limit_s=0.05)
     with pytest.raises(TimeoutError, match=r"closing the aiosqlite connection took over 0\.05 s"):
@@ -29,6 +38,7 @@ async def test_a_close_that_never_ends_gives_up_within_its_limit() -> None:
     assert all(t.done() for t in others)
 
 
+@pytest.mark.asyncio
 async def test_a_close_cancelled_from_outside_is_cancelled_and_leaves_nothing_pending() -> None:
     close = bounded(_close_that_waits_again_after_a_cancel, limit_s=3600)
     task = asyncio.ensure_future(close(object()))
@@ -40,6 +50,7 @@ async def test_a_close_cancelled_from_outside_is_cancelled_and_leaves_nothing_pe
     assert all(t.done() for t in others)
 
 
+@pytest.mark.asyncio
 async def test_a_close_that_completes_is_untouched() -> None:
     closed: list[object] = []
 
@@ -49,3 +60,35 @@ async def test_a_close_that_completes_is_untouched() -> None:
     marker = object()
     await bounded(close, limit_s=1)(marker)
     assert closed == [marker]
+
+
+def test_a_force_closed_connection_never_calls_into_a_closed_loop(tmp_path: Path) -> None:
+    # aiosqlite's stop() queues the close behind the statement still running
+    # in the worker thread; the thread then hands the statement's result to
+    # the loop it came from. Closed by then, the thread died on "Event loop is
+    # closed" and printed its traceback in the middle of whatever ran next.
+    died: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: died.append(args.exc_value)
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def start() -> aiosqlite.Connection:
+            connection = await aiosqlite.connect(tmp_path / "close.db")
+            running = asyncio.ensure_future(connection.execute(_LONG_STATEMENT))
+            await asyncio.sleep(0.05)  # the statement is in the worker thread
+            running.cancel()  # as a timed run's end cancels its operations
+            joined(lambda adapter: adapter._connection.stop())(
+                SimpleNamespace(_connection=connection)
+            )
+            return connection
+
+        connection = loop.run_until_complete(start())
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
+    thread = connection._thread
+    thread.join(30)
+    threading.excepthook = previous
+    assert not thread.is_alive()
+    assert died == []
