@@ -54,6 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError
+from dbprobe.gate.references import ReferenceChange, reference_changes
 from dbprobe.gate.rounds import MIN_ROUNDS, Reference, overall_value, p_value, samples
 from dbprobe.gate.stats import (
     RatioInterval,
@@ -84,8 +85,6 @@ __all__ = [
 DEFAULT_ALPHA = 0.01
 #: The chance of seeing a change of the minor threshold, for "unchanged" to be a verdict.
 POWER = 0.8
-#: The machine reference moved when it changed significantly by at least this much.
-REFERENCE_MOVED = 0.05
 
 
 class Verdict(enum.StrEnum):
@@ -93,33 +92,6 @@ class Verdict(enum.StrEnum):
     UNCHANGED = "unchanged"
     REGRESSED = "regressed"
     INSUFFICIENT = "insufficient data"
-
-
-@dataclass(frozen=True)
-class ReferenceChange:
-    """One of the machine's references (ms per round), now against the baseline.
-
-    ``ratio`` over 1: the reference was slower now. ``moved``: the change is
-    significant (p < alpha, the interval excludes 1) and at least
-    :data:`REFERENCE_MOVED`; the verdicts are then judged relative to it (to
-    the one that moved most).
-    """
-
-    reference: Reference
-    ratio: float
-    interval: RatioInterval
-    p_value: float
-    baseline_rounds: int
-    current_rounds: int
-    moved: bool
-
-    def describe(self) -> str:
-        return (
-            f"{self.reference.label} {self.ratio - 1:+.1%} "
-            f"({self.interval.confidence:.0%} CI {self.interval.low - 1:+.1%}.."
-            f"{self.interval.high - 1:+.1%}, p={self.p_value:.2g}, "
-            f"{self.baseline_rounds} vs {self.current_rounds} rounds)"
-        )
 
 
 @dataclass(frozen=True)
@@ -476,35 +448,6 @@ def _rounds_hint(report: Report) -> Callable[[int], str]:
     return hint
 
 
-def _reference_changes(
-    baseline: Report, current: Report, alpha: float
-) -> tuple[ReferenceChange, ...]:
-    """Each machine reference's change between the runs, where both have enough of it.
-
-    Both references are tested, each at ``alpha / 2`` (Bonferroni), so that
-    two chances to "move" are not twice the false ones.
-    """
-    changes = []
-    for reference in Reference:
-        base = [v for c in baseline.calibration if (v := reference.of_calibration(c)) and v > 0]
-        cur = [v for c in current.calibration if (v := reference.of_calibration(c)) and v > 0]
-        if min(len(base), len(cur)) < MIN_ROUNDS:
-            continue
-        test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
-        ratio, interval = hodges_lehmann_ratio(base, cur)
-        # Hundreds of reference rounds make a 1 % drift significant; only a change
-        # that matters next to the thresholds is the machine having changed.
-        moved = (
-            test.p_value < alpha / len(Reference)
-            and (interval.low > 1 or interval.high < 1)
-            and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
-        )
-        changes.append(
-            ReferenceChange(reference, ratio, interval, test.p_value, len(base), len(cur), moved)
-        )
-    return tuple(changes)
-
-
 def _mismatch_warnings(baseline: Report, current: Report) -> list[str]:
     warnings: list[str] = []
     if baseline.run.host != current.run.host:
@@ -572,7 +515,7 @@ def compare_reports(
                 "pass --allow-mismatch to compare anyway"
             )
         warnings.insert(0, f"compared despite different {'; '.join(mismatches)}")
-    references = _reference_changes(baseline, current, alpha)
+    references = reference_changes(baseline, current, alpha)
     moved = sorted(
         (r for r in references if r.moved), key=lambda r: abs(math.log(r.ratio)), reverse=True
     )

@@ -6,12 +6,12 @@ pgbench's convention is the anchor: a run whose transactions failed exits non-ze
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_dbprobe
 
 ALWAYS_RAISES = """
 import dbprobe
@@ -24,15 +24,7 @@ async def always_raises(ctx):
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
-    env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_dbprobe(args, tmp_path)
 
 
 @pytest.fixture

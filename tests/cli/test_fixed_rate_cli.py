@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_dbprobe
 
 # Each call holds its worker for 50 ms: one worker can start at most 20 a
 # second, whatever the machine, so 100 a second cannot be met.
@@ -25,15 +25,7 @@ async def slow_call(ctx):
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
-    env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_dbprobe(args, tmp_path)
 
 
 @pytest.mark.parametrize("fail_on", [False, True], ids=["warning", "fail-on"])

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from dbprobe.database.url import Target
+from tests.cli import run_dbprobe
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
-    env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_dbprobe(args, tmp_path)
 
 
 def _tables(path: Path) -> set[str]:

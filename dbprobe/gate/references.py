@@ -1,0 +1,81 @@
+"""The machine's references, baseline against current: did the machine change?
+
+Every round of a run measures the machine beside the operations
+(:mod:`dbprobe.load.calibration`). Here each reference's rounds in the
+baseline are set against its rounds now, with the same test and interval as
+an operation's (:mod:`dbprobe.gate.stats`); a reference *moved* when the
+change is significant and large enough to matter next to the thresholds.
+Which moved references the verdicts may be judged relative to is the
+reference's own property (:attr:`~dbprobe.gate.rounds.Reference.judges`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from dbprobe.gate.rounds import MIN_ROUNDS, Reference
+from dbprobe.gate.stats import RatioInterval, hodges_lehmann_ratio, mann_whitney_u
+from dbprobe.metrics.distribution import Distribution
+from dbprobe.result.model import Report
+
+__all__ = ["REFERENCE_MOVED", "ReferenceChange", "reference_changes"]
+
+#: The machine reference moved when it changed significantly by at least this much.
+REFERENCE_MOVED = 0.05
+
+
+@dataclass(frozen=True)
+class ReferenceChange:
+    """One of the machine's references (ms per round), now against the baseline.
+
+    ``ratio`` over 1: the reference was slower now. ``moved``: the change is
+    significant (p < alpha, the interval excludes 1) and at least
+    :data:`REFERENCE_MOVED`; the verdicts are then judged relative to it (to
+    the one that moved most).
+    """
+
+    reference: Reference
+    ratio: float
+    interval: RatioInterval
+    p_value: float
+    baseline_rounds: int
+    current_rounds: int
+    moved: bool
+
+    def describe(self) -> str:
+        return (
+            f"{self.reference.label} {self.ratio - 1:+.1%} "
+            f"({self.interval.confidence:.0%} CI {self.interval.low - 1:+.1%}.."
+            f"{self.interval.high - 1:+.1%}, p={self.p_value:.2g}, "
+            f"{self.baseline_rounds} vs {self.current_rounds} rounds)"
+        )
+
+
+def reference_changes(
+    baseline: Report, current: Report, alpha: float
+) -> tuple[ReferenceChange, ...]:
+    """Each machine reference's change between the runs, where both have enough of it.
+
+    Both references are tested, each at ``alpha / 2`` (Bonferroni), so that
+    two chances to "move" are not twice the false ones.
+    """
+    changes = []
+    for reference in Reference:
+        base = [v for c in baseline.calibration if (v := reference.of_calibration(c)) and v > 0]
+        cur = [v for c in current.calibration if (v := reference.of_calibration(c)) and v > 0]
+        if min(len(base), len(cur)) < MIN_ROUNDS:
+            continue
+        test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
+        ratio, interval = hodges_lehmann_ratio(base, cur)
+        # Hundreds of reference rounds make a 1 % drift significant; only a change
+        # that matters next to the thresholds is the machine having changed.
+        moved = (
+            test.p_value < alpha / len(Reference)
+            and (interval.low > 1 or interval.high < 1)
+            and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
+        )
+        changes.append(
+            ReferenceChange(reference, ratio, interval, test.p_value, len(base), len(cur), moved)
+        )
+    return tuple(changes)
