@@ -36,18 +36,20 @@ same rounds (:mod:`dbprobe.load.calibration`: a fixed CPU-bound loop and a
 ``SELECT 1`` round trip, timed in every round). A shift common to every
 operation is exactly what a missing index, a slower driver or an N+1
 everywhere looks like, so it is never divided out on its own. The verdicts
-are absolute unless the CPU loop itself moved significantly; then each
-round's figure is taken relative to the loop measured in the same round,
-and the comparison says so with the loop's own change. ``normalize=False``
-(``--absolute``) never does. The round trip is never divided out (it slows
-with the operations' own load: :attr:`Reference.judges`); when it moved,
-a warning says so, because a whole run of the same code can be slower in
+are absolute unless the CPU loop itself moved significantly, by a factor
+``m``; then a change of anything from 1 to ``m`` is what the machine alone
+could have done (an operation that waits does not slow with the CPU, one
+that computes slows as much), so only what lies beyond that band is judged
+(:func:`~dbprobe.gate.rounds.judged_samples`), and the comparison says so
+with the loop's own change. ``normalize=False`` (``--absolute``) never sets
+the band. The round trip never sets it (it slows with the operations' own
+load: :attr:`~dbprobe.gate.rounds.Reference.judges`); when it moved, a
+warning says so, because a whole run of the same code can be slower in
 every operation with it.
 """
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
 from collections.abc import Callable
@@ -55,15 +57,15 @@ from dataclasses import dataclass
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError
 from dbprobe.gate.references import ReferenceChange, reference_changes
-from dbprobe.gate.rounds import MIN_ROUNDS, Reference, overall_value, p_value, samples
+from dbprobe.gate.rounds import MIN_ROUNDS, judged_samples, overall_value, p_value
 from dbprobe.gate.stats import (
-    RatioInterval,
     hodges_lehmann_ratio,
     holm_levels,
     mann_whitney_u,
     samples_needed,
 )
 from dbprobe.gate.thresholds import Level, Levels, Metric, Thresholds
+from dbprobe.gate.verdict import CompareResult, Verdict
 from dbprobe.metrics.distribution import Distribution
 from dbprobe.result.model import OperationReport, Report
 from dbprobe.result.options import MAX_ROUNDS
@@ -85,138 +87,6 @@ __all__ = [
 DEFAULT_ALPHA = 0.01
 #: The chance of seeing a change of the minor threshold, for "unchanged" to be a verdict.
 POWER = 0.8
-
-
-class Verdict(enum.StrEnum):
-    IMPROVED = "improved"
-    UNCHANGED = "unchanged"
-    REGRESSED = "regressed"
-    INSUFFICIENT = "insufficient data"
-
-
-@dataclass(frozen=True)
-class CompareResult:
-    """One operation, one metric: baseline against current, and the verdict.
-
-    Attributes:
-        operation, metric: what was compared.
-        baseline_value, current_value: the metric over the whole run, in
-            ``metric.unit`` (latency from the run's histogram, as its table shows).
-        raw_ratio: ``current_value / baseline_value``.
-        machine_factor: the change of the reference the rounds were judged
-            relative to (1.0: judged absolute), and ``relative_to`` which one.
-        ratio: the ratio judged: the Hodges-Lehmann ratio of the round figures
-            (relative to the reference when ``relative_to`` is set).
-        worse: how many times worse that is (``ratio`` for latency, ``1 /
-            ratio`` for throughput): 1.15 means 15 % worse.
-        interval: 95 % interval of ``ratio`` (None without a test).
-        p_value: two-sided p of the U test on the round figures.
-        test: ``"mann-whitney"``, or ``"none"`` (insufficient data).
-        effect: P(a current round is worse than a baseline round), 0.5 for no shift.
-        verdict: improved, unchanged, regressed or insufficient data.
-        level: minor / warning / critical for a regression, else None.
-        levels: the thresholds applied to this operation.
-        baseline_count, current_count: committed operations on each side.
-        baseline_rounds, current_rounds: rounds with a figure on each side.
-        rounds_needed: rounds a side would need to tell a change of the minor
-            threshold at this spread (set when the verdict is insufficient data),
-            and ``rounds_hint`` the options that run them at this run's round length.
-        borderline: insufficient data because a significant change's interval
-            reaches inside the threshold (rather than because nothing was seen).
-    """
-
-    operation: str
-    metric: Metric
-    baseline_value: float
-    current_value: float
-    raw_ratio: float
-    machine_factor: float
-    ratio: float
-    worse: float
-    interval: RatioInterval | None
-    p_value: float
-    test: str
-    effect: float
-    verdict: Verdict
-    level: Level | None
-    levels: Levels
-    baseline_count: int
-    current_count: int
-    baseline_rounds: int = 0
-    current_rounds: int = 0
-    rounds_needed: int | None = None
-    rounds_hint: str = ""
-    borderline: bool = False
-    relative_to: Reference | None = None
-
-    @property
-    def change(self) -> float:
-        """Signed change judged: +0.15 for 15 % higher."""
-        return self.ratio - 1
-
-    @property
-    def raw_change(self) -> float:
-        """Signed change of the metric's value as measured over the whole run."""
-        return self.raw_ratio - 1
-
-    @property
-    def confident(self) -> bool:
-        """Whether the whole interval is beyond the minor threshold (a regression or
-        improvement that is not confident is a borderline call)."""
-        if self.interval is None or self.verdict not in (Verdict.REGRESSED, Verdict.IMPROVED):
-            return False
-        low, high = self.interval.low, self.interval.high
-        if self.metric.higher_is_better:  # the interval is of the ratio; worse is its inverse
-            low, high = 1 / high, 1 / low
-        bound = 1 + self.levels.minor
-        if self.verdict is Verdict.REGRESSED:
-            return low >= bound
-        return high <= 1 / bound
-
-    @property
-    def rounds_text(self) -> str:
-        return f"{self.baseline_rounds} vs {self.current_rounds} rounds"
-
-    def describe(self) -> str:
-        """One line: values, the change judged, its interval, the test, the rounds, the verdict."""
-        unit = self.metric.unit
-        text = (
-            f"{self.operation} {self.metric.value} {self.baseline_value:.3f} -> "
-            f"{self.current_value:.3f} {unit} ("
-        )
-        text += f"{self.raw_change:+.1%}" if not math.isnan(self.raw_ratio) else "no figure"
-        if not math.isnan(self.ratio):
-            judged = f"relative to the {self.relative_to.label}" if self.relative_to else "judged"
-            text += f"; per round {self.change:+.1%} {judged}"
-        if self.interval is not None:
-            text += (
-                f", {self.interval.confidence:.0%} CI {self.interval.low - 1:+.1%}"
-                f"..{self.interval.high - 1:+.1%}"
-            )
-        if self.test != "none":
-            text += f", Mann-Whitney p={self.p_value:.2g}"
-        text += f", {self.rounds_text}): {self.verdict.value}"
-        if self.verdict is Verdict.INSUFFICIENT:
-            return text + f" ({self.insufficient_reason()})"
-        return text + (f" ({self.level.value})" if self.level is not None else "")
-
-    def insufficient_reason(self) -> str:
-        """Why there is no verdict, and how many rounds would be enough."""
-        have = min(self.baseline_rounds, self.current_rounds)
-        needed = self.rounds_needed or MIN_ROUNDS
-        if self.borderline:
-            side = "slower" if self.worse > 1 else "faster"
-            text = (
-                f"{side}, but the interval reaches inside the {self.levels.minor:.0%} threshold; "
-                f"{have} rounds, need {needed} to tell"
-            )
-        elif have >= MIN_ROUNDS:
-            text = (
-                f"{have} rounds, need {needed} for a {self.levels.minor:.0%} change at this spread"
-            )
-        else:
-            text = f"{have} rounds, need at least {needed}"
-        return text + (f": {self.rounds_hint}" if self.rounds_hint else "")
 
 
 @dataclass(frozen=True)
@@ -254,9 +124,9 @@ class Comparison:
         warnings: differences between the runs that make the comparison less
             trustworthy without making it meaningless (another host, other options).
         references: each machine reference's change (empty when a run lacks them).
-        machine_factor: the change of the reference the rounds were judged
-            relative to (1.0: absolute): 1.3 means the machine was 30 % slower
-            now; :attr:`judged_by` is that reference.
+        machine_factor: the CPU reference's change when it moved and the
+            verdicts set it aside (1.0: they did not): 1.3 means the machine
+            was 30 % slower now; :attr:`judged_by` is that reference's change.
     """
 
     baseline: RunRef
@@ -273,7 +143,7 @@ class Comparison:
 
     @property
     def reference(self) -> ReferenceChange | None:
-        """The reference judged relative to, else the CPU loop's change (None without one)."""
+        """The reference that set the machine band, else the CPU loop's change, or None."""
         return self.judged_by or next(iter(self.references), None)
 
     def regressions(self, at_least: Level = Level.MINOR) -> tuple[CompareResult, ...]:
@@ -314,7 +184,6 @@ def compare_operations(
     levels: Levels | None = None,
     alpha: float = DEFAULT_ALPHA,
     family: int = 1,
-    relative_to: Reference | None = None,
     machine_factor: float = 1.0,
     rounds_hint: Callable[[int], str] | None = None,
 ) -> CompareResult:
@@ -323,14 +192,15 @@ def compare_operations(
     ``alpha`` is this operation's significance level (after the correction
     for the ``family`` of operations compared together, see
     :func:`compare_reports`); "unchanged" needs the power to see a change of
-    the threshold at the family's level, ``DEFAULT_ALPHA / family``. With
-    ``relative_to``, each round's figure is taken over that reference
-    measured in the same round; ``machine_factor`` is the reference's own
-    change, reported beside the verdict. ``rounds_hint(n)`` says how to run
-    ``n`` rounds (the options), for an insufficient-data verdict.
+    the threshold at the family's level, ``DEFAULT_ALPHA / family``.
+    ``machine_factor`` is the CPU reference's change when it moved (1.0:
+    it did not): the change it can explain is set aside
+    (:func:`~dbprobe.gate.rounds.judged_samples`). ``rounds_hint(n)`` says
+    how to run ``n`` rounds (the options), for an insufficient-data verdict.
     """
     levels = levels or Levels()
-    base, cur = samples(baseline, current, metric, relative_to)
+    judged = judged_samples(baseline, current, metric, machine_factor)
+    base, cur = judged.baseline, judged.current
     base_value, cur_value = overall_value(baseline, metric), overall_value(current, metric)
     make = functools.partial(
         CompareResult,
@@ -339,8 +209,9 @@ def compare_operations(
         baseline_value=base_value,
         current_value=cur_value,
         raw_ratio=cur_value / base_value if base_value and not math.isnan(base_value) else math.nan,
-        machine_factor=machine_factor if relative_to else 1.0,
-        relative_to=relative_to,
+        machine_factor=machine_factor,
+        shift=judged.shift,
+        within_machine=judged.within_machine,
         levels=levels,
         baseline_count=baseline.latency_ms.count,
         current_count=current.latency_ms.count,
@@ -348,8 +219,7 @@ def compare_operations(
         current_rounds=len(cur),
     )
     hint = rounds_hint or (lambda n: "")
-    positive = all(v > 0 for v in base) and all(v > 0 for v in cur)
-    if min(len(base), len(cur)) < MIN_ROUNDS or not positive:
+    if not judged.enough:
         return make(
             ratio=math.nan,
             worse=math.nan,
@@ -365,15 +235,47 @@ def compare_operations(
     test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
     ratio, interval = hodges_lehmann_ratio(base, cur)
     worse = 1 / ratio if metric.higher_is_better else ratio
+    low, high = (interval.low, interval.high)
+    worse_low, worse_high = (1 / high, 1 / low) if metric.higher_is_better else (low, high)
+    measured = functools.partial(
+        make,
+        ratio=ratio,
+        worse=worse,
+        interval=interval,
+        test="mann-whitney",
+        effect=test.effect if not metric.higher_is_better else 1 - test.effect,
+    )
+    if judged.within_machine:
+        # All of the change is what the machine alone could have done: no
+        # regression, and "unchanged" only if the interval stays within the
+        # band widened by the threshold on both sides.
+        band_low, band_high = sorted((1.0, machine_factor))
+        floor, ceiling = band_low / (1 + levels.minor), band_high * (1 + levels.minor)
+        if floor <= worse_low and worse_high <= ceiling:
+            return measured(p_value=1.0, verdict=Verdict.UNCHANGED, level=None)
+        to_settle = max(
+            _rounds_to_clear(worse, worse_high, ceiling, len(base), len(cur))
+            if worse_high > ceiling
+            else 0,
+            _rounds_to_clear(worse, worse_low, floor, len(base), len(cur))
+            if worse_low < floor
+            else 0,
+        )
+        return measured(
+            p_value=1.0,
+            verdict=Verdict.INSUFFICIENT,
+            level=None,
+            rounds_needed=to_settle,
+            rounds_hint=hint(to_settle),
+        )
     # The interval is of the ratio: it must exclude 1, on the side the test found.
     excludes_one = interval.low > 1 or interval.high < 1
     significant = test.p_value < alpha and excludes_one
     slower = worse > 1
-    verdict, level, needed, borderline = Verdict.UNCHANGED, None, None, False
+    verdict, level, borderline = Verdict.UNCHANGED, None, False
+    needed: int | None = None
     beyond = levels.level_of(worse) if slower else levels.level_of(1 / worse)
     if significant and beyond is not None:
-        low, high = (interval.low, interval.high)
-        worse_low, worse_high = (1 / high, 1 / low) if metric.higher_is_better else (low, high)
         sure = worse_low >= 1 + levels.minor if slower else worse_high <= 1 / (1 + levels.minor)
         if sure:
             verdict, level = (Verdict.REGRESSED, beyond) if slower else (Verdict.IMPROVED, None)
@@ -399,13 +301,8 @@ def compare_operations(
             # Nothing was seen, but these rounds could not have seen a change of
             # the threshold either: "unchanged" would be a guess.
             verdict = Verdict.INSUFFICIENT
-    return make(
-        ratio=ratio,
-        worse=worse,
-        interval=interval,
+    return measured(
         p_value=test.p_value,
-        test="mann-whitney",
-        effect=test.effect if not metric.higher_is_better else 1 - test.effect,
         verdict=verdict,
         level=level,
         rounds_needed=needed if verdict is Verdict.INSUFFICIENT else None,
@@ -487,9 +384,10 @@ def compare_reports(
 ) -> Comparison:
     """Compare every operation the two runs share, on their rounds (see the module docstring).
 
-    With ``normalize`` (the default) the verdicts are relative to the
-    machine's reference when, and only when, the reference moved; a warning
-    says so with its change. ``normalize=False`` judges absolute figures always.
+    With ``normalize`` (the default) the change the machine's CPU reference
+    can explain is set aside when, and only when, the reference moved; a
+    warning says so with its change. ``normalize=False`` judges the absolute
+    figures always.
 
     Raises ComparisonMismatchError when the runs are of different probes,
     scales or backends, unless ``allow_mismatch``; other differences (host,
@@ -521,7 +419,6 @@ def compare_reports(
     )
     judging = [r for r in moved if r.reference.judges]
     judged_by = judging[0] if normalize and judging else None
-    relative_to = judged_by.reference if judged_by else None
     if not references:
         warnings.append(
             "no machine reference in both runs (a report written before dbprobe measured one): "
@@ -530,8 +427,8 @@ def compare_reports(
     for change in moved:
         if change is judged_by:
             warnings.append(
-                f"the machine itself changed: {change.describe()}; the verdicts are relative "
-                "to it, round by round (--absolute to judge the raw figures)"
+                f"the machine itself changed: {change.describe()}; a change up to as much is "
+                "set aside as the machine's (--absolute to judge the raw figures)"
             )
         elif change.reference.judges:
             warnings.append(f"the machine itself changed: {change.describe()}; judged absolute")
@@ -549,7 +446,8 @@ def compare_reports(
     base_ops = {op.name: op for op in baseline.operations}
     cur_names = [op.name for op in current.operations]
     pairs = [(base_ops[op.name], op) for op in current.operations if op.name in base_ops]
-    p_values = [p_value(*samples(b, c, metric, relative_to)) for b, c in pairs]
+    machine_factor = judged_by.ratio if judged_by else 1.0
+    p_values = [p_value(judged_samples(b, c, metric, machine_factor)) for b, c in pairs]
     family = max(1, sum(p is not None for p in p_values))
     hint = _rounds_hint(current)
     results = tuple(
@@ -560,8 +458,7 @@ def compare_reports(
             levels=thresholds.for_operation(c.name),
             alpha=level,
             family=family,
-            relative_to=relative_to,
-            machine_factor=judged_by.ratio if judged_by else 1.0,
+            machine_factor=machine_factor,
             rounds_hint=hint,
         )
         for (b, c), level in zip(pairs, holm_levels(p_values, alpha), strict=True)
@@ -575,7 +472,7 @@ def compare_reports(
         only_in_baseline=tuple(n for n in base_ops if n not in set(cur_names)),
         only_in_current=tuple(n for n in cur_names if n not in base_ops),
         warnings=tuple(warnings),
-        machine_factor=judged_by.ratio if judged_by else 1.0,
+        machine_factor=machine_factor,
         references=references,
         judged_by=judged_by,
     )

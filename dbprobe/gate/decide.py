@@ -52,8 +52,9 @@ class GateSettings:
         thresholds: from how much worse a change is minor, warning, critical.
         fail_on: the lowest regression level that fails the run (``--fail-on``).
         allow_mismatch: compare runs of different probes, scales or backends.
-        normalize: judge relative to the machine's CPU reference when, and only
-            when, it moved between the runs (``--absolute`` turns it off).
+        normalize: set aside, as the machine's, a change up to the CPU
+            reference's own when, and only when, it moved between the runs
+            (``--absolute`` turns it off).
     """
 
     metric: Metric = Metric.P50

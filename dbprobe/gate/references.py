@@ -5,8 +5,8 @@ Every round of a run measures the machine beside the operations
 baseline are set against its rounds now, with the same test and interval as
 an operation's (:mod:`dbprobe.gate.stats`); a reference *moved* when the
 change is significant and large enough to matter next to the thresholds.
-Which moved references the verdicts may be judged relative to is the
-reference's own property (:attr:`~dbprobe.gate.rounds.Reference.judges`).
+Which moved reference may set the band of changes put down to the machine
+is the reference's own property (:attr:`~dbprobe.gate.rounds.Reference.judges`).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ class ReferenceChange:
 
     ``ratio`` over 1: the reference was slower now. ``moved``: the change is
     significant (p < alpha, the interval excludes 1) and at least
-    :data:`REFERENCE_MOVED`; the verdicts are then judged relative to it (to
-    the one that moved most).
+    :data:`REFERENCE_MOVED`; a change of an operation up to the reference's
+    own is then set aside as the machine's (by the one that moved most).
     """
 
     reference: Reference

@@ -1,8 +1,17 @@
 """An operation's rounds as the regression gate's samples (pure).
 
 Each round of a run gives one figure per operation (:mod:`dbprobe.load.rounds`):
-its latency percentile or its throughput, absolute or relative to one of the
-machine's references measured in the same round (:class:`Reference`).
+its latency percentile or its throughput.
+
+When the machine itself changed between the runs (its CPU reference, a fixed
+loop, took ``m`` times as long), an operation's figures could change by
+anything from nothing (one that waits on the database or sleeps) to ``m``
+(one that only computes) for that reason alone. Dividing every figure by
+``m`` assumes the second: measured, a pytest session of 2-4 ms sleeps judged
+that way, the loop having run faster than in the baseline's session, was
+"70 % slower" in every benchmark, its raw figures unchanged. So
+the change the machine can explain is a **band**, from 1 to ``m``, and only
+what lies beyond it is the code's (:func:`judged_samples`).
 """
 
 from __future__ import annotations
@@ -10,20 +19,21 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from dbprobe.gate.stats import mann_whitney_u
+from dbprobe.gate.stats import hodges_lehmann_ratio, mann_whitney_u
 from dbprobe.gate.thresholds import Metric
 from dbprobe.metrics.distribution import Distribution
 from dbprobe.result.model import CalibrationRound, OperationReport, RoundFigures
 
 __all__ = [
     "MIN_ROUNDS",
+    "JudgedSamples",
     "Reference",
+    "judged_samples",
     "overall_value",
     "p_value",
-    "relative_values",
     "round_values",
-    "samples",
 ]
 
 #: Fewer rounds than this on either side: no verdict (5 a side is the least
@@ -39,13 +49,13 @@ class Reference(enum.Enum):
 
     @property
     def judges(self) -> bool:
-        """Whether verdicts may be judged relative to it.
+        """Whether, when it moved, it sets the band of changes put down to the machine.
 
         Only the CPU loop: it does the same work whatever the operations do.
         ``SELECT 1`` is measured beside the operations, on their event loop,
         so it slows with their own load (measured: a run whose operations
         each did 1.5 ms more Python work had ``SELECT 1`` 116-191 % slower);
-        dividing by it would hide exactly such a regression.
+        setting the band by it would hide exactly such a regression.
         """
         return self is Reference.CPU
 
@@ -55,9 +65,6 @@ class Reference(enum.Enum):
             Reference.CPU: "machine reference (a fixed CPU loop)",
             Reference.ROUND_TRIP: "driver round trip (SELECT 1)",
         }[self]
-
-    def of_round(self, r: RoundFigures) -> float | None:
-        return r.cpu_ms if self is Reference.CPU else r.round_trip_ms
 
     def of_calibration(self, c: CalibrationRound) -> float | None:
         return c.cpu_ms if self is Reference.CPU else c.select_1_ms
@@ -75,24 +82,6 @@ def round_values(rounds: Sequence[RoundFigures], metric: Metric) -> list[float]:
     return [r.percentile_ms(q * 100) for r in rounds if r.count > 0]
 
 
-def relative_values(
-    rounds: Sequence[RoundFigures], metric: Metric, reference: Reference
-) -> list[float]:
-    """Each round's figure over ``reference`` measured in that round (rounds without one out).
-
-    A slower machine raises a latency and lowers a throughput: the latency is
-    divided by the reference's time, the throughput multiplied by it.
-    """
-    out = []
-    for r in rounds:
-        ref = reference.of_round(r)
-        if ref is None or ref <= 0:
-            continue
-        for value in round_values((r,), metric):
-            out.append(value * ref if metric.higher_is_better else value / ref)
-    return out
-
-
 def overall_value(op: OperationReport, metric: Metric) -> float:
     """The metric over the whole run (the value the report's table shows)."""
     q = metric.quantile
@@ -104,23 +93,63 @@ def overall_value(op: OperationReport, metric: Metric) -> float:
     return dist.quantile(q) / 1000 if dist.count else math.nan
 
 
-def samples(
+@dataclass(frozen=True)
+class JudgedSamples:
+    """Both sides' round figures as the verdict judges them.
+
+    ``shift``: the machine's share taken out of the change (the baseline's
+    figures scaled by it: 1.0 when the machine did not change, else the edge
+    of the band the change lies beyond). ``within_machine``: the change lies
+    inside the band, all of it explainable by the machine.
+    """
+
+    baseline: list[float]
+    current: list[float]
+    shift: float = 1.0
+    within_machine: bool = False
+
+    @property
+    def enough(self) -> bool:
+        """Enough rounds, all positive, for a test."""
+        both = (*self.baseline, *self.current)
+        return min(len(self.baseline), len(self.current)) >= MIN_ROUNDS and all(v > 0 for v in both)
+
+
+def judged_samples(
     baseline: OperationReport,
     current: OperationReport,
     metric: Metric,
-    relative_to: Reference | None = None,
-) -> tuple[list[float], list[float]]:
-    """Both sides' round figures: absolute, or relative to ``relative_to``."""
-    if relative_to is not None:
-        return (
-            relative_values(baseline.rounds, metric, relative_to),
-            relative_values(current.rounds, metric, relative_to),
-        )
-    return round_values(baseline.rounds, metric), round_values(current.rounds, metric)
+    machine_factor: float = 1.0,
+) -> JudgedSamples:
+    """The round figures of both sides, with the machine's share of the change set aside.
+
+    ``machine_factor`` is how many times as long the CPU reference took now
+    (1.0: the machine did not change). A change, in the "worse" sense of
+    ``metric``, inside the band from 1 to ``machine_factor`` is within the
+    machine; beyond it, the baseline is scaled to the band's near edge, so
+    that the test and interval measure only what lies beyond.
+    """
+    base = round_values(baseline.rounds, metric)
+    cur = round_values(current.rounds, metric)
+    plain = JudgedSamples(base, cur)
+    low, high = sorted((1.0, machine_factor))
+    if low == high or not plain.enough:
+        return plain
+    ratio, _ = hodges_lehmann_ratio(base, cur)
+    worse = 1 / ratio if metric.higher_is_better else ratio
+    if low <= worse <= high:
+        return JudgedSamples(base, cur, 1.0, within_machine=True)
+    shift = high if worse > high else low
+    # A slower machine raises a latency and lowers a throughput.
+    scaled = [b / shift for b in base] if metric.higher_is_better else [b * shift for b in base]
+    return JudgedSamples(scaled, cur, shift)
 
 
-def p_value(base: Sequence[float], cur: Sequence[float]) -> float | None:
-    """The U test's p of one operation's round figures, None when it has no test."""
-    if min(len(base), len(cur)) < MIN_ROUNDS or not all(v > 0 for v in (*base, *cur)):
+def p_value(judged: JudgedSamples) -> float | None:
+    """The U test's p for one operation, None when it has no test; 1.0 within the machine."""
+    if not judged.enough:
         return None
-    return mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur)).p_value
+    if judged.within_machine:
+        return 1.0  # no evidence of a change of the code's own
+    base, cur = (Distribution.from_values(v) for v in (judged.baseline, judged.current))
+    return mann_whitney_u(base, cur).p_value

@@ -22,9 +22,9 @@ rounds as the operations:
   operations' own event loop, so their load slows it too (a run whose
   operations each did 1.5 ms more Python work had it 116-191 % slower).
 
-The regression gate judges relative to the CPU loop, and says so with its
-change, only when the loop moved; a moved round trip is a warning beside the
-verdicts, never divided out (:mod:`dbprobe.gate.compare`).
+When the CPU loop moved, the regression gate sets aside a change up to the
+loop's own as the machine's, and says so; a moved round trip is a warning
+beside the verdicts, never set aside (:mod:`dbprobe.gate.compare`).
 
 The loop blocks the event loop for about 5 ms once per round (not per phase
 of a catalogue: its phases share their round's reference): next to a

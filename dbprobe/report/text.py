@@ -42,8 +42,8 @@ def format_interval(result: CompareResult) -> str:
 
 
 def format_judged(result: CompareResult) -> str:
-    """The change the verdict is about (of the round figures, relative to the CPU reference
-    when it moved) with its 95% interval."""
+    """The change the verdict is about (of the round figures, beyond what the machine's
+    change explains when its CPU reference moved) with its 95% interval."""
     if math.isnan(result.ratio):
         return "—"
     if result.interval is None:
@@ -108,7 +108,7 @@ def thresholds_line(comparison: Comparison) -> str:
     text += "; samples: one figure per round, Mann-Whitney U"
     if comparison.judged_by is not None:
         text += (
-            f"; judged relative to the {comparison.judged_by.reference.label}, which moved "
-            f"{comparison.machine_factor - 1:+.1%}"
+            f"; changes up to the {comparison.judged_by.reference.label}'s own "
+            f"({comparison.machine_factor - 1:+.1%}) set aside"
         )
     return text

@@ -198,12 +198,38 @@ def test_a_slower_machine_is_told_by_its_reference_and_the_operation_that_change
     assert [r.operation for r in comparison.regressions()] == ["write"]
     (write,) = comparison.regressions()
     assert write.ratio == pytest.approx(2.5, rel=0.1)
-    assert "relative to the machine reference (a fixed CPU loop)" in write.describe()
+    assert "judged beyond the machine reference's +40.0%" in write.describe()
     assert any("the machine itself changed: machine reference" in w for w in comparison.warnings)
+    others = [r for r in comparison.results if r.operation != "write"]
+    assert all(r.verdict in (Verdict.UNCHANGED, Verdict.INSUFFICIENT) for r in others)
     absolute = compare_reports(
         synthetic.report(base, cpu_ms=before), synthetic.report(cur, cpu_ms=after), normalize=False
     )
     assert {r.operation for r in absolute.regressions()} == {"a", "b", "c", "write"}
+
+
+@pytest.mark.parametrize("machine", [0.6, 1.4], ids=["machine-faster", "machine-slower"])
+@pytest.mark.parametrize("ops", [1.0, 1.2], ids=["waiting", "partly-computing"])
+def test_a_change_the_machine_can_explain_is_never_a_verdict_either_way(
+    machine: float, ops: float
+) -> None:
+    # Operations that wait (sleeps, the database) do not change with the
+    # machine's CPU; those that compute change as much as it. Dividing every
+    # figure by the CPU loop called an unchanged pytest session of 2-4 ms
+    # sleeps "70 % slower" when the loop ran faster than in the baseline's.
+    factor = ops if machine > 1 else 1 / ops
+    rng = random.Random(16)
+    base, cur = _ops(rng, dict.fromkeys(("a", "b", "c"), factor))
+    before = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    comparison = compare_reports(
+        synthetic.report(base, cpu_ms=before),
+        synthetic.report(cur, cpu_ms=[machine * v for v in before]),
+    )
+    assert comparison.judged_by is not None
+    assert comparison.machine_factor == pytest.approx(machine, rel=0.02)
+    assert comparison.regressions() == ()
+    assert all(r.verdict is not Verdict.IMPROVED for r in comparison.results)
+    assert exit_status(comparison) == 0
 
 
 def test_a_slower_round_trip_is_warned_of_and_never_divided_out() -> None:
