@@ -17,6 +17,8 @@ from itertools import accumulate
 
 from hdrh.histogram import HdrHistogram
 
+from dbprobe.metrics.histogram import nonzero_buckets
+
 __all__ = ["Distribution", "rank_of_quantile"]
 
 
@@ -70,13 +72,12 @@ class Distribution:
         """
         values: list[float] = []
         counts: list[int] = []
-        for index, n in enumerate(hist.counts[: hist.counts_len]):
-            if n:
-                value = hist.get_value_from_index(index)
-                low = hist.get_lowest_equivalent_value(value)
-                high = hist.get_highest_equivalent_value(value)
-                values.append(float(low + (high - low + 1) // 2))
-                counts.append(int(n))
+        for index, n in nonzero_buckets(hist):
+            value = hist.get_value_from_index(index)
+            low = hist.get_lowest_equivalent_value(value)
+            high = hist.get_highest_equivalent_value(value)
+            values.append(float(low + (high - low + 1) // 2))
+            counts.append(int(n))
         return cls(tuple(values), tuple(counts))
 
     @classmethod

@@ -71,3 +71,25 @@ def test_summary_metric_lookup_by_name() -> None:
     assert summary.metric_ms("max") == pytest.approx(2.0, rel=1e-3)
     with pytest.raises(KeyError):
         summary.metric_ms("p42")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_summary_percentiles_are_hdrhistograms_own(seed: int) -> None:
+    # The summary walks only the non-empty buckets; what it reports must be
+    # exactly what hdrh's own (slow) walk over every bucket gives.
+    rng = random.Random(seed)
+    hist = LatencyHistogram()
+    for _ in range(rng.randrange(1, 3000)):
+        hist.record_ns(int(rng.lognormvariate(14, 1.5)))
+    summary = hist.summary()
+    raw = hist._hist
+    expected = {p: raw.get_value_at_percentile(p) / 1000 for p in (50, 90, 95, 99, 99.9)}
+    assert (summary.p50_ms, summary.p90_ms, summary.p95_ms, summary.p99_ms, summary.p999_ms) == (
+        expected[50],
+        expected[90],
+        expected[95],
+        expected[99],
+        expected[99.9],
+    )
+    assert summary.mean_ms == pytest.approx(raw.get_mean_value() / 1000, rel=1e-9)
+    assert summary.stddev_ms == pytest.approx(raw.get_stddev() / 1000, rel=1e-9)
