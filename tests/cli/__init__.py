@@ -9,15 +9,21 @@ from pathlib import Path
 
 
 def run_dbprobe(
-    args: list[str], tmp_path: Path, *, cwd: Path | None = None, timeout: float = 300
+    args: list[str],
+    tmp_path: Path,
+    *,
+    cwd: Path | None = None,
+    timeout: float = 300,
+    data_dir: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m dbprobe ARGS`` with its data directory under ``tmp_path``.
+    """``python -m dbprobe ARGS`` with its data directory ``data_dir`` (else under ``tmp_path``).
 
-    ``DBPROBE_DB_URL`` is dropped, so that the embedded SQLite file is the
-    default target unless the arguments say otherwise.
+    ``DBPROBE_DB_URL`` and ``DBPROBE_HISTORY`` are dropped, so that the
+    embedded SQLite file is the default target and the history store lives in
+    the data directory unless the arguments say otherwise.
     """
-    env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
-    env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
+    env = {k: v for k, v in os.environ.items() if k not in ("DBPROBE_DB_URL", "DBPROBE_HISTORY")}
+    env["DBPROBE_DATA_DIR"] = str(data_dir or tmp_path / "data")
     return subprocess.run(
         [sys.executable, "-m", "dbprobe", *args],
         env=env,

@@ -12,11 +12,9 @@ accepts any password.
 
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from dbprobe.database.url import Target
+from tests.cli import run_dbprobe
 
 PASSWORD = "s3cr3t-Pa55-xyz"
 RUN = ["--transactions", "1", "--threads", "1", "--quiet"]
@@ -38,17 +37,7 @@ _AUTH_CLEARTEXT_PASSWORD = 3
 def run_cli(
     args: list[str], data_dir: Path, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("DBPROBE_DB_URL", None)
-    env["DBPROBE_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run_dbprobe(args, data_dir, data_dir=data_dir, timeout=timeout)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *expected: str) -> str:
