@@ -86,7 +86,10 @@ _SCENARIOS = """
 
     from dbprobe.scenarios import scenario
 
-    # Each operation takes its time three times as long when SLOWER=3.
+    # Each operation takes its time three times as long when SLOWER=3. The
+    # sleeps are long next to the few ms a busy machine adds to every SQLite
+    # operation, so that the change stays well beyond what a machine whose CPU
+    # reference slowed between the runs could explain (that much is set aside).
     FACTOR = float(os.environ.get("SLOWER", "1"))
 
 
@@ -98,17 +101,17 @@ _SCENARIOS = """
 
     @scenario
     async def small(ctx):
-        await _work(ctx, 2)
+        await _work(ctx, 10)
 
 
     @scenario
     async def medium(ctx):
-        await _work(ctx, 4)
+        await _work(ctx, 20)
 
 
     @scenario
     async def large(ctx):
-        await _work(ctx, 8)
+        await _work(ctx, 40)
 """
 
 
