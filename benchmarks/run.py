@@ -440,6 +440,10 @@ interpreter's own start (`python -c pass`), {s.startup_repeat} runs each, interl
 `python -m dbprobe {" ".join(s.uow_argv)}` on the default SQLite target (in a temporary
 `DBPROBE_DATA_DIR`): the first run seeds the file, the next ones find it seeded; their
 reference is the time the run is asked to measure (warm-up + duration).
+The pytest plugin: the time `import dbprobe.pytest_plugin` takes in a process that has
+imported pytest and pytest-asyncio already (what every pytest start in an environment with
+dbprobe installed pays), and a one-test pytest session with the plugin against the same
+session with `-p no:dbprobe`, interleaved.
 """
     py = [sys.executable, "-c", "pass"]
     helpcmd = [sys.executable, "-m", "dbprobe", "--help"]
@@ -452,6 +456,26 @@ reference is the time the run is asked to measure (warm-up + duration).
     helps, pythons = _interleaved(
         s.startup_repeat, lambda: timed(helpcmd), lambda: timed(py), label="--help / python"
     )
+    plugin_import = [
+        sys.executable,
+        "-c",
+        "import time, pytest, pytest_asyncio; t = time.perf_counter(); "
+        "import dbprobe.pytest_plugin; print(time.perf_counter() - t)",
+    ]
+    imports_ms = tuple(
+        float(subprocess.run(plugin_import, capture_output=True, check=True, text=True).stdout)
+        * 1000
+        for _ in range(s.startup_repeat)
+    )
+    with tempfile.TemporaryDirectory() as project:
+        Path(project, "test_one.py").write_text("def test_one():\n    assert True\n")
+        session = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", project]
+        with_plugin, without = _interleaved(
+            s.startup_repeat,
+            lambda: timed(session),
+            lambda: timed([*session, "-p", "no:dbprobe"]),
+            label="pytest with / without the plugin",
+        )
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, DBPROBE_DATA_DIR=tmp)
         uow = [sys.executable, "-m", "dbprobe", *s.uow_argv, "--quiet"]
@@ -474,6 +498,19 @@ reference is the time the run is asked to measure (warm-up + duration).
                 "`python -c pass`",
                 pythons,
                 Target(Check.VALUE_AT_MOST, 0.5),
+            ),
+            Figure(
+                "`import dbprobe.pytest_plugin` after pytest",
+                "ms",
+                imports_ms,
+                target=Target(Check.VALUE_AT_MOST, 20),
+            ),
+            Figure(
+                "a one-test pytest session",
+                "s",
+                with_plugin,
+                "the same with `-p no:dbprobe`",
+                without,
             ),
             Figure(
                 f"`python -m dbprobe {' '.join(s.uow_argv)}`, seeded",

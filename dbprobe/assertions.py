@@ -22,7 +22,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -33,7 +32,7 @@ from dbprobe.instrument.nplusone import (
     is_missing_greenlet,
     missing_greenlet_finding,
 )
-from dbprobe.instrument.statements import StatementRecorder, count_statements
+from dbprobe.instrument.statements import StatementRecorder, count_statements, failed_load
 from dbprobe.result.findings import Finding, FindingKind
 
 __all__ = [
@@ -112,14 +111,14 @@ class Capture:
         r = self._recorder
         return (
             find_n_plus_one(r.statements.values(), operation=None, threshold=self._threshold)
-            + find_unused_eager_loads(r.eager_loaded(), r.reads, operation=None)
+            + find_unused_eager_loads(
+                r.eager_loaded(), r.reads, operation=None, locations=r.eager_locations
+            )
             + self._extra
         )
 
     def _note_missing_greenlet(self) -> None:
-        self._extra.append(
-            missing_greenlet_finding(self._recorder.last_relationship, operation=None)
-        )
+        self._extra.append(missing_greenlet_finding(failed_load(self._recorder), operation=None))
 
 
 @asynccontextmanager
@@ -137,7 +136,7 @@ async def capture(
         cap = Capture(recorder, n_plus_one_threshold)
         try:
             yield cap
-        except (sa_exc.MissingGreenlet, sa_exc.StatementError) as exc:
+        except Exception as exc:  # a MissingGreenlet, or an error raised from one
             if is_missing_greenlet(exc):
                 cap._note_missing_greenlet()
             raise
@@ -159,13 +158,22 @@ class QueryBudgetError(AssertionError):
         )
 
 
+def _with_location(finding: Finding) -> str:
+    where = finding.location
+    return (
+        f"{finding.message} (at {where})"
+        if where and where not in finding.message
+        else finding.message
+    )
+
+
 class NPlusOneError(AssertionError):
     """Raised by :func:`assert_no_n_plus_one` when the block has an N+1 pattern."""
 
     def __init__(self, findings: list[Finding], cap: Capture) -> None:
         self.findings = findings
         super().__init__(
-            "\n".join(f.message for f in findings) + "\n\nStatements:\n" + _listing(cap)
+            "\n".join(map(_with_location, findings)) + "\n\nStatements:\n" + _listing(cap)
         )
 
 

@@ -50,6 +50,8 @@ class BenchStats:
         samples: the rounds cut into consecutive groups, each with the machine's
             reference measured before it: the regression gate's samples
             (:mod:`dbprobe.gate.compare`).
+        iqr_ms: the interquartile range (p75 - p25) of the timed rounds, as
+            pytest-benchmark reports it beside the standard deviation.
     """
 
     name: str
@@ -63,6 +65,7 @@ class BenchStats:
     histogram: str
     timed: bool = True
     samples: tuple[RoundFigures, ...] = ()
+    iqr_ms: float = 0.0
 
     @property
     def min_ms(self) -> float:
@@ -87,6 +90,10 @@ class BenchStats:
     @property
     def mean_ms(self) -> float:
         return self.latency.mean_ms
+
+    @property
+    def stddev_ms(self) -> float:
+        return self.latency.stddev_ms
 
 
 async def bench(
@@ -144,7 +151,12 @@ async def bench(
             counts.append(recorder.count)
             tally.add(
                 find_n_plus_one(recorder.statements.values(), operation=name, threshold=threshold)
-                + find_unused_eager_loads(recorder.eager_loaded(), recorder.reads, operation=name)
+                + find_unused_eager_loads(
+                    recorder.eager_loaded(),
+                    recorder.reads,
+                    operation=name,
+                    locations=recorder.eager_locations,
+                )
             )
 
     share, extra = divmod(rounds, concurrency)
@@ -152,6 +164,7 @@ async def bench(
         await worker(rounds)
     else:
         await asyncio.gather(*(worker(share + (i < extra)) for i in range(concurrency)))
+    p25_ms, p75_ms = histogram.percentiles_ms(25.0, 75.0)
     return BenchStats(
         name=name,
         rounds=rounds,
@@ -163,6 +176,7 @@ async def bench(
         findings=tuple(tally.findings()),
         histogram=histogram.encode(),
         timed=timed,
+        iqr_ms=p75_ms - p25_ms,
         samples=tuple(
             RoundFigures(
                 ns / 1e9 / concurrency,

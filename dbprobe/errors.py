@@ -10,7 +10,8 @@ The exception tree::
     │   ├── HistoryFileError         the history store is unreadable, corrupt or not dbprobe's
     │   ├── UnknownBaselineError     no saved baseline has the name asked for
     │   ├── ComparisonMismatchError  two runs of different probes, scales or backends compared
-    │   └── HtmlUnavailableError     an HTML report asked for without matplotlib
+    │   ├── HtmlUnavailableError     an HTML report asked for without matplotlib
+    │   └── OutputFileError          an output file or directory cannot be written where asked
     └── TargetError                  the target database refused us (CLI exit 2)
         ├── ConnectError             no connection: refused, unreachable, bad password, no database
         └── SeedStateError           the target holds a half-seeded or foreign dbprobe namespace
@@ -45,6 +46,7 @@ __all__ = [
     "HistoryFileError",
     "HtmlUnavailableError",
     "Interrupted",
+    "OutputFileError",
     "ReportFileError",
     "SeedStateError",
     "TargetError",
@@ -89,6 +91,10 @@ class ComparisonMismatchError(UsageError):
 
 class HtmlUnavailableError(UsageError):
     """Raised by the HTML renderer when matplotlib is not installed."""
+
+
+class OutputFileError(UsageError):
+    """Raised by the command line's check of the files it will write, before a run starts."""
 
 
 class TargetError(DbprobeError):

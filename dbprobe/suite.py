@@ -15,7 +15,8 @@ saved as ``NAME/<probe>``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +34,13 @@ from dbprobe.report.exports import custom_smaller_is_better, pytest_benchmark_js
 from dbprobe.report.html import render_suite_html
 from dbprobe.report.markdown import format_suite_markdown
 from dbprobe.report.view import ReportView
+from dbprobe.result.files import write_text_atomic
 from dbprobe.result.jsonio import write_report
 from dbprobe.result.model import Report
 
 __all__ = [
     "SUITE_PROBES",
+    "FileWriter",
     "SuiteFiles",
     "SuiteProbe",
     "SuiteSettings",
@@ -46,6 +49,7 @@ __all__ = [
     "run_suite",
     "save_suite_baseline",
     "suite_baseline_name",
+    "suite_file_names",
     "write_suite",
 ]
 
@@ -206,13 +210,41 @@ def judge_suite(
 
 @dataclass(frozen=True)
 class SuiteFiles:
-    """What :func:`write_suite` wrote."""
+    """Where :func:`write_suite` put each format (some may have failed: see its ``write_file``)."""
 
     reports: tuple[Path, ...]
     markdown: Path
     html: Path | None
     pytest_benchmark: Path
     custom: Path
+
+    def __iter__(self) -> Iterator[Path]:
+        yield from self.reports
+        yield self.markdown
+        if self.html is not None:
+            yield self.html
+        yield self.pytest_benchmark
+        yield self.custom
+
+
+def suite_file_names(probes: Sequence[str], *, html: bool = True) -> SuiteFiles:
+    """The names of the files a suite of ``probes`` writes (relative to its directory)."""
+    return SuiteFiles(
+        reports=tuple(Path(f"{probe}.json") for probe in probes),
+        markdown=Path("suite.md"),
+        html=Path("suite.html") if html else None,
+        pytest_benchmark=Path("pytest-benchmark.json"),
+        custom=Path("benchmark-custom.json"),
+    )
+
+
+#: ``write_file(path, write)`` writes one file of the suite by calling ``write(path)``
+#: (what it returns is not used).
+FileWriter = Callable[[Path, Callable[[Path], None]], object]
+
+
+def _write_now(path: Path, write: Callable[[Path], None]) -> None:
+    write(path)
 
 
 def write_suite(
@@ -221,28 +253,32 @@ def write_suite(
     *,
     html: bool = True,
     metric: Metric = Metric.P50,
+    write_file: FileWriter = _write_now,
 ) -> SuiteFiles:
     """Write every format of a suite's result into ``out_dir`` (created if needed).
 
-    ``html=False`` skips the HTML page (it needs matplotlib).
+    ``html=False`` skips the HTML page (it needs matplotlib). Each file is
+    written through ``write_file``: the command line's keeps a failure and
+    goes on with the next file; the default raises it.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     reports = [v.report for v in views]
-    report_paths = []
-    for report in reports:
-        path = out_dir / f"{report.run.probe}.json"
-        write_report(report, path)
-        report_paths.append(path)
-    markdown = out_dir / "suite.md"
-    markdown.write_text(format_suite_markdown(views), encoding="utf-8")
+    names = suite_file_names([r.run.probe for r in reports], html=html)
+    report_paths = tuple(out_dir / name for name in names.reports)
+    for report, path in zip(reports, report_paths, strict=True):
+        write_file(path, functools.partial(write_report, report))
+    markdown = out_dir / names.markdown
+    write_file(markdown, lambda p: write_text_atomic(p, format_suite_markdown(views)))
     html_path = None
-    if html:
-        html_path = out_dir / "suite.html"
-        html_path.write_text(render_suite_html(views), encoding="utf-8")
-    pytest_path = out_dir / "pytest-benchmark.json"
-    write_export(pytest_path, pytest_benchmark_json(reports))
+    if names.html is not None:
+        html_path = out_dir / names.html
+        write_file(html_path, lambda p: write_text_atomic(p, render_suite_html(views)))
+    pytest_path = out_dir / names.pytest_benchmark
+    write_file(pytest_path, lambda p: write_export(p, pytest_benchmark_json(reports)))
     custom_metric = metric if metric.quantile is not None else Metric.P50
-    custom_path = out_dir / "benchmark-custom.json"
-    write_export(custom_path, custom_smaller_is_better(reports, metric=custom_metric))
-    return SuiteFiles(tuple(report_paths), markdown, html_path, pytest_path, custom_path)
+    custom_path = out_dir / names.custom
+    write_file(
+        custom_path,
+        lambda p: write_export(p, custom_smaller_is_better(reports, metric=custom_metric)),
+    )
+    return SuiteFiles(report_paths, markdown, html_path, pytest_path, custom_path)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -104,3 +104,38 @@ async def tiny_db(target: Target) -> AsyncIterator[Database]:
         yield db
     finally:
         await db.dispose()
+
+
+@pytest.fixture
+def private_pg(pg_target: Target, request: pytest.FixtureRequest) -> Iterator[Target]:
+    """A PostgreSQL database of this test's own, for a test that alters or breaks its schema.
+
+    Named after the test database and the test module, so parallel workers and
+    engineers sharing the server never meet in it; dropped afterwards.
+    """
+    import asyncpg
+
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:30]
+    name = f"{pg_target.url.database}_{module}"
+    admin = pg_target.url.set(drivername="postgresql", database="postgres")
+
+    async def run(statement: str) -> None:
+        conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    yield resolve_target(pg_target.url.set(database=name).render_as_string(hide_password=False), {})
+    asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def own_target(target: Target, request: pytest.FixtureRequest) -> Target:
+    """``target``, but on PostgreSQL a database of the test's own (:func:`private_pg`),
+    for a test that deletes rows or drops indexes of dbprobe's schema."""
+    if target.backend is Backend.SQLITE:
+        return target
+    return request.getfixturevalue("private_pg")  # type: ignore[no-any-return]

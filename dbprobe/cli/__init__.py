@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from dbprobe.cli.parser import ArgumentError, build_parser
+from dbprobe.cli.printable import one_line
 from dbprobe.cli.status import EXIT_USAGE
 
 __all__ = ["build_parser", "main"]
@@ -24,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except ArgumentError as exc:
-        print(f"dbprobe: error: {exc}", file=sys.stderr)
+        print(f"dbprobe: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     # Imported only now: the commands need SQLAlchemy, rich and the drivers.
     from dbprobe.cli.commands import run_command

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -14,10 +15,18 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from dbprobe.cli.parser import DEFAULT_DURATION_S
+from dbprobe.cli.outputs import Outputs
+from dbprobe.cli.preflight import preflight
+from dbprobe.cli.printable import one_line
+from dbprobe.cli.progress import ConsoleProgress
+from dbprobe.cli.shared_options import (
+    DEFAULT_DURATION_S,
+    DEFAULT_PROGRESS_S,
+    REPO_DEFAULT_TRANSACTIONS,
+)
 from dbprobe.cli.status import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from dbprobe.cli.terminal import make_console
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import SeedResult, seed
 from dbprobe.database.engine import Isolation, PoolOptions, open_database
@@ -30,8 +39,7 @@ from dbprobe.probes.repo import catalogue as repo
 from dbprobe.probes.repo.probe import run_repo
 from dbprobe.probes.uow import run_uow
 from dbprobe.report.console import print_report
-from dbprobe.result.findings import Severity
-from dbprobe.result.jsonio import write_report
+from dbprobe.result.findings import Finding, Severity
 from dbprobe.result.model import Report
 
 __all__ = ["run_command"]
@@ -39,74 +47,40 @@ __all__ = ["run_command"]
 T = TypeVar("T")
 
 
-class _ConsoleHooks:
-    """Progress display on stderr while seeding and running."""
-
-    def __init__(self, err: Console, quiet: bool) -> None:
-        self._err = err
-        self._quiet = quiet
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=quiet,
-        )
-        self._seed_task: TaskID | None = None
-        self._run_task: TaskID | None = None
-
-    def __enter__(self) -> _ConsoleHooks:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def seed_progress(self, loaded: int, expected: int) -> None:
-        if self._seed_task is None:
-            self._seed_task = self._progress.add_task("seeding", total=expected, detail="")
-        self._progress.update(
-            self._seed_task, completed=min(loaded, expected), detail=f"{loaded:,} rows"
-        )
-
-    def run_start(self, what: str) -> None:
-        if self._seed_task is not None:
-            self._progress.remove_task(self._seed_task)
-            self._seed_task = None
-        # Always said, even with --quiet: a supervisor (or a test) can tell that
-        # measurement has begun.
-        self._err.print(f"running {what}", highlight=False)
-        self._run_task = self._progress.add_task("measuring", total=1.0, detail="")
-
-    def run_progress(self, fraction: float, done: int) -> None:
-        if self._run_task is not None:
-            self._progress.update(self._run_task, completed=fraction, detail=f"{done:,} tx")
-
-    def run_tick(self, point: Any) -> None:
-        from dbprobe.report.console import format_live
-
-        if self._run_task is not None:
-            self._progress.update(self._run_task, detail=format_live(point))
-
-    def hooks(self) -> ProbeHooks:
-        return ProbeHooks(
-            self.seed_progress, self.run_start, self.run_progress, on_tick=self.run_tick
-        )
-
-
 async def _with_progress(
     args: argparse.Namespace,
     err: Console,
     run: Callable[[asyncio.Event, ProbeHooks], Awaitable[T]],
+    on_report: Callable[[Report], None] | None = None,
 ) -> T:
     """Run with SIGINT/SIGTERM setting ``stop`` and the progress display on stderr."""
     stop = asyncio.Event()
     _install_stop_signals(stop)
-    with _ConsoleHooks(err, quiet=args.quiet) as hooks:
-        return await run(stop, hooks.hooks())
+    with _progress(args, err) as progress:
+        return await run(stop, dataclasses.replace(progress.hooks(), on_report=on_report))
+
+
+def _progress(args: argparse.Namespace, err: Console) -> ConsoleProgress:
+    return ConsoleProgress(
+        err,
+        quiet=getattr(args, "quiet", False),
+        interval_s=getattr(args, "progress", None),
+        default_interval_s=DEFAULT_PROGRESS_S,
+    )
+
+
+def _keep_early(args: argparse.Namespace) -> Callable[[Report], None]:
+    """Write the report files as the run made them, before user code runs again (a
+    scenario file's teardown); :func:`_finish` writes them again with all it adds."""
+
+    def keep(report: Report) -> None:
+        from dbprobe.cli.gate import write_files
+        from dbprobe.report.view import ReportView
+
+        # A file that cannot be written is reported by _finish, after teardown.
+        write_files(ReportView(report), args, Outputs())
+
+    return keep
 
 
 async def _measure(
@@ -116,7 +90,7 @@ async def _measure(
     run: Callable[[asyncio.Event, ProbeHooks], Awaitable[Report]],
 ) -> int:
     """What every probe command shares: stop on signals, show progress, finish."""
-    return _finish(await _with_progress(args, err, run), args, out)
+    return _finish(await _with_progress(args, err, run, _keep_early(args)), args, out)
 
 
 def _install_stop_signals(stop: asyncio.Event) -> None:
@@ -133,9 +107,10 @@ async def _seed_command(
     scale = load_scale(args.scale)
     db = await open_database(target, PoolOptions(size=1, connect_timeout_s=args.connect_timeout))
     try:
-        with _ConsoleHooks(err, quiet=False) as hooks:
+        with _progress(args, err) as progress:
             result: SeedResult = await run_until_stopped(
-                seed(db, scale, args.seed, on_progress=hooks.seed_progress, force=args.force), stop
+                seed(db, scale, args.seed, on_progress=progress.seed_progress, force=args.force),
+                stop,
             )
     finally:
         await db.dispose()
@@ -163,10 +138,14 @@ def _plan(args: argparse.Namespace, default_duration_s: float | None, default_tx
         "latency_limit_ms": args.latency_limit,
         "processes": args.processes,
         "rounds": args.rounds,
+        "grace_s": args.grace,
     }
     if args.profile is not None:
         extra["profile"] = args.profile
-    return LoadPlan(args.threads, transactions, duration, args.warmup, **extra)
+    warmup = args.warmup
+    if warmup is None:
+        warmup = 0.0 if args.transactions is not None else args.timed_warmup_s
+    return LoadPlan(args.threads, transactions, duration, warmup, **extra)
 
 
 def _target_options(args: argparse.Namespace, target: Target) -> TargetOptions:
@@ -174,6 +153,7 @@ def _target_options(args: argparse.Namespace, target: Target) -> TargetOptions:
         target=target,
         scale=args.scale,
         seed=args.seed,
+        force=args.force,
         isolation=Isolation(args.isolation) if args.isolation else None,
         pool=PoolOptions(
             size=args.pool_size or args.threads,
@@ -205,17 +185,16 @@ async def _uow_command(
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
             max_error_rate=args.max_error_rate,
+            explain=args.explain,
+            explain_min_rows=args.explain_min_rows,
         ),
     )
-
-
-_REPO_DEFAULT_TRANSACTIONS = 20
 
 
 async def _repo_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
-    plan = _plan(args, None, _REPO_DEFAULT_TRANSACTIONS)
+    plan = _plan(args, None, REPO_DEFAULT_TRANSACTIONS)
     return await _measure(
         args,
         out,
@@ -231,6 +210,8 @@ async def _repo_command(
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
             max_error_rate=args.max_error_rate,
+            explain=args.explain,
+            explain_min_rows=args.explain_min_rows,
         ),
     )
 
@@ -262,6 +243,9 @@ async def _run_scenarios_command(
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
             max_error_rate=args.max_error_rate,
+            hook_timeout_s=args.hook_timeout,
+            explain=args.explain,
+            explain_min_rows=args.explain_min_rows,
         ),
     )
 
@@ -275,10 +259,9 @@ def _list_scenarios(args: argparse.Namespace, out: Console) -> int:
 
 
 def _merge_command(args: argparse.Namespace, out: Console) -> int:
-    from dbprobe.report.merge import merge_reports
-    from dbprobe.result.jsonio import read_report
+    from dbprobe.report.merge import merge_reports, read_reports_to_merge
 
-    merged = merge_reports([read_report(p) for p in args.reports], slos=args.slo)
+    merged = merge_reports(read_reports_to_merge(args.reports), slos=args.slo)
     return _finish(merged, args, out)
 
 
@@ -304,6 +287,8 @@ async def _select_command(
             hooks=hooks,
             slos=args.slo,
             max_error_rate=args.max_error_rate,
+            explain=args.explain,
+            explain_min_rows=args.explain_min_rows,
         ),
     )
 
@@ -327,6 +312,7 @@ async def _pool_command(
         target=target,
         scale=args.scale,
         seed=args.seed,
+        force=args.force,
         pool=probe.pool_options(args.connect_timeout),
     )
     return await _measure(
@@ -388,6 +374,7 @@ async def _isolation_command(
         target=target,
         scale=args.scale,
         seed=args.seed,
+        force=args.force,
         pool=PoolOptions(size=1, connect_timeout_s=args.connect_timeout),
     )
     return await _measure(
@@ -403,18 +390,29 @@ async def _isolation_command(
 async def _clean_command(
     args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
 ) -> int:
-    from dbprobe.data.seeding import clean
+    from dbprobe.data.seeding import clean, other_tables
     from dbprobe.database.url import data_dir
 
+    pool = PoolOptions(size=1, connect_timeout_s=args.connect_timeout)
     path = target.sqlite_path
     if path is not None and path.parent == data_dir() and path.name == "dbprobe.sqlite3":
-        # dbprobe's own default file: all of it is dbprobe's, so it goes whole.
-        removed = [p for p in (path, *path.parent.glob(path.name + "-*")) if p.exists()]
-        for p in removed:
-            p.unlink()
-        out.print(f"removed {', '.join(str(p) for p in removed) or 'nothing'}", highlight=False)
-        return EXIT_OK
-    db = await open_database(target, PoolOptions(size=1, connect_timeout_s=args.connect_timeout))
+        # dbprobe's own default file goes whole, unless somebody put tables of
+        # their own in it: then only dbprobe's tables are dropped, as anywhere else.
+        others: list[str] = []
+        if path.exists():
+            db = await open_database(target, pool)
+            try:
+                others = await other_tables(db)
+            finally:
+                await db.dispose()
+        if not others:
+            removed = [p for p in (path, *path.parent.glob(path.name + "-*")) if p.exists()]
+            for p in removed:
+                p.unlink()
+            shown = ", ".join(str(p) for p in removed) or "nothing"
+            out.print(f"removed {shown}", highlight=False)
+            return EXIT_OK
+    db = await open_database(target, pool)
     try:
         result = await clean(db)
     finally:
@@ -442,6 +440,7 @@ async def _suite_command(
         target=target,
         scale=args.scale,
         seed=args.seed,
+        force=args.force,
         pool=PoolOptions(size=args.threads, connect_timeout_s=args.connect_timeout),
     )
     reports = await _with_progress(
@@ -461,19 +460,17 @@ def _list_isolation_tests(args: argparse.Namespace, out: Console) -> int:
 
 
 def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
-    if hasattr(args, "compare"):
-        from dbprobe.cli.gate import after_run
+    from dbprobe.cli.gate import after_run, print_failures, print_lines
 
-        report = after_run(report, args, out)
-    elif any(getattr(args, name, None) for name in ("markdown", "html", "export")):
-        # Probes without a baseline to compare with (pool, deadlock, isolation, merge).
-        from dbprobe.cli.gate import write_report_files
-
-        write_report_files(report, args)
-    if args.json is not None:
-        write_report(report, args.json)
+    outputs = Outputs()
+    done = after_run(report, args, outputs)
+    report = done.report
     if not args.quiet:
         print_report(report, out)
+        # After the table: the verdicts judge its figures, and a CI log ends with them.
+        print_lines(done.lines, out)
+    # After the table, so a CI log ends with what went wrong.
+    failed = print_failures(outputs)
     if report.run.interrupted:
         # Everything worth keeping is written. Workers cancelled mid-transaction
         # may still be unwinding: an aiosqlite thread blocked in SQLite's busy
@@ -483,10 +480,21 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(EXIT_INTERRUPTED)
+    if failed is not None:
+        return failed
     failing = set(getattr(args, "fail_on", ()))  # kinds; regression levels made ERRORs
-    if any(f.severity is Severity.ERROR or f.kind in failing for f in report.findings):
-        return EXIT_FINDINGS
-    return EXIT_OK
+    causes = [f for f in report.findings if f.severity is Severity.ERROR or f.kind in failing]
+    for finding in causes:
+        # Last on stderr, so a CI log says why the step failed without reading the table.
+        print(_failure_line(finding, failing), file=sys.stderr)
+    return EXIT_FINDINGS if causes else EXIT_OK
+
+
+def _failure_line(finding: Finding, failing: set[str]) -> str:
+    """``dbprobe: exit 1: n_plus_one on list_programs (--fail-on n_plus_one): <message>``."""
+    why = f"--fail-on {finding.kind}" if finding.kind in failing else "severity error"
+    where = f" on {finding.operation}" if finding.operation else ""
+    return f"dbprobe: exit 1: {finding.kind}{where} ({why}): {one_line(finding.message)}"
 
 
 def _gate(name: str) -> Callable[[argparse.Namespace, Console], int]:
@@ -539,17 +547,17 @@ _ON_TARGET: dict[str, _TargetCommand] = {
 
 def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Run the parsed command; DbprobeErrors become one line on stderr and status 2."""
-    # Written to a file or a CI log, the table keeps its full width instead of
-    # rich's 80-column default for non-terminals.
-    out = Console() if sys.stdout.isatty() else Console(width=160)
-    err = Console(stderr=True)
+    out = make_console()
+    err = make_console(stderr=True)
     shown_argv = ["dbprobe", *(mask_url_text(a) for a in argv)]
     try:
         if args.command in _OFFLINE:
+            preflight(args, None)
             return _OFFLINE[args.command](args, out)
         if getattr(args, "list", False):
             return _LISTINGS[args.command](args, out)
         target = resolve_target(args.db)
+        preflight(args, target)
         return asyncio.run(_ON_TARGET[args.command](args, target, shown_argv, out, err))
     except Interrupted:
         err.print(
@@ -563,7 +571,7 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
         os._exit(EXIT_INTERRUPTED)
     except DbprobeError as exc:
         # One line, no traceback: the message says what to fix.
-        print(f"dbprobe: error: {exc}", file=sys.stderr)
+        print(f"dbprobe: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

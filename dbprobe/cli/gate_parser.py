@@ -13,7 +13,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from dbprobe.cli.option_types import fraction, int_at_least
+from dbprobe.cli.option_types import fraction, int_between, output_path
+from dbprobe.result.limits import MAX_COUNT
 from dbprobe.result.options import SCALE_NAMES
 
 __all__ = [
@@ -39,7 +40,7 @@ EXPORT_KINDS = ("pytest-benchmark", "github-action-benchmark")
 def add_history_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--history",
-        type=Path,
+        type=output_path,
         metavar="PATH",
         help="the baseline and history store (default $DBPROBE_HISTORY, else history.sqlite3 "
         "in dbprobe's data directory)",
@@ -69,10 +70,10 @@ def add_comparison_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_report_files(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--markdown", type=Path, metavar="PATH", help="write a Markdown report")
+    p.add_argument("--markdown", type=output_path, metavar="PATH", help="write a Markdown report")
     p.add_argument(
         "--html",
-        type=Path,
+        type=output_path,
         metavar="PATH",
         help="write one self-contained HTML report (needs the html extra: matplotlib)",
     )
@@ -110,15 +111,15 @@ def add_gate_commands(sub: Any) -> None:
     p_list = actions.add_parser("list", help="the saved baselines")
     add_history_option(p_list)
     p_show = actions.add_parser("show", help="one baseline's report")
-    p_show.add_argument("name")
+    p_show.add_argument("name", help="the baseline's name")
     p_show.add_argument("--markdown", action="store_true", help="as Markdown")
     add_history_option(p_show)
     p_save = actions.add_parser("save", help="save a report file as a baseline")
-    p_save.add_argument("name")
-    p_save.add_argument("report", type=Path)
+    p_save.add_argument("name", help="the name to save it under")
+    p_save.add_argument("report", type=Path, help="a report file written with --json")
     add_history_option(p_save)
     p_delete = actions.add_parser("delete", help="delete a baseline")
-    p_delete.add_argument("name")
+    p_delete.add_argument("name", help="the baseline's name")
     add_history_option(p_delete)
 
     p = sub.add_parser(
@@ -150,13 +151,29 @@ def add_gate_commands(sub: Any) -> None:
     add_report_files(p)
 
     p = sub.add_parser("history", help="an operation's recorded figure over time, step changes")
-    p.add_argument("probe")
-    p.add_argument("operation")
-    p.add_argument("--metric", choices=METRICS, default="p50")
-    p.add_argument("--backend", choices=("sqlite", "postgresql"))
-    p.add_argument("--scale", choices=SCALE_NAMES)
-    p.add_argument("--window", type=int_at_least(2), default=5, help="runs on each side of a step")
+    p.add_argument("probe", help="the probe of the recorded runs, e.g. uow")
+    p.add_argument("operation", help="the operation to follow, e.g. read_program")
     p.add_argument(
-        "--step", type=fraction, default=0.10, metavar="PCT", help="smallest step (10%%)"
+        "--metric", choices=METRICS, default="p50", help="the figure to follow (default p50)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        help="only runs against this backend (default: all)",
+    )
+    p.add_argument("--scale", choices=SCALE_NAMES, help="only runs at this scale (default: all)")
+    p.add_argument(
+        "--window",
+        type=int_between(2, MAX_COUNT),
+        default=5,
+        metavar="N",
+        help="runs on each side of a step that the step is tested on (default 5)",
+    )
+    p.add_argument(
+        "--step",
+        type=fraction,
+        default=0.10,
+        metavar="PCT",
+        help="the smallest change of the median that is a step (default 10%%)",
     )
     add_history_option(p)

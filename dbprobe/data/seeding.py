@@ -17,9 +17,10 @@ from typing import Any
 from sqlalchemy import delete, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dbprobe.data.references import refuse_foreign_references
 from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, RowBatch, generate
 from dbprobe.data.scales import Scale
-from dbprobe.database.engine import PG_SCHEMA, Database
+from dbprobe.database.engine import PG_SCHEMA, Database, writing
 from dbprobe.database.url import Backend
 from dbprobe.domain.models import Base, SeedState
 from dbprobe.errors import SeedStateError
@@ -30,6 +31,7 @@ __all__ = [
     "clean",
     "create_schema",
     "ensure_seeded",
+    "other_tables",
     "seed",
     "table_checksum",
 ]
@@ -68,13 +70,22 @@ def _where(db: Database) -> str:
 async def create_schema(db: Database, *, force: bool = False) -> None:
     """Create dbprobe's namespace and tables if missing; never alters existing tables.
 
+    Like every transaction here that reads the catalog and then writes, it takes
+    SQLite's write lock when it begins (:func:`writing`): a read snapshot cannot be
+    upgraded once another process has written, and would fail at once with
+    "database is locked" instead of waiting for the busy timeout.
+
     The tables are created in one transaction together with the seed-state
     table, so a table of one of our names without the seed-state table beside
     it is somebody else's: dbprobe refuses to touch it rather than empty it.
     A target whose dbprobe tables are missing but which holds other tables is
     somebody's database too: dbprobe adds nothing to it unless ``force``.
     """
-    async with db.engine.begin() as conn:
+    if await _schema_complete(db):
+        # Nothing to create: no write lock wanted (another process may hold
+        # it for long, and a run on a seeded file only reads here).
+        return
+    async with writing(db.engine).begin() as conn:
         if db.backend is Backend.POSTGRESQL:
             await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA}"))
         existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
@@ -95,6 +106,14 @@ async def create_schema(db: Database, *, force: bool = False) -> None:
                     "dbprobe's tables beside them"
                 )
         await conn.run_sync(Base.metadata.create_all)
+
+
+async def _schema_complete(db: Database) -> bool:
+    """Whether every table of dbprobe's schema is there already (a read, no lock taken)."""
+    async with db.engine.connect() as conn:
+        existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+        await conn.rollback()
+    return {t.name for t in Base.metadata.sorted_tables} <= existing
 
 
 async def _seed_state(conn: AsyncConnection) -> Any:
@@ -147,7 +166,16 @@ async def seed(
     await create_schema(db, force=force)
     expected = _expected_rows(scale)
     loaded: dict[str, int] = dict.fromkeys(TABLE_ORDER, 0)
-    async with db.engine.begin() as conn:
+    async with writing(db.engine).begin() as conn:
+        # In the emptying transaction, so no foreign key can appear in between.
+        await refuse_foreign_references(
+            conn,
+            db.backend,
+            OWN_TABLES,
+            (*OWN_TABLES, *PROBE_TABLES),
+            where=_where(db),
+            action="emptying dbprobe's tables to seed",
+        )
         await _empty_own_tables(conn, db.backend)
         restore = await _drop_load_checks(conn) if db.backend is Backend.POSTGRESQL else []
         write = _copy_writer(conn) if db.backend is Backend.POSTGRESQL else _sqlite_writer(conn)
@@ -251,12 +279,15 @@ async def _drop_load_checks(conn: AsyncConnection) -> list[str]:
             "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
         )
     ]
+    # regclass::text comes quoted where needed; conname is raw text, which may
+    # hold a double quote (a constraint somebody renamed): quote it as an identifier.
+    quote = conn.dialect.identifier_preparer.quote
     for table, name, _ in fks:
-        await conn.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        await conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
     for index, _ in indexes:
         await conn.exec_driver_sql(f"DROP INDEX {index}")
     return [definition for _, definition in indexes] + [
-        f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+        f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}"
         for table, name, definition in fks
     ]
 
@@ -298,17 +329,30 @@ class CleanResult:
     schema_dropped: bool
 
 
+async def other_tables(db: Database) -> list[str]:
+    """The tables of the target that are not dbprobe's, by name (empty: all of it is ours)."""
+    async with db.engine.connect() as conn:
+        existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    ours = set(PROBE_TABLES) | (set(OWN_TABLES) if SeedState.__tablename__ in existing else set())
+    return sorted(existing - ours)
+
+
 async def clean(db: Database) -> CleanResult:
     """Drop exactly the tables dbprobe created (and its schema on PostgreSQL, if then empty).
 
     The seed-state table is the proof that the others are dbprobe's: without
     it nothing but dbprobe's probe tables is dropped.
     """
-    async with db.engine.begin() as conn:
+    async with writing(db.engine).begin() as conn:
         existing = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
         ours = [t for t in PROBE_TABLES if t in existing]
         if SeedState.__tablename__ in existing:
             ours += [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in existing]
+        # SQLite's DROP TABLE deletes the rows first, firing other tables' ON DELETE
+        # actions; PostgreSQL's would fail on them.
+        await refuse_foreign_references(
+            conn, db.backend, ours, ours, where=_where(db), action="dropping dbprobe's tables"
+        )
         prefix = f"{PG_SCHEMA}." if db.backend is Backend.POSTGRESQL else ""
         for table in ours:
             await conn.execute(text(f"DROP TABLE {prefix}{table}"))

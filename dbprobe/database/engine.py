@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from dbprobe.database.sqlite_close import bound_graceful_close
 from dbprobe.database.url import Backend, Target, mask_secret
@@ -30,6 +31,7 @@ __all__ = [
     "PoolOptions",
     "build_engine",
     "open_database",
+    "writing",
 ]
 
 #: The PostgreSQL schema that holds every table dbprobe creates.
@@ -131,8 +133,14 @@ def build_engine(
     isolation: Isolation,
     *,
     sqlite_busy_timeout_ms: int = 5000,
+    own_schema: bool = True,
 ) -> AsyncEngine:
-    """An AsyncEngine for ``target`` with dbprobe's per-backend settings; no I/O yet."""
+    """An AsyncEngine for ``target`` with dbprobe's per-backend settings; no I/O yet.
+
+    ``own_schema=False`` leaves PostgreSQL's ``search_path`` as the server sets
+    it: an engine for the user's own tables (the pytest plugin's default
+    ``dbprobe_engine``), which must land where the user expects, not in dbprobe's schema.
+    """
     kwargs: dict[str, Any] = {
         "pool_size": pool.size,
         "max_overflow": pool.max_overflow,
@@ -147,20 +155,35 @@ def build_engine(
             )
         path = target.sqlite_path
         assert path is not None
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConnectError(
+                f"cannot open {target.where}: its directory cannot be made "
+                f"({exc.strerror or exc}); give a path in a writable directory"
+            ) from None
         bound_graceful_close()
         kwargs["connect_args"] = {"timeout": sqlite_busy_timeout_ms / 1000}
+        # Named, not left to the dialect: before SQLAlchemy 2.0.38 aiosqlite
+        # files got a NullPool (a connection per checkout, and pool_size refused).
+        kwargs["poolclass"] = AsyncAdaptedQueuePool
         engine = create_async_engine(target.url, **kwargs)
         _sqlite_tuning(engine, sqlite_busy_timeout_ms)
         return engine
     kwargs["isolation_level"] = isolation.sql_name
-    kwargs["connect_args"] = {
-        "timeout": pool.connect_timeout_s,
+    settings = {"application_name": "dbprobe"}
+    if own_schema:
         # Every unqualified name resolves in dbprobe's own schema, so probes can
         # never read or write a user's table of the same name in public.
-        "server_settings": {"search_path": PG_SCHEMA, "application_name": "dbprobe"},
-    }
+        settings["search_path"] = PG_SCHEMA
+    kwargs["connect_args"] = {"timeout": pool.connect_timeout_s, "server_settings": settings}
     return create_async_engine(target.url, **kwargs)
+
+
+def writing(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` whose transactions take SQLite's write lock when they begin
+    (``BEGIN IMMEDIATE``); the same pool. No effect on PostgreSQL."""
+    return engine.execution_options(**{_WRITE_OPTION: True})
 
 
 async def open_database(
@@ -184,7 +207,7 @@ async def open_database(
         if isinstance(exc, Exception):
             raise ConnectError(_connect_failure_message(exc, target, pool)) from None
         raise
-    write_engine = engine.execution_options(**{_WRITE_OPTION: True})
+    write_engine = writing(engine)
     return Database(
         target=target,
         engine=engine,

@@ -56,6 +56,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError
+from dbprobe.gate.plan_changes import plan_changes
 from dbprobe.gate.references import ReferenceChange, reference_changes
 from dbprobe.gate.rounds import MIN_ROUNDS, judged_samples, overall_value, p_value
 from dbprobe.gate.stats import (
@@ -69,6 +70,7 @@ from dbprobe.gate.verdict import CompareResult, Verdict
 from dbprobe.metrics.distribution import Distribution
 from dbprobe.result.model import OperationReport, Report
 from dbprobe.result.options import MAX_ROUNDS
+from dbprobe.result.plan_evidence import PlanChangeEvidence
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -123,6 +125,8 @@ class Comparison:
         only_in_baseline, only_in_current: operations that cannot be compared.
         warnings: differences between the runs that make the comparison less
             trustworthy without making it meaningless (another host, other options).
+        plan_changes: statements explained in both runs (``--explain``) whose
+            plan has another shape now, whatever their timings say.
         references: each machine reference's change (empty when a run lacks them).
         machine_factor: the CPU reference's change when it moved and the
             verdicts set it aside (1.0: they did not): 1.3 means the machine
@@ -140,6 +144,7 @@ class Comparison:
     machine_factor: float = 1.0
     references: tuple[ReferenceChange, ...] = ()
     judged_by: ReferenceChange | None = None
+    plan_changes: tuple[PlanChangeEvidence, ...] = ()
 
     @property
     def reference(self) -> ReferenceChange | None:
@@ -475,4 +480,5 @@ def compare_reports(
         machine_factor=machine_factor,
         references=references,
         judged_by=judged_by,
+        plan_changes=plan_changes(baseline.plans, current.plans),
     )

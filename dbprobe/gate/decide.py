@@ -14,7 +14,12 @@ from pathlib import Path
 from dbprobe.gate.compare import Comparison, Verdict, compare_reports
 from dbprobe.gate.store import HistoryStore
 from dbprobe.gate.thresholds import Level, Metric, Thresholds
-from dbprobe.result.findings import Finding, FindingKind, RegressionEvidence, Severity
+from dbprobe.result.findings import (
+    Finding,
+    FindingKind,
+    RegressionEvidence,
+    Severity,
+)
 from dbprobe.result.jsonio import read_report
 from dbprobe.result.model import Report
 
@@ -91,8 +96,11 @@ class GateVerdict:
         return self.comparison.summary()
 
     def result_lines(self) -> tuple[str, ...]:
-        """One line per operation compared: values, change, interval, test, verdict."""
-        return tuple(r.describe() for r in self.comparison.results)
+        """One line per operation compared (values, change, interval, test, verdict),
+        then one per statement whose plan changed."""
+        return tuple(r.describe() for r in self.comparison.results) + tuple(
+            c.describe() for c in self.comparison.plan_changes
+        )
 
 
 def exit_status(comparison: Comparison, fail_on: Level = Level.MINOR) -> int:
@@ -143,6 +151,18 @@ def comparison_findings(
             found.append(
                 Finding(FindingKind.IMPROVEMENT, Severity.INFO, r.operation, r.describe(), evidence)
             )
+    for change in comparison.plan_changes:
+        # A warning, never an error by itself: a plan may change for the
+        # better, or with the data; --fail-on plan_changed makes it fail.
+        found.append(
+            Finding(
+                FindingKind.PLAN_CHANGED,
+                Severity.WARNING if change.worse else Severity.INFO,
+                change.operations[0] if len(change.operations) == 1 else None,
+                change.describe(),
+                change,
+            )
+        )
     return tuple(sorted(found, key=lambda f: f.severity.rank))
 
 

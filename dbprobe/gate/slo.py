@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from dbprobe.errors import ConfigError
 from dbprobe.result.findings import Finding, FindingKind, Severity, SloViolationEvidence
 from dbprobe.result.model import OperationReport
 
-__all__ = ["SloCheck", "evaluate_slos", "parse_slo"]
+__all__ = ["SloCheck", "check_slo_scopes", "evaluate_slos", "parse_slo"]
 
 _LATENCY_METRICS = ("min", "p50", "p90", "p95", "p99", "p999", "max", "mean")
 _TIME_UNITS_MS = {"us": 0.001, "µs": 0.001, "ms": 1.0, "s": 1000.0}
@@ -84,6 +84,19 @@ def _unit_of(metric: str) -> str:
     return {"error_rate": "", "throughput": "/s"}.get(metric, " ms")
 
 
+def check_slo_scopes(checks: Iterable[SloCheck], operations: Sequence[str]) -> None:
+    """A ConfigError for an objective naming an operation not among ``operations``.
+
+    Called before a run with the operations it will measure (so a typo costs
+    no measurement), and again on the measured ones.
+    """
+    for check in checks:
+        if check.operation is not None and check.operation not in operations:
+            raise ConfigError(
+                f"SLO {check.text!r} names no operation of this run ({', '.join(operations)})"
+            )
+
+
 def evaluate_slos(
     checks: Iterable[SloCheck], operations: Iterable[OperationReport]
 ) -> list[Finding]:
@@ -93,12 +106,11 @@ def evaluate_slos(
     silently passing it would hide a typo.
     """
     ops = list(operations)
+    checks = list(checks)
+    check_slo_scopes(checks, [op.name for op in ops])
     findings: list[Finding] = []
     for check in checks:
         targets = [op for op in ops if check.operation in (None, op.name)]
-        if check.operation is not None and not targets:
-            names = ", ".join(op.name for op in ops)
-            raise ConfigError(f"SLO {check.text!r} names no operation of this run ({names})")
         for op in targets:
             if op.count == 0 or check.holds_for(op):
                 continue

@@ -35,8 +35,8 @@ from typing import Any
 from dbprobe.database.url import data_dir
 from dbprobe.errors import ConfigError, HistoryFileError, UnknownBaselineError, UsageError
 from dbprobe.metrics.distribution import Distribution
+from dbprobe.result.jsonio import MALFORMED, report_from_dict, report_to_dict
 from dbprobe.result.jsonio import SCHEMA as REPORT_SCHEMA
-from dbprobe.result.jsonio import report_from_dict, report_to_dict
 from dbprobe.result.model import Report
 
 __all__ = [
@@ -45,15 +45,18 @@ __all__ = [
     "HistoryStore",
     "OperationPoint",
     "RecordedRun",
+    "check_baseline_name",
     "default_history_path",
     "machine_info",
 ]
 
 FORMAT = "dbprobe.history/1"
 
+# Every statement is idempotent, so the same script creates a store and
+# completes one whose creation was cut short (see HistoryStore._create).
 _SCHEMA_SQL = """
-CREATE TABLE dbprobe_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE baselines (
+CREATE TABLE IF NOT EXISTS dbprobe_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS baselines (
     name TEXT PRIMARY KEY,
     saved_at TEXT NOT NULL,
     probe TEXT NOT NULL,
@@ -64,7 +67,7 @@ CREATE TABLE baselines (
     machine TEXT NOT NULL,
     report TEXT NOT NULL
 );
-CREATE TABLE runs (
+CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     recorded_at TEXT NOT NULL,
     probe TEXT NOT NULL,
@@ -76,8 +79,8 @@ CREATE TABLE runs (
     machine TEXT NOT NULL,
     report TEXT NOT NULL
 );
-CREATE INDEX runs_by_probe ON runs (probe, backend, scale, started_at);
-CREATE TABLE run_operations (
+CREATE INDEX IF NOT EXISTS runs_by_probe ON runs (probe, backend, scale, started_at);
+CREATE TABLE IF NOT EXISTS run_operations (
     run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     operation TEXT NOT NULL,
     count INTEGER NOT NULL,
@@ -90,7 +93,20 @@ CREATE TABLE run_operations (
 );
 """
 
+#: The tables of a store; a file holding only some of them, and no format
+#: row, is a store whose creation was interrupted.
+_TABLES = frozenset({"dbprobe_meta", "baselines", "runs", "run_operations", "sqlite_sequence"})
+
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/@+-]{0,99}")
+
+
+def check_baseline_name(name: str) -> None:
+    """A ConfigError unless ``name`` can name a baseline (checked before a run saves one)."""
+    if not _NAME.fullmatch(name):
+        raise ConfigError(
+            f"invalid baseline name {name!r}: use letters, digits and _ . : / @ + - "
+            "(at most 100 characters, starting with a letter or digit)"
+        )
 
 
 def default_history_path(env: Mapping[str, str] | None = None) -> Path:
@@ -184,7 +200,13 @@ class HistoryStore:
     @contextlib.contextmanager
     def _connect(self, *, write: bool) -> Iterator[sqlite3.Connection | None]:
         """A checked connection (None when reading a file that does not exist)."""
-        if not write and not self.path.exists():
+        try:
+            exists = self.path.exists()
+        except OSError as exc:  # a name over NAME_MAX, a path through a file
+            raise HistoryFileError(
+                f"cannot open history file {self.path}: {exc.strerror}"
+            ) from None
+        if not write and not exists:
             yield None
             return
         if write:
@@ -215,29 +237,35 @@ class HistoryStore:
             return f"history file {self.path} is locked by another process; try again"
         if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):
             return f"history file {self.path} is read-only"
+        if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+            return f"history file {self.path}: the disk is full; nothing was recorded"
         return (
             f"{self.path} is not a dbprobe history file (corrupt, truncated, or another "
             f"kind of file: {exc}); give another path with --history or $DBPROBE_HISTORY"
         )
 
     def _check_format(self, conn: sqlite3.Connection, *, write: bool) -> bool:
-        """Whether the file holds dbprobe's tables (created now if ``write``)."""
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        if not tables:
-            if not write:
-                return False
-            with conn:
-                conn.executescript(_SCHEMA_SQL)
-                conn.execute(
-                    "INSERT INTO dbprobe_meta (key, value) VALUES ('format', ?)", (FORMAT,)
-                )
-            return True
-        if "dbprobe_meta" not in tables:
+        """Whether the file holds dbprobe's tables (created or completed now if ``write``)."""
+        tables = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if tables and "dbprobe_meta" not in tables:
             raise HistoryFileError(
                 f"{self.path} is an SQLite database of another program, not a dbprobe "
                 "history file; give another path with --history or $DBPROBE_HISTORY"
             )
-        row = conn.execute("SELECT value FROM dbprobe_meta WHERE key = 'format'").fetchone()
+        row = (
+            conn.execute("SELECT value FROM dbprobe_meta WHERE key = 'format'").fetchone()
+            if tables
+            else None
+        )
+        if row is None and tables <= _TABLES:
+            # Empty, or a creation cut short (a full disk) before its format row:
+            # nothing was ever recorded in it, so completing it loses nothing.
+            if not write:
+                return False
+            self._create(conn)
+            return True
         found = row[0] if row else None
         if found != FORMAT:
             raise HistoryFileError(
@@ -245,13 +273,33 @@ class HistoryStore:
             )
         return True
 
+    @staticmethod
+    def _create(conn: sqlite3.Connection) -> None:
+        """The schema and the format row in one transaction: all of it lands, or none.
+
+        ``executescript`` runs outside the connection's own transaction
+        handling (each statement would commit alone), hence the explicit
+        BEGIN ... COMMIT, and the rollback when a statement fails midway.
+        """
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{_SCHEMA_SQL}\n"
+                f"INSERT OR IGNORE INTO dbprobe_meta (key, value) VALUES ('format', '{FORMAT}');\n"
+                "COMMIT;"
+            )
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
     def _report(self, text: str, what: str) -> Report:
         try:
             data = json.loads(text)
             if not isinstance(data, dict) or data.get("schema") != REPORT_SCHEMA:
                 raise ValueError(f"schema {data.get('schema') if isinstance(data, dict) else None}")
             return report_from_dict(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        # RecursionError: JSON nested deeper than the decoder recurses (no report is).
+        except (*MALFORMED, RecursionError) as exc:
             raise HistoryFileError(
                 f"{what} in {self.path} is not a readable {REPORT_SCHEMA} report ({exc})"
             ) from None
@@ -260,11 +308,7 @@ class HistoryStore:
 
     def save_baseline(self, name: str, report: Report) -> BaselineInfo:
         """Save ``report`` as baseline ``name``, replacing any baseline of that name."""
-        if not _NAME.fullmatch(name):
-            raise ConfigError(
-                f"invalid baseline name {name!r}: use letters, digits and _ . : / @ + - "
-                "(at most 100 characters, starting with a letter or digit)"
-            )
+        check_baseline_name(name)
         info = BaselineInfo(
             name=name,
             saved_at=self._clock(),

@@ -5,6 +5,14 @@ asyncio bridge spawned: the caller's frames are not above it on the same
 stack. When the greenlet's stack ends, the walk continues in the parent
 greenlet's suspended frame, which leads back through the awaiting coroutines
 to the user's code.
+
+The user's code is the first frame outside every installed package, not only
+outside SQLAlchemy and the drivers: a repository library, SQLModel or pydantic
+between the user and SQLAlchemy (anything under ``site-packages`` or
+``dist-packages``) is skipped too, and shown after the user's line as a short
+trail, ``tests/test_app.py:42 via advanced_alchemy/repository/_async.py:3303``,
+so that the finding points where the user can change something and still says
+which library call issued the statement.
 """
 
 from __future__ import annotations
@@ -41,23 +49,46 @@ _SKIP: tuple[str, ...] | None = None
 _LOOP_STEP = asyncio.events.Handle._run.__code__
 
 
+_INSTALLED = ("/site-packages/", "/dist-packages/")
+
+
+def _installed_name(filename: str) -> str | None:
+    """``package/module.py`` for a file of an installed package, else None."""
+    for marker in _INSTALLED:
+        at = filename.rfind(marker)
+        if at >= 0:
+            return filename[at + len(marker) :]
+    return None
+
+
 def user_location(frame: FrameType | None = None) -> str | None:
-    """``path:line`` of the innermost frame not in SQLAlchemy, drivers, dbprobe or stdlib."""
+    """``path:line`` of the innermost frame of the user's own code, with the library
+    call that led to SQLAlchemy (`` via package/module.py:line``) when there was one.
+
+    Falls back to that library frame when no user frame is on the stack.
+    """
     global _SKIP
     if _SKIP is None:
         _SKIP = _prefixes()
     skip = _SKIP
     frame = frame or sys._getframe(1)
     current: greenlet.greenlet | None = greenlet.getcurrent()
+    via: str | None = None
     while True:
         while frame is not None:
             if frame.f_code is _LOOP_STEP:
-                return None
+                return via
             filename = frame.f_code.co_filename
             if not filename.startswith(skip) and not filename.startswith("<"):
-                return f"{filename}:{frame.f_lineno}"
+                installed = _installed_name(filename)
+                if installed is None:
+                    here = f"{filename}:{frame.f_lineno}"
+                    return f"{here} via {via}" if via else here
+                if via is None:
+                    # The innermost library frame: the call that reached SQLAlchemy.
+                    via = f"{installed}:{frame.f_lineno}"
             frame = frame.f_back
         current = current.parent if current is not None else None
         if current is None:
-            return None
+            return via
         frame = current.gr_frame

@@ -72,14 +72,21 @@ class LeakedConnection:
         reclaimed_by_gc: True if the garbage collector reclaimed it (SQLAlchemy
             then drops or terminates it); False if it was still checked out
             when the trace stopped.
+        operation: the operation (a user scenario) that checked it out, if known.
     """
 
     location: str | None
     held_ms: float | None
     reclaimed_by_gc: bool
+    operation: str | None = None
 
     def finding(self) -> Finding:
-        where = self.location or "an unknown location (enable location tracing)"
+        if self.operation is not None:
+            where = f"by scenario {self.operation}" + (
+                f" at {self.location}" if self.location else ""
+            )
+        else:
+            where = self.location or "an unknown location (enable location tracing)"
         held = f" after {self.held_ms:.0f} ms" if self.held_ms is not None else ""
         if self.reclaimed_by_gc:
             what = f"was never returned: the garbage collector reclaimed it{held}"
@@ -88,7 +95,7 @@ class LeakedConnection:
         return Finding(
             kind=FindingKind.LEAKED_CONNECTION,
             severity=Severity.WARNING,
-            operation=None,
+            operation=self.operation,
             message=(
                 f"connection checked out at {where} {what}; close the session or connection "
                 "(async with ...) so that it goes back to the pool"
@@ -127,6 +134,7 @@ class PoolTrace:
 class _Holding:
     location: str | None
     since_ns: int
+    operation: str | None = None
 
 
 @dataclass
@@ -141,7 +149,9 @@ class PoolTracer:
 
     ``locations`` turns on the location of each checkout (a frame walk per
     checkout); ``locate`` finds it (default: the first frame outside the
-    libraries). ``on_change(checked_out)`` is called after every checkout and
+    libraries). ``operation`` names the operation making a checkout (read in
+    the checking-out task's context), for its leak's finding.
+    ``on_change(checked_out)`` is called after every checkout and
     return, from the thread that made it. Start and stop it in the reverse
     order of other ``warnings.catch_warnings`` blocks, as with any of them:
     stopping restores the warning filters of when it started.
@@ -155,6 +165,7 @@ class PoolTracer:
         locate: Callable[[], str | None] = user_location,
         clock_ns: Callable[[], int] = time.perf_counter_ns,
         on_change: Callable[[int], None] | None = None,
+        operation: Callable[[], str | None] | None = None,
     ) -> None:
         sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
         self._pool: Pool = sync_engine.pool
@@ -162,6 +173,7 @@ class PoolTracer:
         self._locate = locate
         self._clock_ns = clock_ns
         self._on_change = on_change
+        self._operation = operation
         # Events come from the event loop's thread, but the garbage collector
         # may reclaim a connection on whichever thread allocates (an aiosqlite
         # worker thread, say).
@@ -222,7 +234,12 @@ class PoolTracer:
         now = self._clock_ns()
         with self._lock:
             open_now = [
-                LeakedConnection(h.location, (now - h.since_ns) / 1e6, reclaimed_by_gc=False)
+                LeakedConnection(
+                    h.location,
+                    (now - h.since_ns) / 1e6,
+                    reclaimed_by_gc=False,
+                    operation=h.operation,
+                )
                 for h in self._holding.values()
             ]
             holders = sorted(
@@ -249,8 +266,9 @@ class PoolTracer:
 
     def _on_checkout(self, dbapi_connection: Any, record: Any, proxy: Any) -> None:
         location = self._locate() if self._locations else None
+        operation = self._operation() if self._operation is not None else None
         with self._lock:
-            self._holding[record] = _Holding(location, self._clock_ns())
+            self._holding[record] = _Holding(location, self._clock_ns(), operation)
             self._checkouts += 1
             level = len(self._holding)
             self._peak = max(self._peak, level)
@@ -315,6 +333,9 @@ class PoolTracer:
         with self._lock:
             self._leaks.append(
                 LeakedConnection(
-                    holding.location, (reclaimed_ns - holding.since_ns) / 1e6, reclaimed_by_gc=True
+                    holding.location,
+                    (reclaimed_ns - holding.since_ns) / 1e6,
+                    reclaimed_by_gc=True,
+                    operation=holding.operation,
                 )
             )

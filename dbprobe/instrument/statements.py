@@ -14,6 +14,9 @@ load and for which relationship (``Model.attribute``), and the first code
 location outside SQLAlchemy and dbprobe that issued it. It also notes the
 relationships a query asked to load eagerly and which relationships the
 operation actually read, so that an eager load nobody read can be reported.
+A column load (a deferred column, a subclass's own columns, an expired row
+reloaded) is labelled with its cause (:mod:`dbprobe.instrument.column_loads`),
+and a load that failed with ``MissingGreenlet`` is kept as it was labelled.
 """
 
 from __future__ import annotations
@@ -26,19 +29,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Mapper, RelationshipProperty, Session
 from sqlalchemy.orm.attributes import InstrumentedAttribute
 
+from dbprobe.instrument.column_loads import ColumnLoad, classify_column_load
 from dbprobe.instrument.fingerprint import fingerprint, is_select
 from dbprobe.instrument.location import user_location
+from dbprobe.instrument.mapping import (
+    WriteOnlyLink,
+    mapped_joined,
+    option_strategies,
+    relationship_name,
+    write_only_links,
+)
 
 __all__ = [
+    "FailedLoad",
     "StatementRecorder",
     "StatementStats",
     "WriteOnlyLink",
+    "bind_recorder",
     "count_statements",
+    "failed_load",
     "install_statement_counter",
     "record_engine",
 ]
@@ -47,16 +62,6 @@ __all__ = [
 # (many different ids) from one query repeated, without growing unbounded.
 _MAX_PARAMETER_KEYS = 256
 _MAX_LOG = 1000
-
-
-@dataclass(frozen=True)
-class WriteOnlyLink:
-    """A write-only (or dynamic) relationship whose ``select()`` filters on ``table.column``."""
-
-    relationship: str
-    table: str
-    column: str
-    target: str
 
 
 @dataclass(slots=True)
@@ -75,6 +80,16 @@ class StatementStats:
     lazy: bool = False
     location: str | None = None
     write_only: tuple[WriteOnlyLink, ...] = ()
+    # A lazy relationship load: the relationships (name, is a collection) that
+    # led from the rows of a query that was no relationship load to the rows
+    # loaded here, this one last. The longest seen: a tree walked level by
+    # level repeats one relationship as deep as the walk went.
+    chain: tuple[tuple[str, bool], ...] = ()
+    # A column load: which columns, and why the rows lacked them.
+    column_load: ColumnLoad | None = None
+    # The parameters of the first execution, as the driver received them (with
+    # ``sql``, the first execution's text): what ``--explain`` explains.
+    parameters: Any = None
 
 
 @dataclass(slots=True)
@@ -83,6 +98,29 @@ class _Pending:
     collection: bool | None
     lazy: bool
     write_only: tuple[WriteOnlyLink, ...]
+    chain: tuple[tuple[str, bool], ...] = ()
+    column_load: ColumnLoad | None = None
+
+
+@dataclass(frozen=True)
+class FailedLoad:
+    """The load a ``MissingGreenlet`` stopped, as the ORM labelled its statement.
+
+    ``relationship`` (with ``collection``) for a relationship load,
+    ``column_load`` for a column load, neither for any other statement;
+    ``location`` is the user's line that read the attribute, when known.
+    """
+
+    relationship: str | None = None
+    collection: bool | None = None
+    column_load: ColumnLoad | None = None
+    location: str | None = None
+
+    @classmethod
+    def of(cls, pending: _Pending | None, location: str | None) -> FailedLoad:
+        if pending is None:
+            return cls(location=location)
+        return cls(pending.relationship, pending.collection, pending.column_load, location)
 
 
 class StatementRecorder:
@@ -95,18 +133,21 @@ class StatementRecorder:
     """
 
     __slots__ = (
-        "_pending",
         "_running",
+        "chains",
+        "configured",
         "count",
         "detail",
         "eager",
         "eager_joined",
-        "last_relationship",
+        "eager_locations",
         "loaded_classes",
+        "loading_chain",
         "locations",
         "lock_wait_ns",
         "lock_waits",
         "log",
+        "missing_greenlet",
         "parent",
         "reads",
         "reads_tracked",
@@ -132,21 +173,35 @@ class StatementRecorder:
         self.locations = locations
         self.statements: dict[str, StatementStats] = {}
         self.eager: set[str] = set()
+        # Where the user's code ran the query that loaded each relationship
+        # eagerly (its first time), so that an unused one points at that line.
+        self.eager_locations: dict[str, str] = {}
+        # Eager loads that come from the mapping (relationship(lazy="selectin")),
+        # with that strategy: no option to drop, the query must turn them off.
+        self.configured: dict[str, str] = {}
+        # Lazy loads inside lazy loads: the relationship chain that loaded each
+        # object (by id; none for a query's own rows), and the chain of the rows
+        # being loaded now.
+        self.chains: dict[int, tuple[tuple[str, bool], ...]] = {}
+        self.loading_chain: tuple[tuple[str, bool], ...] | None = None
         self.eager_joined: dict[str, type] = {}
         self.loaded_classes: set[type] = set()
         self.reads: set[str] = set()
-        self.last_relationship: str | None = None
+        # The load of the latest ORM statement, if it failed with MissingGreenlet:
+        # the statement that failed, never an older one's label.
+        self.missing_greenlet: FailedLoad | None = None
         self.log: list[str] | None = [] if log else None
-        self._pending: _Pending | None = None
-        self._running: tuple[StatementStats, int] | None = None
+        self._running: tuple[StatementStats, int, _Pending | None] | None = None
         #: The capture that was current when this one began (they nest).
         self.parent: StatementRecorder | None = None
 
-    def _begin(self, statement: str, parameters: Any, executemany: bool) -> None:
+    def _begin(
+        self, statement: str, parameters: Any, executemany: bool, pending: _Pending | None
+    ) -> None:
         fp = fingerprint(statement)
         stats = self.statements.get(fp)
         if stats is None:
-            stats = StatementStats(fp, statement, is_select(statement))
+            stats = StatementStats(fp, statement, is_select(statement), parameters=parameters)
             if stats.is_select and self.locations is True:
                 stats.location = user_location()
             self.statements[fp] = stats
@@ -159,7 +214,6 @@ class StatementRecorder:
             stats.executemany = True
         elif stats.is_select and len(stats.parameter_keys) < _MAX_PARAMETER_KEYS:
             stats.parameter_keys.add(_parameter_key(parameters))
-        pending, self._pending = self._pending, None
         if pending is not None:
             if pending.relationship is not None:
                 stats.relationship = pending.relationship
@@ -167,25 +221,31 @@ class StatementRecorder:
                 stats.lazy = pending.lazy
             if pending.write_only:
                 stats.write_only = pending.write_only
+            if len(pending.chain) > len(stats.chain):
+                stats.chain = pending.chain
+            if pending.column_load is not None:
+                stats.column_load = pending.column_load
         if self.log is not None and len(self.log) < _MAX_LOG:
             self.log.append(statement)
-        self._running = (stats, time.perf_counter_ns())
+        self._running = (stats, time.perf_counter_ns(), pending)
 
-    def eager_loaded(self) -> set[str]:
-        """Relationships that were really loaded eagerly here.
+    def eager_loaded(self) -> dict[str, str]:
+        """Relationships that were really loaded eagerly here, each with the eager
+        strategy its mapping sets (``"selectin"``, ``"joined"``...), or ``""`` when
+        only a loader option asked for it.
 
         A selectin (or subquery) load shows itself as a statement; a joined
         load does not, so it counts only if a row of its parent class was
         loaded: an eager option on a query that found nothing loaded nothing.
         """
         if not self.reads_tracked:
-            return set()
+            return {}
         joined = {rel for rel, cls in self.eager_joined.items() if cls in self.loaded_classes}
-        return self.eager | joined
+        return {rel: self.configured.get(rel, "") for rel in self.eager | joined}
 
     def _end(self) -> None:
         if self._running is not None:
-            stats, started = self._running
+            stats, started, _ = self._running
             stats.total_ns += time.perf_counter_ns() - started
             self._running = None
 
@@ -200,12 +260,20 @@ def _parameter_key(parameters: Any) -> int:
 
 
 _current: ContextVar[StatementRecorder | None] = ContextVar("dbprobe_statements", default=None)
+# What the ORM said of the statement it is about to send (a relationship load,
+# a write-only select), for each capture, kept in the task's own context: tasks
+# gathered inside one capture never take each other's label. A tuple, set anew
+# each time, so that a child task's set() never reaches its parent or siblings.
+_noted: ContextVar[tuple[tuple[StatementRecorder, _Pending], ...]] = ContextVar(
+    "dbprobe_orm_noted", default=()
+)
 _TRANSACTION_CONTROL = ("BEGIN", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
-# Recorders bound to one engine rather than to a task: every statement on that
-# engine is theirs, whichever task or event loop runs it (the pytest plugin's
-# per-test capture, where fixtures and test may run in different contexts).
-_bound: dict[Engine, StatementRecorder] = {}
+# Recorders bound to one engine (or, under the key None, to every engine) rather
+# than to a task: every statement there is theirs, whichever task or event loop
+# runs it (the pytest plugin's per-test capture, where fixtures and test may run
+# in different contexts).
+_bound: dict[Engine | None, StatementRecorder] = {}
 
 
 _NONE: tuple[StatementRecorder, ...] = ()
@@ -225,9 +293,11 @@ def _recorders(engine: Engine | None) -> tuple[StatementRecorder, ...]:
     while recorder is not None:
         found.append(recorder)
         recorder = recorder.parent
-    bound = _bound.get(engine) if _bound and engine is not None else None
-    if bound is not None and bound not in found:
-        found.append(bound)
+    if _bound:
+        for key in (engine, None):
+            bound = _bound.get(key)
+            if bound is not None and bound not in found:
+                found.append(bound)
     return tuple(found) if found else _NONE
 
 
@@ -241,10 +311,14 @@ def _before_cursor_execute(
     # counting them would make the two backends disagree.
     if not recorders or statement.startswith(_TRANSACTION_CONTROL):
         return
+    noted = _noted.get()
+    if noted:
+        _noted.set(())  # what the ORM said applies to its next statement only
     for recorder in recorders:
         recorder.count += 1
         if recorder.detail:
-            recorder._begin(statement, parameters, executemany)
+            pending = next((p for r, p in noted if r is recorder), None) if noted else None
+            recorder._begin(statement, parameters, executemany, pending)
 
 
 def _after_cursor_execute(
@@ -255,56 +329,58 @@ def _after_cursor_execute(
 
 
 def _handle_error(context: Any) -> None:
-    for recorder in _recorders(context.engine):
-        recorder._end()
-
-
-def _relationship_name(prop: RelationshipProperty[Any]) -> str:
-    return f"{prop.parent.class_.__name__}.{prop.key}"
-
-
-def _joined_options(statement: Any) -> Iterator[RelationshipProperty[Any]]:
-    """Relationships a statement's loader options load with a JOIN (no statement of their own).
-
-    Read from the options' load paths; if a later SQLAlchemy changes those
-    internals, this yields nothing and only unused-eager-load findings are lost.
-    """
-    try:
-        for option in getattr(statement, "_with_options", ()):
-            for element in getattr(option, "context", ()):
-                strategy = dict(getattr(element, "strategy", None) or ())
-                if strategy.get("lazy") != "joined":
-                    continue
-                props = [p for p in element.path.path if isinstance(p, RelationshipProperty)]
-                if props:
-                    yield props[-1]
-    except (AttributeError, TypeError, ValueError):
+    recorders = _recorders(context.engine)
+    if not recorders:
         return
+    statement = context.statement
+    # aiosqlite makes its cursor with an awaited call, so a statement can fail
+    # before before_cursor_execute (a MissingGreenlet outside SQLAlchemy's async
+    # bridge, a closed connection), with no execution context yet; asyncpg's
+    # cursor needs no I/O and the same statement fails in execute, after it.
+    # Counted here, such a statement counts alike on both backends.
+    unsent = (
+        context.execution_context is None
+        and isinstance(statement, str)
+        and not statement.startswith(_TRANSACTION_CONTROL)
+    )
+    noted = _noted.get() if unsent else ()
+    if noted:
+        _noted.set(())
+    missing_greenlet = isinstance(context.original_exception, sa_exc.MissingGreenlet)
+    location: str | None = None
+    for recorder in recorders:
+        pending = None
+        if unsent:
+            recorder.count += 1
+            if recorder.detail:
+                pending = next((p for r, p in noted if r is recorder), None) if noted else None
+                recorder._begin(statement, context.parameters, False, pending)
+        elif recorder._running is not None:
+            pending = recorder._running[2]
+        recorder._end()
+        if missing_greenlet and recorder.detail:
+            # Raised synchronously where the user's code read the attribute:
+            # that line is on this very stack.
+            if location is None and recorder.locations:
+                location = user_location()
+            recorder.missing_greenlet = FailedLoad.of(pending, location)
 
 
-_write_only_cache: dict[Mapper[Any], tuple[WriteOnlyLink, ...]] = {}
+def failed_load(recorder: StatementRecorder) -> FailedLoad | None:
+    """The load that a ``MissingGreenlet`` caught now (in the task that ran it) stopped.
+
+    The failed statement's own label when it reached the engine; else (the
+    connection could not even be checked out) what the ORM said of the
+    statement it was about to send, still unsent in this task's context.
+    """
+    if recorder.missing_greenlet is not None:
+        return recorder.missing_greenlet
+    pending = next((p for r, p in _noted.get() if r is recorder), None)
+    return FailedLoad.of(pending, None) if pending is not None else None
 
 
-def _write_only_links(target: Mapper[Any]) -> tuple[WriteOnlyLink, ...]:
-    """Write-only/dynamic relationships of any mapper of the registry that point at ``target``."""
-    links = _write_only_cache.get(target)
-    if links is None:
-        found = []
-        for mapper in target.registry.mappers:
-            for prop in mapper.relationships:
-                if prop.mapper is target and prop.lazy in ("write_only", "dynamic"):
-                    for _local, remote in prop.local_remote_pairs or ():
-                        if getattr(remote, "table", None) is target.local_table:
-                            found.append(
-                                WriteOnlyLink(
-                                    _relationship_name(prop),
-                                    str(getattr(target.local_table, "name", "")),
-                                    str(remote.name),
-                                    target.class_.__name__,
-                                )
-                            )
-        links = _write_only_cache[target] = tuple(found)
-    return links
+# Strategies a mapping can set that load a relationship with its parent.
+_EAGER = frozenset({"selectin", "joined", "subquery", "immediate"})
 
 
 def _do_orm_execute(state: Any) -> None:
@@ -314,32 +390,69 @@ def _do_orm_execute(state: Any) -> None:
             engine = state.session.get_bind(mapper=state.bind_mapper)
         except Exception:  # an unbound session: nothing bound of ours to record
             engine = None
+    noted = []
     for recorder in _recorders(engine):
         if recorder.detail:
-            _note_orm_execute(recorder, state)
+            pending = _note_orm_execute(recorder, state)
+            if pending is not None:
+                noted.append((recorder, pending))
+    if noted:
+        _noted.set(tuple(noted))
+    elif _noted.get():
+        _noted.set(())  # an earlier note that no statement took is stale now
 
 
-def _note_orm_execute(recorder: StatementRecorder, state: Any) -> None:
+def _note_eager_location(recorder: StatementRecorder, name: str) -> None:
+    # Only where every SELECT's location is taken (the capture API, the
+    # plugin): a measured run keeps its stack walks for repeated statements.
+    if recorder.locations is True and name not in recorder.eager_locations:
+        location = user_location()
+        if location is not None:
+            recorder.eager_locations[name] = location
+
+
+def _note_orm_execute(recorder: StatementRecorder, state: Any) -> _Pending | None:
+    recorder.missing_greenlet = None  # a new ORM statement: an older failure is not its own
     if state.is_relationship_load:
         prop = state.loader_strategy_path[-1]
         if not isinstance(prop, RelationshipProperty):
-            return
-        name = _relationship_name(prop)
+            return None
+        name = relationship_name(prop)
         lazy = state.lazy_loaded_from is not None
-        recorder.last_relationship = name
-        recorder._pending = _Pending(name, bool(prop.uselist), lazy, ())
+        chain: tuple[tuple[str, bool], ...] = ()
+        if lazy:
+            parent = state.lazy_loaded_from.obj()
+            chain = (*recorder.chains.get(id(parent), ()), (name, bool(prop.uselist)))
+        recorder.loading_chain = chain or None
         if not lazy:
             recorder.eager.add(name)
+            _note_eager_location(recorder, name)
+            if prop.lazy in _EAGER:
+                recorder.configured[name] = str(prop.lazy)
             _track_reads(prop)
-        return
+        return _Pending(name, bool(prop.uselist), lazy, (), chain)
+    recorder.loading_chain = None
     if not state.is_select:
-        return
-    for prop in _joined_options(state.statement):
-        recorder.eager_joined[_relationship_name(prop)] = prop.parent.class_
-        _track_reads(prop)
+        return None
     mapper = state.bind_mapper
-    links = _write_only_links(mapper) if mapper is not None else ()
-    recorder._pending = _Pending(None, None, False, links) if links else None
+    chosen = dict(option_strategies(state.statement))
+    joined = [prop for prop, lazy in chosen.items() if lazy == "joined"]
+    if mapper is not None and state.is_orm_statement:
+        # Joined loads the mapping sets on the queried entity (lazy="joined"),
+        # unless an option of this query chose another strategy for them.
+        for prop in mapped_joined(mapper):
+            if prop not in chosen:
+                joined.append(prop)
+                recorder.configured[relationship_name(prop)] = "joined"
+    for prop in joined:
+        recorder.eager_joined[relationship_name(prop)] = prop.parent.class_
+        _note_eager_location(recorder, relationship_name(prop))
+        _track_reads(prop)
+    links = write_only_links(mapper) if mapper is not None else ()
+    column_load = classify_column_load(state) if state.is_column_load else None
+    if links or column_load is not None:
+        return _Pending(None, None, False, links, column_load=column_load)
+    return None
 
 
 def note_lock_wait(waited_ns: int) -> None:
@@ -381,6 +494,8 @@ def _on_load(target: Any, context: Any) -> None:
     while recorder is not None:
         if recorder.eager_joined:
             recorder.loaded_classes.add(type(target))
+        if recorder.loading_chain is not None:
+            recorder.chains[id(target)] = recorder.loading_chain
         recorder = recorder.parent
 
 
@@ -413,16 +528,28 @@ def install_statement_counter(engine: AsyncEngine | Engine | None = None) -> Non
 
 
 @contextmanager
-def record_engine(engine: AsyncEngine | Engine, *, log: bool = True) -> Iterator[StatementRecorder]:
-    """Record every statement run on ``engine`` while the block is open, from any task."""
+def bind_recorder(
+    recorder: StatementRecorder, engine: AsyncEngine | Engine | None = None
+) -> Iterator[StatementRecorder]:
+    """Give ``recorder`` every statement run on ``engine`` (None: on any engine), from any task."""
     install_statement_counter()
-    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
-    recorder = StatementRecorder(detail=True, locations=True, log=log, reads_tracked=False)
-    _bound[sync_engine] = recorder
+    key = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    _bound[key] = recorder
     try:
         yield recorder
     finally:
-        _bound.pop(sync_engine, None)
+        if _bound.get(key) is recorder:
+            del _bound[key]
+
+
+@contextmanager
+def record_engine(
+    engine: AsyncEngine | Engine | None, *, log: bool = True
+) -> Iterator[StatementRecorder]:
+    """Record every statement run on ``engine`` (None: on any engine) while the block is open."""
+    recorder = StatementRecorder(detail=True, locations=True, log=log, reads_tracked=False)
+    with bind_recorder(recorder, engine):
+        yield recorder
 
 
 class count_statements:

@@ -21,9 +21,14 @@ from collections.abc import Sequence
 
 from dbprobe.load.profiles import Segment
 
-__all__ = ["ARRIVAL_KINDS", "ArrivalSchedule"]
+__all__ = ["ARRIVAL_KINDS", "ArrivalSchedule", "apportion"]
 
 ARRIVAL_KINDS: tuple[str, ...] = ("poisson", "uniform")
+
+
+#: Up to this many arrivals expected, draining a Poisson schedule draws them (a
+#: few microseconds each, a tenth of a second at most): the count is then exact.
+_EXACT_POISSON_DRAIN = 20_000
 
 
 class ArrivalSchedule:
@@ -100,6 +105,59 @@ class ArrivalSchedule:
             self._base_s += segment.duration_s
             self._index += 1
         return -1
+
+    def drain(self) -> int:
+        """End the schedule; how many arrivals it still held.
+
+        A uniform schedule holds exactly the whole steps of operational time left,
+        counted without generating them. A Poisson one's count depends on its draws:
+        up to ``_EXACT_POISSON_DRAIN`` arrivals expected, they are drawn, so that the
+        count is exactly this seed's (the expected count in their place lost a ramp
+        run a few arrivals from its accounting); beyond, only the expected count is
+        affordable (counting one by one took for ever at ``--rate 1e300``, in a loop
+        that never yielded), and its spread, the square root, is noise next to it.
+        """
+        segments = self._segments
+        if self._index >= len(segments) or (
+            self._limit is not None and self._counted >= self._limit
+        ):
+            return 0
+        left = sum(s.expected_arrivals for s in segments) - self._u
+        if math.isinf(left):  # an open-ended schedule: only its limit ends it
+            if self._limit is None:
+                raise ValueError("an open-ended schedule without a limit cannot be drained")
+            count = self._limit - self._counted
+        elif self._poisson and left <= _EXACT_POISSON_DRAIN:
+            count = 0
+            while self.next_ns() >= 0:
+                count += 1
+            self._index = len(segments)
+            return count
+        elif self._poisson:
+            count = round(max(0.0, left))
+        elif left < 0:
+            count = 0
+        else:
+            # After the first arrival the next comes one whole step on; the first is at u.
+            count = math.floor(left) + (0 if self._started else 1)
+        if self._limit is not None:
+            count = min(count, self._limit - self._counted)
+        self._index = len(segments)
+        self.given += count
+        self._counted += count
+        return count
+
+
+def apportion(count: int, weights: Sequence[float]) -> list[int]:
+    """``count`` shared out in proportion to ``weights``: whole numbers that add up to it,
+    the remainder going to the largest fractions (the largest-remainder method)."""
+    total = sum(weights)
+    exact = [count * w / total for w in weights]
+    shares = [math.floor(x) for x in exact]
+    by_fraction = sorted(range(len(weights)), key=lambda i: shares[i] - exact[i])
+    for i in by_fraction[: count - sum(shares)]:
+        shares[i] += 1
+    return shares
 
 
 def _inverse(segment: Segment, x: float) -> float:

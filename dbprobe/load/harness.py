@@ -25,6 +25,7 @@ from dbprobe.data.seeding import SeedResult, ensure_seeded
 from dbprobe.database.engine import Database, Isolation, PoolOptions, open_database
 from dbprobe.database.url import Target
 from dbprobe.errors import Interrupted
+from dbprobe.instrument.explain import StatementSamples
 from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads
 from dbprobe.load.phases import Workload
@@ -48,6 +49,7 @@ from dbprobe.result.model import (
     TargetInfo,
     ToolInfo,
 )
+from dbprobe.result.plans import StatementPlan
 
 __all__ = [
     "DISPOSE_GRACE_S",
@@ -77,6 +79,8 @@ class TargetOptions:
     seed: int = 1
     isolation: Isolation | None = None
     pool: PoolOptions = field(default_factory=PoolOptions)
+    #: Add dbprobe's tables to a database that holds tables of its own (--force).
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,13 +90,16 @@ class ProbeHooks:
     ``on_tick`` receives each closed timeline interval (about once a second:
     throughput, p50/p99, errors, in-flight and, at a fixed rate, the target
     rate, lag, late and skipped operations) for a live line;
-    :func:`dbprobe.report.console.format_live` formats one.
+    :func:`dbprobe.report.console.format_live` formats one. ``on_report``
+    receives the report before user code runs again after the load (a
+    scenario file's teardown), so that it can be written first.
     """
 
     on_seed_progress: Callable[[int, int], None] | None = None
     on_run_start: Callable[[str], None] | None = None
     on_progress: Callable[[float, int], None] | None = None
     on_tick: Callable[[TimelinePoint], None] | None = None
+    on_report: Callable[[Report], None] | None = None
 
 
 async def run_until_stopped(awaitable: Awaitable[T], stop: asyncio.Event) -> T:
@@ -134,7 +141,10 @@ async def prepared_target(
     db = await open_database(options.target, options.pool, options.isolation)
     try:
         seeded: SeedResult = await run_until_stopped(
-            ensure_seeded(db, scale, options.seed, on_progress=hooks.on_seed_progress), stop
+            ensure_seeded(
+                db, scale, options.seed, on_progress=hooks.on_seed_progress, force=options.force
+            ),
+            stop,
         )
         yield PreparedTarget(db, scale.name, options.seed, seeded.checksum, started_at, started)
     finally:
@@ -154,6 +164,7 @@ def assemble_report(
     argv: Sequence[str],
     sections: Sequence[Section] = (),
     calibration: Sequence[CalibrationRound] = (),
+    plans: Sequence[StatementPlan] = (),
 ) -> Report:
     """The report of a run: the header every probe shares, and the probe's own results."""
     db = prepared.db
@@ -182,6 +193,7 @@ def assemble_report(
         resources=resources,
         sections=tuple(sections),
         calibration=tuple(calibration),
+        plans=tuple(plans),
     )
 
 
@@ -223,9 +235,11 @@ async def measure_here(
     n_plus_one_threshold: int,
     stop: asyncio.Event,
     hooks: ProbeHooks,
+    samples: StatementSamples | None = None,
 ) -> Measured:
     """Run ``workload`` in this process: its phases one after another, the machine's
-    reference measured in every round."""
+    reference measured in every round; ``samples`` keeps a statement of each
+    fingerprint for ``--explain``."""
     results: list[WorkloadResult] = []
     sampler = ResourceSampler()
     rss_mb = rss_mb_sampler()
@@ -258,6 +272,7 @@ async def measure_here(
                     rss_mb=rss_mb,
                     calibrator=calibrator,
                     round_index=phase.round_index,
+                    samples=samples,
                 )
             )
             if results[-1].interrupted:

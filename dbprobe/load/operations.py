@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from dbprobe.database.engine import Database
+from dbprobe.database.url import Target, cut, error_line, mask_secret
 from dbprobe.domain.uow import UnitOfWork
 from dbprobe.errors import ErrorClass, error_code
 from dbprobe.instrument.nplusone import FindingTally
@@ -116,18 +117,30 @@ class OperationStats:
 
     @property
     def cancelled(self) -> int:
-        """Attempts still in flight when the run stopped (cancelled by an interrupt)."""
+        """Attempts still in flight when the run stopped: cancelled by an interrupt, or
+        still running when the grace after the end of a timed run was over."""
         return self.attempts - self.commits - self.failures
 
-    def record_failure(self, exc: BaseException, kind: ErrorClass, message: str) -> None:
+    def record_failure(self, exc: BaseException, kind: ErrorClass, target: Target) -> None:
+        """Count a failed attempt; keep its message if it is among the first of its class.
+
+        The message is made (masked and cut) only when kept: a scenario failing
+        thousands of times with a 10 MB message costs a few copies, not thousands.
+        """
         self.failures += 1
         self.error_classes[kind] += 1
         samples = self.error_samples.setdefault(kind, [])
         if len(samples) < _ERROR_SAMPLES_PER_CLASS:
             code = error_code(exc)
+            message = error_line(exc, target)
             samples.append(f"[{code}] {message}" if code else message)
-        detail = getattr(getattr(exc, "orig", None), "detail", None)
+        # The server's DETAIL (which transactions deadlocked): SQLAlchemy 2.1's
+        # adapted error carries it, 2.0's only the asyncpg error it wraps.
+        orig = getattr(exc, "orig", None)
+        detail = getattr(orig, "detail", None) or getattr(
+            getattr(orig, "__cause__", None), "detail", None
+        )
         if isinstance(detail, str) and detail:
             details = self.error_details.setdefault(kind, [])
             if len(details) < _ERROR_SAMPLES_PER_CLASS:
-                details.append(detail)
+                details.append(cut(mask_secret(detail, target)))

@@ -14,9 +14,24 @@ from dbprobe.errors import ConfigError
 from dbprobe.load.arrivals import ARRIVAL_KINDS, ArrivalSchedule
 from dbprobe.load.profiles import LoadProfile, Segment
 from dbprobe.result.config import LoadShape
-from dbprobe.result.options import DEFAULT_ROUNDS, MAX_ROUNDS
+from dbprobe.result.limits import (
+    MAX_COUNT,
+    MAX_MILLISECONDS,
+    MAX_PROCESSES,
+    MAX_RATE_PER_S,
+    MAX_RETRIES,
+    MAX_SECONDS,
+    MAX_WORKERS,
+    MIN_DURATION_S,
+)
+from dbprobe.result.options import DEFAULT_GRACE_S, DEFAULT_ROUNDS, MAX_ROUNDS
 
 __all__ = ["LoadPlan", "RetryPolicy"]
+
+
+def _at_most(option: str, value: float, maximum: float, unit: str = "") -> None:
+    if not value <= maximum:  # NaN fails this too
+        raise ConfigError(f"{option} must be {maximum:,.0f}{unit} or less, got {value:g}")
 
 
 @dataclass(frozen=True)
@@ -35,6 +50,7 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.retries < 0:
             raise ConfigError(f"--retries must be 0 or more, got {self.retries}")
+        _at_most("--retries", self.retries, MAX_RETRIES)
 
     def backoff_s(self, retry: int, rng: random.Random) -> float:
         return rng.uniform(0, min(self.max_backoff_s, self.base_backoff_s * 2 ** (retry - 1)))
@@ -54,7 +70,8 @@ class LoadPlan:
     ``workers`` and ``transactions_per_worker`` are per process);
     :func:`run_workload` itself always runs in one. ``rounds`` cuts the
     measurement into that many samples for the regression gate
-    (:mod:`dbprobe.load.rounds`).
+    (:mod:`dbprobe.load.rounds`). ``grace_s``: a timed run's operations still
+    running at its end get that long to finish, then are cancelled.
     """
 
     workers: int
@@ -67,6 +84,7 @@ class LoadPlan:
     profile: LoadProfile = field(default_factory=LoadProfile)
     processes: int = 1
     rounds: int = DEFAULT_ROUNDS
+    grace_s: float = DEFAULT_GRACE_S
 
     def __post_init__(self) -> None:
         if self.workers < 1:
@@ -108,6 +126,35 @@ class LoadPlan:
             raise ConfigError(f"--processes must be at least 1, got {self.processes}")
         if not 1 <= self.rounds <= MAX_ROUNDS:
             raise ConfigError(f"--rounds must be from 1 to {MAX_ROUNDS}, got {self.rounds}")
+        # The maxima (dbprobe.result.limits) keep what the workers derive small and
+        # finite: tasks, nanosecond deadlines, arrivals to account for.
+        _at_most("--threads", self.workers, MAX_WORKERS)
+        _at_most("--transactions", self.transactions_per_worker or 0, MAX_COUNT)
+        _at_most("--duration", self.duration_s or 0.0, MAX_SECONDS, " s (30 days)")
+        if self.duration_s is not None and self.duration_s < MIN_DURATION_S:
+            raise ConfigError(
+                f"--duration must be at least {MIN_DURATION_S:g} s (a millisecond), "
+                f"got {self.duration_s:g}"
+            )
+        _at_most("--warmup", self.warmup_s, MAX_SECONDS, " s (30 days)")
+        _at_most("--latency-limit", self.latency_limit_ms or 0.0, MAX_MILLISECONDS, " ms")
+        _at_most("--processes", self.processes, MAX_PROCESSES)
+        if self.workers * self.processes > MAX_WORKERS:
+            # Each worker of each process holds a connection of its own.
+            raise ConfigError(
+                f"--threads {self.workers} x --processes {self.processes} is "
+                f"{self.workers * self.processes:,} workers (connections) in all; "
+                f"at most {MAX_WORKERS:,}"
+            )
+        if not 0 <= self.grace_s <= MAX_SECONDS:  # NaN fails this too
+            raise ConfigError(
+                f"--grace must be from 0 to {MAX_SECONDS:,.0f} s (30 days), got {self.grace_s:g}"
+            )
+        if self.rate_per_s is not None:
+            _at_most("--rate", self.rate_per_s, MAX_RATE_PER_S, " per second")
+            # The profile's peak too: a spike multiplies --rate.
+            peak = max(max(s.start_rate, s.end_rate) for s in self.segments())
+            _at_most("--rate (the profile's peak)", peak, MAX_RATE_PER_S, " per second")
 
     @property
     def open_loop(self) -> bool:

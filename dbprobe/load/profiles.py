@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from dbprobe.errors import ConfigError
 from dbprobe.result.config import ProfileConfig
+from dbprobe.result.limits import MAX_RATE_PER_S, MAX_SECONDS
 
 __all__ = ["PROFILE_NAMES", "LoadProfile", "Segment", "parse_profile"]
 
@@ -88,6 +89,15 @@ class LoadProfile:
             )
         if self.spike_s is not None and not (math.isfinite(self.spike_s) and self.spike_s > 0):
             raise ConfigError(f"--profile spike: seconds= must be positive, got {self.spike_s:g}")
+        # The maxima of --rate and --duration (dbprobe.result.limits): from=1e308 once
+        # made a run count its missed arrivals one by one, for ever.
+        for key, value, maximum in (
+            ("ramp: from=", self.ramp_from_per_s, MAX_RATE_PER_S),
+            ("spike: factor=", self.spike_factor, MAX_RATE_PER_S),
+            ("spike: seconds=", self.spike_s or 0.0, MAX_SECONDS),
+        ):
+            if value > maximum:
+                raise ConfigError(f"--profile {key} must be {maximum:,.0f} or less, got {value:g}")
 
     @property
     def needs_duration(self) -> bool:

@@ -4,8 +4,9 @@ Each worker is one asyncio task that opens its own session per transaction,
 runs an operation (retrying retryable failures with backoff and full jitter)
 and records the outcome. The run ends after a number of transactions per
 worker, after a duration, or when ``stop`` is set (Ctrl-C, SIGTERM);
-in-flight transactions are then cancelled and counted as such, and
-everything recorded so far is returned.
+in-flight transactions are then cancelled and counted as such (at the end of
+a duration, after ``LoadPlan.grace_s`` to finish), and everything recorded so
+far is returned.
 
 Closed loop (the default): each worker picks an operation by weight, runs it,
 and starts the next one as soon as it is done. When the database stalls, the
@@ -42,9 +43,9 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from dbprobe.database.engine import Database
-from dbprobe.database.url import mask_secret
-from dbprobe.errors import classify_error
+from dbprobe.errors import ErrorClass, classify_error
 from dbprobe.instrument import count_statements, install_statement_counter
+from dbprobe.instrument.explain import StatementSamples
 from dbprobe.instrument.nplusone import (
     DEFAULT_THRESHOLD,
     find_n_plus_one,
@@ -52,7 +53,8 @@ from dbprobe.instrument.nplusone import (
     is_missing_greenlet,
     missing_greenlet_finding,
 )
-from dbprobe.load.arrivals import ArrivalSchedule
+from dbprobe.instrument.statements import failed_load
+from dbprobe.load.arrivals import ArrivalSchedule, apportion
 from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.operations import Operation, OperationContext, OperationStats
@@ -81,6 +83,10 @@ _LAG_PROBE_S = 0.01
 _LAG_PROBE_NS = int(_LAG_PROBE_S * 1e9)
 _CALIBRATION_POLL_S = 0.02
 
+# A worker skipping arrivals (--latency-limit) awaits nothing between them: it
+# lets the event loop run (signals, the progress tick) after this many in a row.
+_YIELD_EVERY = 1000
+
 
 @dataclass(frozen=True)
 class WorkloadResult:
@@ -101,11 +107,6 @@ class WorkloadResult:
     warmup_dropped: int = 0  # open loop: warm-up arrivals dropped when the warm-up ended
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 async def _run_once(
     op: Operation,
     stats: OperationStats,
@@ -116,12 +117,15 @@ async def _run_once(
     db: Database,
     n_plus_one_threshold: int,
     intended_ns: int | None = None,
+    samples: StatementSamples | None = None,
+    on_give_up: Callable[[BaseException, ErrorClass], None] | None = None,
 ) -> int:
     """Run ``op`` to its commit or its last failure.
 
     Returns the latency recorded (ns), or -1 when the operation gave up. With
     ``intended_ns`` (open loop), latency runs from the intended start and the
-    service time from the actual one is recorded apart.
+    service time from the actual one is recorded apart. ``on_give_up`` is told
+    the last failure of an operation that gave up, and its class.
     """
     started = clock_ns()
     retry_no = 0
@@ -136,14 +140,19 @@ async def _run_once(
                 stats.lock_waits += tally.lock_waits
                 stats.lock_wait_ns += tally.lock_wait_ns
                 raise
-            except Exception as exc:
+            # SystemExit and KeyboardInterrupt raised by an operation are its own
+            # errors (a real Ctrl-C reaches dbprobe as a signal that stops the run,
+            # never as an exception inside an operation): let through, asyncio
+            # would end the whole run with them and write no report.
+            # GeneratorExit is left alone: it closes the coroutine.
+            except (Exception, SystemExit, KeyboardInterrupt) as exc:
                 stats.statements_total += tally.count
                 stats.lock_waits += tally.lock_waits
                 stats.lock_wait_ns += tally.lock_wait_ns
                 kind = classify_error(exc)
-                stats.record_failure(exc, kind, mask_secret(_first_line(exc), db.target))
+                stats.record_failure(exc, kind, db.target)
                 if is_missing_greenlet(exc):
-                    finding = missing_greenlet_finding(tally.last_relationship, operation=op.name)
+                    finding = missing_greenlet_finding(failed_load(tally), operation=op.name)
                     stats.findings.add([finding], execution=False)
                 if kind.retryable and retry_no < retry.retries:
                     retry_no += 1
@@ -153,6 +162,8 @@ async def _run_once(
                     continue
                 stats.errors += 1
                 stats.gave_up[kind] += 1
+                if on_give_up is not None:
+                    on_give_up(exc, kind)
                 return -1
         stats.commits += 1
         # Detection runs on the committed attempt only: a failed attempt's
@@ -185,15 +196,10 @@ async def _run_once(
         stats.latency.record_ns(latency)
         if ctx.commit_ns is not None:
             stats.commit_latency.record_ns(ctx.commit_ns)
+        # After the clock is read: sampling for --explain is no part of the latency.
+        if samples is not None:
+            samples.add(op.name, tally.statements.values())
         return latency
-
-
-def _drain(arrivals: ArrivalSchedule) -> int:
-    """Take the rest of a finite schedule; how many arrivals that was."""
-    dropped = 0
-    while arrivals.next_ns() >= 0:
-        dropped += 1
-    return dropped
 
 
 class _ScheduleTally:
@@ -245,6 +251,7 @@ async def run_workload(
     schedule_phase: float = 0.0,
     calibrator: Calibrator | None = None,
     round_index: int | None = None,
+    samples: StatementSamples | None = None,
 ) -> WorkloadResult:
     """Run ``operations`` under ``plan`` and return what was recorded.
 
@@ -258,12 +265,15 @@ async def run_workload(
     given, measures the machine's reference once in each. ``round_index``
     says which round of a catalogue this run is (its plan has one round):
     the reference is then that round's, shared with the round's other phases.
+    ``samples``, if given, keeps the first execution of every statement
+    fingerprint the committed operations issued, for ``--explain``.
     """
     install_statement_counter()
     ops = list(operations)
     # Weighted choice as random.choices does it (same draws, same picks), without
     # building a list per pick: bisect on the cumulative weights.
-    cumulative = list(accumulate(op.weight for op in ops))
+    weights = [op.weight for op in ops]
+    cumulative = list(accumulate(weights))
     total_weight = cumulative[-1] + 0.0
     last = len(cumulative) - 1
     open_loop = plan.rate_per_s is not None
@@ -327,7 +337,15 @@ async def run_workload(
                 timeline.begin(now)
                 round_index = recorder.round_of(now, done[0])
             latency = await _run_once(
-                ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold
+                ops[k],
+                stats,
+                make_ctx,
+                retry,
+                rng,
+                clock_ns,
+                db,
+                n_plus_one_threshold,
+                samples=samples,
             )
             if is_measured:
                 ended = clock_ns()
@@ -347,6 +365,13 @@ async def run_workload(
     late_ns = int(LATE_AFTER_MS * 1e6)
     tally = _ScheduleTally(measure_from)
 
+    def count_unstarted(count: int) -> None:
+        """Measured arrivals due before the end that no worker started, shared among the
+        operations by weight."""
+        tally.unstarted += count
+        for stats, share in zip(measured_list, apportion(count, weights), strict=True):
+            stats.unstarted += share
+
     async def serve(
         index: int, rng: random.Random, arrivals: ArrivalSchedule, *, measured: bool
     ) -> None:
@@ -359,6 +384,7 @@ async def run_workload(
         def make_ctx() -> OperationContext:
             return OperationContext(db, rng, index)
 
+        unyielded = 0
         while True:
             offset = arrivals.next_ns()
             if offset < 0:
@@ -369,15 +395,17 @@ async def run_workload(
                 # The warm-up is over: what it left undone is dropped, not served
                 # into the measured window (where it once showed as 0 tx/s, then
                 # a backlog of seconds).
-                tally.warmup_dropped += 1 + _drain(arrivals)
+                tally.warmup_dropped += 1 + arrivals.drain()
+                return
+            if deadline is not None and now >= deadline:
+                # This arrival and the rest were due before the end, but no worker
+                # was free for them in time: counted at once, shared among the
+                # operations by weight, never one by one (at a rate of 1e9/s that
+                # loop never ended).
+                count_unstarted(1 + arrivals.drain())
                 return
             k = bisect(cumulative, mix.random() * total_weight, 0, last)
             stats = stats_list[k]
-            if deadline is not None and now >= deadline:
-                # Due before the end, but no worker was free for it in time.
-                stats.unstarted += 1
-                tally.unstarted += 1
-                continue
             # Already late when a worker took it: no worker was free at its time.
             waited = now - intended > late_ns
             if intended > now:
@@ -395,7 +423,12 @@ async def run_workload(
                 if measured:
                     tally.skipped += 1
                     timeline.skip(now)
+                unyielded += 1
+                if unyielded >= _YIELD_EVERY:
+                    unyielded = 0
+                    await asyncio.sleep(0)
                 continue
+            unyielded = 0
             assert stats.schedule_lag is not None
             stats.schedule_lag.record_ns(lag)
             late = lag > late_ns
@@ -406,7 +439,16 @@ async def run_workload(
                 timeline.begin(now, lag, late)
                 round_index = recorder.round_of(now, done[0])
             latency = await _run_once(
-                ops[k], stats, make_ctx, retry, rng, clock_ns, db, n_plus_one_threshold, intended
+                ops[k],
+                stats,
+                make_ctx,
+                retry,
+                rng,
+                clock_ns,
+                db,
+                n_plus_one_threshold,
+                intended,
+                samples=samples,
             )
             if measured:
                 ended = clock_ns()
@@ -462,6 +504,7 @@ async def run_workload(
     helpers = [asyncio.create_task(watch_loop_lag(), name="dbprobe-loop-lag")]
     if calibrator is not None:
         helpers.append(asyncio.create_task(calibrate(calibrator), name="dbprobe-calibration"))
+    give_up_at = deadline + int(plan.grace_s * 1e9) if deadline is not None else None
     interrupted = False
     try:
         # Poll rather than wait on `stop`: the same tick drives the progress
@@ -469,6 +512,11 @@ async def run_workload(
         while pending := [t for t in workers if not t.done()]:
             if stop.is_set():
                 interrupted = True
+                break
+            if give_up_at is not None and clock_ns() >= give_up_at:
+                # Operations still running after the grace are cancelled and counted
+                # (attempts - commits - failures): one that never returns once kept
+                # a run going past --duration for ever.
                 break
             if any(t.done() and not t.cancelled() and t.exception() for t in workers):
                 break  # a bug in a probe: stop the others and raise it below
@@ -489,6 +537,10 @@ async def run_workload(
     for task in workers:
         if task.done() and not task.cancelled() and (failure := task.exception()) is not None:
             raise failure
+    if schedule is not None and give_up_at is not None and not interrupted:
+        # Every worker was still busy when the grace ran out (an operation that never
+        # returns): the arrivals none of them reached were due all the same.
+        count_unstarted(schedule.drain())
     measured_end = min(ended, deadline or ended)
     measured_s = max(0.0, (measured_end - measure_from) / 1e9)
 

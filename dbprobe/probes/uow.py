@@ -31,6 +31,7 @@ from dbprobe.domain.planning import (
 )
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck
+from dbprobe.instrument.indexes import DEFAULT_MIN_ROWS
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE
 from dbprobe.load.harness import ProbeHooks, TargetOptions
@@ -50,6 +51,7 @@ __all__ = [
     "build_operations",
     "parse_mix",
     "run_uow",
+    "uow_operations",
 ]
 
 OPERATION_NAMES = ("create_program", "reschedule_session", "read_program")
@@ -125,6 +127,10 @@ def _pick(ids: IdSet, rng: random.Random, what: str) -> int:
 
 def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
     """The weighted operations of the mix (types of weight 0 left out)."""
+    return _operations(options.mix, world)
+
+
+def _operations(mix: Mapping[str, int], world: UowWorld) -> list[Operation]:
 
     async def create_program(ctx: OperationContext) -> None:
         rng = ctx.rng
@@ -180,9 +186,9 @@ def build_operations(options: UowOptions, world: UowWorld) -> list[Operation]:
         "read_program": read_program,
     }
     return [
-        Operation(name, options.mix.get(name, 0), available[name])
+        Operation(name, mix.get(name, 0), available[name])
         for name in OPERATION_NAMES
-        if options.mix.get(name, 0) > 0
+        if mix.get(name, 0) > 0
     ]
 
 
@@ -194,6 +200,18 @@ async def _uow_world(db: Database, hot_set: int) -> UowWorld:
         hot = IdSet.of(int(i) for i in (await conn.execute(first)).scalars())
         await conn.rollback()
     return UowWorld(users=users, programs=programs, hot_sessions=hot)
+
+
+async def uow_operations(db: Database, mix: Mapping[str, int], hot_set: int) -> list[Operation]:
+    """The mix's operations on the rows ``db`` holds, for a load generator of its own (Locust).
+
+    The mix is checked as :class:`UowOptions` checks it (ConfigError).
+    """
+    if hot_set < 1:
+        raise ConfigError(f"--hot-set must be at least 1, got {hot_set}")
+    if any(w < 0 for w in mix.values()) or sum(mix.values()) == 0:
+        raise ConfigError("--mix needs at least one transaction type with a positive weight")
+    return _operations(mix, await _uow_world(db, hot_set))
 
 
 @dataclass(frozen=True)
@@ -217,6 +235,8 @@ async def run_uow(
     hooks: ProbeHooks | None = None,
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    explain: bool = False,
+    explain_min_rows: int = DEFAULT_MIN_ROWS,
 ) -> Report:
     """Run the uow probe against ``options.target``; seeds first if needed."""
     return await run_workload_probe(
@@ -232,4 +252,6 @@ async def run_uow(
         argv=argv,
         hooks=hooks or ProbeHooks(),
         max_error_rate=max_error_rate,
+        explain=explain,
+        explain_min_rows=explain_min_rows,
     )

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from dbprobe.load.timeline import TimelinePoint
+from dbprobe.metrics.histogram import LatencyHistogram
+from dbprobe.metrics.summary import LatencySummary
 from dbprobe.report.header import resources_line, target_facts, workload_facts
 from dbprobe.report.operation_details import (
     OperationColumn,
+    cancelled_columns,
     commit_columns,
     failed_attempts,
     lock_waits,
     open_loop_columns,
+    server_time,
 )
 from dbprobe.report.section_views import section_views
 from dbprobe.report.sections_console import TONE_STYLES, format_blocks, format_section_views
+from dbprobe.report.suite_summary import SUITE_SUMMARY_HEADERS, suite_rows
+from dbprobe.report.view import ReportView
 from dbprobe.result.findings import Severity
 from dbprobe.result.model import OperationReport, Report
 
@@ -25,6 +34,7 @@ __all__ = [
     "format_header",
     "format_live",
     "format_operations",
+    "format_suite_summary",
     "print_report",
 ]
 
@@ -45,12 +55,162 @@ def format_header(report: Report) -> Text:
     return text
 
 
-def format_operations(report: Report) -> Table:
-    """One row per transaction type: counts, latency percentiles, throughput, statements.
+@dataclass(frozen=True)
+class _Column:
+    """One column of the operations table: its cells (one per operation, then the total),
+    and its rank: the lower, the sooner it is shown when the width runs out."""
+
+    header: str
+    cells: tuple[Text, ...]
+    rank: int
+    left: bool = False
+
+    @property
+    def width(self) -> int:
+        return max(len(self.header), *(cell.cell_len for cell in self.cells))
+
+
+#: The columns a reader looks at first (pgbench's summary and Locust's table show
+#: these); the others move to a further table when the width runs out.
+_FIRST = ("transaction", "count", "errors", "p50", "p99", "tx/s", "stmts/tx")
+
+
+def _ms_text(value: float | None) -> Text:
+    return Text("—" if value is None else f"{value:.{_DIGITS}f}")
+
+
+def _total_latency(report: Report) -> LatencySummary | None:
+    """The latency of every operation together, from their merged histograms (exact);
+    None when a report lacks one (a report file written without them)."""
+    if not all(op.histogram for op in report.operations):
+        return None
+    merged = LatencyHistogram()
+    for op in report.operations:
+        merged.merge(LatencyHistogram.decode(op.histogram))
+    return merged.summary()
+
+
+def _total_throughput(report: Report) -> float:
+    """Committed operations per second of the whole run: over the measured time when the
+    report has it (the repo probe runs its queries one after another, so their rates do
+    not add up), else the sum of the operations' rates."""
+    load = next((s for s in report.sections if s.name == "load"), None)
+    measured_s = load.to_json().get("measured_s") if load is not None else None
+    if isinstance(measured_s, int | float) and measured_s > 0:
+        return sum(op.commits for op in report.operations) / measured_s
+    return sum(op.throughput_per_s for op in report.operations)
+
+
+def _operation_columns(report: Report) -> list[_Column]:
+    """Every column of the operations table in its order, each operation's row then the
+    total row (when there is more than one operation)."""
+    ops = report.operations
+    total = len(ops) > 1
+    latency = _total_latency(report) if total else None
+    commits = sum(op.commits for op in ops)
+    statements = sum(op.queries.per_op_mean * op.commits for op in ops)
+
+    def column(header: str, rank: int, cells: list[Text], total_cell: Text) -> _Column:
+        return _Column(header, tuple([*cells, total_cell] if total else cells), rank)
+
+    def summed(
+        header: str, rank: int, value: Callable[[OperationReport], int], style: str = ""
+    ) -> _Column:
+        cells = [Text(str(value(op)), style=style if value(op) else "") for op in ops]
+        return column(header, rank, cells, Text(str(sum(value(op) for op in ops))))
+
+    percentiles = (
+        ("p50", "p50_ms"), ("p90", "p90_ms"), ("p95", "p95_ms"), ("p99", "p99_ms"),
+        ("p99.9", "p999_ms"), ("max", "max_ms"),
+    )  # fmt: skip
+    columns = [
+        _Column(
+            "transaction",
+            # a str cell would be read as markup: names are the user's
+            tuple([Text(op.name) for op in ops] + ([Text("total", style="bold")] if total else [])),
+            0,
+            left=True,
+        ),
+        column(
+            "count", 1, [Text(str(op.count)) for op in ops], Text(str(sum(o.count for o in ops)))
+        ),
+        column(
+            "errors",
+            2,
+            [Text(str(op.errors), style="red" if op.errors else "") for op in ops],
+            Text(str(sum(o.errors for o in ops))),
+        ),
+        column(
+            "retries",
+            8,
+            [Text(str(op.retries)) for op in ops],
+            Text(str(sum(o.retries for o in ops))),
+        ),
+    ]
+    for header, key in percentiles:
+        rank = _FIRST.index(header) if header in _FIRST else 9
+        columns.append(
+            column(
+                header,
+                rank,
+                [_ms_text(getattr(op.latency_ms, key)) for op in ops],
+                _ms_text(getattr(latency, key) if latency is not None else None),
+            )
+        )
+    for extra in commit_columns(report, _DIGITS):
+        columns.append(column(extra.header, 10, [_column_cell(extra, op) for op in ops], Text("")))
+    columns.append(
+        column(
+            "tx/s",
+            _FIRST.index("tx/s"),
+            [Text(f"{op.throughput_per_s:.1f}") for op in ops],
+            Text(f"{_total_throughput(report):.1f}"),
+        )
+    )
+    columns.append(
+        column(
+            "stmts/tx",
+            _FIRST.index("stmts/tx"),
+            [Text(f"{op.queries.per_op_mean:.1f}") for op in ops],
+            Text(f"{statements / commits:.1f}" if commits else "—"),
+        )
+    )
+    for extra in [*open_loop_columns(report, _DIGITS), *cancelled_columns(report)]:
+        columns.append(column(extra.header, 11, [_column_cell(extra, op) for op in ops], Text("")))
+    return columns
+
+
+def _table_width(columns: Sequence[_Column]) -> int:
+    # rich's default box: a rule left of each column and one at the end; a space of
+    # padding each side of a cell.
+    return sum(c.width + 3 for c in columns) + 1
+
+
+def _split(columns: list[_Column], width: int | None) -> list[list[_Column]]:
+    """The columns in tables that fit ``width``, each led by the operation's name: the
+    first takes the columns in order of rank while they fit, the next the rest, and so
+    on. A cell is never cut short: rich would end a number that does not fit with "…"."""
+    name, rest = columns[0], sorted(columns[1:], key=lambda c: c.rank)
+    tables: list[list[_Column]] = []
+    while rest:
+        table = [name]
+        for c in list(rest):
+            if width is None or _table_width([*table, c]) <= width or len(table) == 1:
+                table.append(c)
+                rest.remove(c)
+        tables.append(table)
+    order = {c.header: i for i, c in enumerate(columns)}
+    return [sorted(t, key=lambda c: order[c.header]) for t in tables]
+
+
+def format_operations(report: Report, width: int | None = None) -> Group:
+    """One row per transaction type, and a total row: counts, latency percentiles,
+    throughput, statements.
 
     For an open-loop run the percentiles run from each operation's intended
     start, and the service time, schedule lag, late and skipped counts follow;
-    the commit latency only where a commit was timed.
+    the commit latency only where a commit was timed. Columns that do not fit
+    ``width`` move to a second table (see :func:`_split`).
     """
     open_loop = any(op.open_loop for op in report.operations)
     title = "latency in ms; statements per committed transaction"
@@ -60,31 +220,30 @@ def format_operations(report: Report) -> Table:
             "omission); svc p99: service time from the actual start; statements per committed "
             "transaction"
         )
-    table = Table(title=title, title_justify="left")
-    commit = commit_columns(report, _DIGITS)
-    extra = open_loop_columns(report, _DIGITS)
-    headers = ["transaction", "count", "errors", "retries", "p50", "p90", "p95", "p99",
-               "p99.9", "max", *(c.header for c in commit), "tx/s", "stmts/tx",
-               *(c.header for c in extra)]  # fmt: skip
-    for header in headers:
-        table.add_column(header, justify="left" if header == "transaction" else "right")
-    for op in report.operations:
-        lat = op.latency_ms
-        table.add_row(
-            op.name,
-            str(op.count),
-            Text(str(op.errors), style="red" if op.errors else ""),
-            str(op.retries),
-            *(
-                f"{v:.{_DIGITS}f}"
-                for v in (lat.p50_ms, lat.p90_ms, lat.p95_ms, lat.p99_ms, lat.p999_ms, lat.max_ms)
-            ),
-            *(_column_cell(c, op) for c in commit),
-            f"{op.throughput_per_s:.1f}",
-            f"{op.queries.per_op_mean:.1f}",
-            *(_column_cell(c, op) for c in extra),
+    tables: list[RenderableType] = []
+    for number, columns in enumerate(_split(_operation_columns(report), width)):
+        table = Table(
+            title=title if number == 0 else "the same operations, more figures (latency in ms)",
+            title_justify="left",
         )
-    return table
+        for c in columns:
+            # Never wrapped nor cut: the table was made to fit. A name too long for
+            # any width wraps whole characters rather than end in "…" (ambiguous).
+            table.add_column(
+                c.header,
+                justify="left" if c.left else "right",
+                no_wrap=not c.left,
+                overflow="fold",
+                min_width=c.width if not c.left else None,
+            )
+        rows = len(columns[0].cells)
+        for i in range(rows):
+            table.add_row(
+                *(c.cells[i] for c in columns),
+                end_section=len(report.operations) > 1 and i == rows - 2,
+            )
+        tables.append(table)
+    return Group(*tables)
 
 
 def _column_cell(column: OperationColumn, op: OperationReport) -> Text:
@@ -92,9 +251,11 @@ def _column_cell(column: OperationColumn, op: OperationReport) -> Text:
 
 
 def format_live(point: TimelinePoint) -> str:
-    """The live progress line of one timeline interval (the CLI shows the latest)."""
+    """The figures of one timeline interval, as the live progress shows the latest:
+    ``42 tx/s, p50 1.2 ms, p99 5.0 ms, 0 errors, 4 in flight``, and at a fixed rate
+    ``; target 50/s, lag max 3.1 ms, 2 late, 0 skipped``."""
     text = (
-        f"t={point.t_s:.0f}s {point.throughput_per_s:,.0f} tx/s p50 {point.p50_ms:.1f} ms "
+        f"{point.throughput_per_s:,.0f} tx/s, p50 {point.p50_ms:.1f} ms, "
         f"p99 {point.p99_ms:.1f} ms, {point.errors} errors, {point.in_flight_max} in flight"
     )
     if point.target_rate_per_s is not None:
@@ -126,12 +287,38 @@ def print_report(report: Report, console: Console) -> None:
     views = section_views(report)
     parts: list[RenderableType] = [format_header(report)]
     if report.operations:  # the isolation probe's matrix is not a workload
-        parts.append(format_operations(report))
-    parts += format_blocks([lock_waits(report), failed_attempts(report)])
+        parts.append(format_operations(report, console.width))
+    parts += format_blocks([lock_waits(report), server_time(report), failed_attempts(report)])
     parts += format_section_views(views.own)
     findings = format_findings(report)
     if findings is not None:
         parts.append(findings)
+    if report.plans:
+        # A plan is shown here with the finding it proves; the full list is long.
+        explained = sum(not p.error for p in report.plans)
+        parts.append(
+            Text(
+                f"{explained} of {len(report.plans)} statements explained; every plan is in "
+                "the --json, --markdown and --html reports",
+                style="dim",
+            )
+        )
     parts += format_section_views(views.context)
     parts.append(Text(resources_line(report), style="dim"))
     console.print(Group(*parts))
+
+
+def format_suite_summary(views: Sequence[ReportView]) -> Table:
+    """A suite's runs, one row per probe: operations, error findings, the verdict.
+
+    Cells wrap rather than cut (a verdict names its counts): nothing is elided.
+    """
+    table = Table(title="dbprobe suite", title_justify="left")
+    for i, header in enumerate(SUITE_SUMMARY_HEADERS):
+        table.add_column(
+            header, justify="right" if i in (1, 2) else "left", overflow="fold", no_wrap=False
+        )
+    for row in suite_rows(views):
+        style = "bold red" if row.error_findings else None
+        table.add_row(*row.cells(), style=style)
+    return table

@@ -29,6 +29,7 @@ from dbprobe.errors import ConfigError
 from dbprobe.gate.stats import bootstrap_quantile_interval
 from dbprobe.gate.thresholds import Metric
 from dbprobe.metrics.distribution import Distribution
+from dbprobe.result.files import write_text_atomic
 from dbprobe.result.model import OperationReport, Report
 
 __all__ = [
@@ -259,7 +260,5 @@ def custom_smaller_is_better(
 
 
 def write_export(path: Path, data: Any) -> None:
-    """Write an export as JSON (UTF-8, indented), creating the directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Write an export as JSON (UTF-8, indented), atomically, creating the directory."""
+    write_text_atomic(Path(path), json.dumps(data, indent=2, ensure_ascii=False) + "\n")

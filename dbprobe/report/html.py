@@ -22,11 +22,14 @@ from dbprobe.metrics.distribution import Distribution
 from dbprobe.report.header import resources_line
 from dbprobe.report.operation_details import (
     OPEN_LOOP_NOTE,
+    cancelled_columns,
     commit_columns,
     failed_attempts,
     lock_waits,
     open_loop_columns,
+    server_time,
 )
+from dbprobe.report.plans import PLANS_NOTE, plan_rows
 from dbprobe.report.section_views import section_views
 from dbprobe.report.sections_html import (
     SECTIONS_CSS,
@@ -109,7 +112,7 @@ def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[str], str]]) ->
 
 def _operations(report: Report) -> str:
     commit = commit_columns(report, _DIGITS)
-    extra = open_loop_columns(report, _DIGITS)
+    extra = [*open_loop_columns(report, _DIGITS), *cancelled_columns(report)]
     rows = [
         (
             [
@@ -179,6 +182,21 @@ def _findings(report: Report, comparison: Comparison | None) -> str:
         for f in findings
     )
     return f'<ul class="findings">{items}</ul>'
+
+
+def _plans(report: Report) -> str:
+    rows = [
+        (
+            (
+                f"<code>{_e(row.statement)}</code>",
+                _e(row.operations),
+                f"<pre>{_e(chr(10).join(row.lines))}</pre>",
+            ),
+            "",
+        )
+        for row in plan_rows(report)
+    ]
+    return _table(("statement", "operations", "plan"), rows)
 
 
 def _comparison(comparison: Comparison) -> str:
@@ -281,10 +299,13 @@ def _run_section(view: ReportView, plots: ModuleType, *, heading: str) -> str:
             + "</p>",
             _operations(report),
         ]
-    parts.append(format_blocks_html([lock_waits(report), failed_attempts(report)]))
+    details = [lock_waits(report), server_time(report), failed_attempts(report)]
+    parts.append(format_blocks_html(details))
     sections = section_views(report)
     parts.append(format_section_views_html(sections.own))
     parts += ["<h2>Findings</h2>", _findings(report, view.comparison)]
+    if report.plans:
+        parts += ["<h2>Query plans</h2>", f'<p class="sub">{_e(PLANS_NOTE)}</p>', _plans(report)]
     if with_data:
         parts += [
             "<h2>Latency by percentile</h2>",

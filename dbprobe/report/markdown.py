@@ -12,17 +12,21 @@ from dbprobe.gate.trend import Trend
 from dbprobe.report.header import resources_line
 from dbprobe.report.operation_details import (
     OPEN_LOOP_NOTE,
+    cancelled_columns,
     commit_columns,
     failed_attempts,
     lock_waits,
     open_loop_columns,
+    server_time,
 )
+from dbprobe.report.plans import PLANS_NOTE, plan_rows
 from dbprobe.report.section_views import section_views
 from dbprobe.report.sections_markdown import (
     format_blocks_markdown,
     format_section_views_markdown,
     markdown_table,
 )
+from dbprobe.report.suite_summary import SUITE_SUMMARY_HEADERS, suite_rows
 from dbprobe.report.text import (
     format_change,
     format_judged,
@@ -53,7 +57,7 @@ _VERDICT_MARK = {
 
 def _operations(report: Report) -> str:
     commit = commit_columns(report, _DIGITS)
-    extra = open_loop_columns(report, _DIGITS)
+    extra = [*open_loop_columns(report, _DIGITS), *cancelled_columns(report)]
     rows = [
         (
             f"`{op.name}`",
@@ -106,6 +110,20 @@ def _findings(report: Report, comparison: Comparison | None) -> str:
             f"{f.message}{at}"
         )
     return "\n".join(lines)
+
+
+def _plans(report: Report) -> str:
+    rows = [
+        (f"`{row.statement}`", row.operations, "<br>".join(_plan_line(x) for x in row.lines))
+        for row in plan_rows(report)
+    ]
+    return markdown_table(("statement", "operations", "plan"), rows)
+
+
+def _plan_line(line: str) -> str:
+    # Leading spaces vanish in a table cell: the depth is shown with arrows.
+    depth = (len(line) - len(line.lstrip(" "))) // 2
+    return "→ " * depth + f"`{line.strip()}`"
 
 
 def _comparison(comparison: Comparison) -> str:
@@ -198,10 +216,14 @@ def _body(view: ReportView, level: int) -> str:
         parts.append(_comparison(view.comparison))
     if report.operations:  # the isolation probe's matrix is not a workload
         parts += ["**Operations** (latency in ms, committed operations)", _operations(report)]
-    parts += format_blocks_markdown([lock_waits(report), failed_attempts(report)])
+    parts += format_blocks_markdown(
+        [lock_waits(report), server_time(report), failed_attempts(report)]
+    )
     sections = section_views(report)
     parts += format_section_views_markdown(sections.own)
     parts += ["**Findings**", _findings(report, view.comparison)]
+    if report.plans:
+        parts += [f"**Query plans** <sub>({PLANS_NOTE})</sub>", _plans(report)]
     parts += format_section_views_markdown(sections.context)
     trends = _trends(view.trends)
     if trends:
@@ -219,13 +241,7 @@ def format_markdown(view: ReportView | Report) -> str:
 
 def format_suite_markdown(views: Sequence[ReportView]) -> str:
     """Several runs (a suite) as one Markdown document, with a summary first."""
-    rows = []
-    for v in views:
-        verdict = v.comparison.summary() if v.comparison is not None else "no baseline"
-        errors = sum(f.severity is Severity.ERROR for f in v.report.findings)
-        rows.append((v.report.run.probe, len(v.report.operations), errors, verdict))
-    summary = markdown_table(
-        ("probe", "operations", "error findings", "against baseline"), rows, right=(1, 2)
-    )
+    rows = [row.cells() for row in suite_rows(views)]
+    summary = markdown_table(SUITE_SUMMARY_HEADERS, rows, right=(1, 2))
     parts = ["## dbprobe suite", summary, *(_body(v, 3) for v in views)]
     return "\n\n".join(parts) + "\n"

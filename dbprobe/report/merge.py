@@ -13,15 +13,20 @@ says; on top of that:
   the parts' own ``slo_violation`` findings are dropped;
 - the timelines are overlaid by wall-clock time and the ``load`` sections
   combined.
+
+:func:`read_reports_to_merge` reads the files: a report whose timeline or
+load section cannot be merged, or a run given twice (which would double
+every count), is refused naming the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
-from dbprobe.errors import UsageError
+from dbprobe.errors import ReportFileError, UsageError
 from dbprobe.gate.slo import SloCheck, evaluate_slos
 from dbprobe.load.health import combine_generator_loads
 from dbprobe.load.sections import (
@@ -33,10 +38,11 @@ from dbprobe.load.sections import (
 from dbprobe.load.timeline import merge_timelines
 from dbprobe.result.config import LoadShape, RunConfig
 from dbprobe.result.findings import Finding, FindingKind, MergeWindowEvidence, Severity
+from dbprobe.result.jsonio import MALFORMED, read_report
 from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
 from dbprobe.result.model import RawSection, Report, RunInfo, Section
 
-__all__ = ["merge_reports"]
+__all__ = ["merge_reports", "read_reports_to_merge", "run_ids"]
 
 # Below this share of the shortest part's window, summed throughput misleads.
 _MIN_OVERLAP_SHARE = 0.9
@@ -192,3 +198,49 @@ def _merged_config(reports: Sequence[Report]) -> RunConfig:
         load = replace(config.load, rate_per_s=sum(rate or 0.0 for rate in rates))
         config = replace(config, load=load)
     return config
+
+
+def run_ids(report: Report) -> frozenset[tuple[str, str]]:
+    """The runs a report holds, each as (host, start to the microsecond): its run id.
+
+    A merged report holds the runs its ``merge`` section lists, so merging it
+    again with one of its parts is caught too.
+    """
+    merged = _section_json(report, "merge")
+    if merged is not None:
+        parts = merged.get("reports")
+        if isinstance(parts, list) and all(isinstance(p, dict) for p in parts):
+            return frozenset((str(p.get("host")), str(p.get("started_at"))) for p in parts)
+    return frozenset({(report.run.host, report.run.started_at.isoformat())})
+
+
+def read_reports_to_merge(paths: Sequence[Path]) -> list[Report]:
+    """Read the report files ``dbprobe merge`` was given; ReportFileError/UsageError naming one.
+
+    Each report is merged on its own first, which reads everything a merge
+    reads beyond the operations (timeline points, the load section, the
+    measured window): a malformed one is named here instead of failing later
+    with no file to blame. A run given twice is refused: its counts would be
+    doubled without a word.
+    """
+    reports: list[Report] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for path in paths:
+        report = read_report(path)
+        try:
+            merge_reports([report])
+        except MALFORMED as exc:
+            detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise ReportFileError(
+                f"{path} cannot be merged: its timeline or load section is malformed ({detail})"
+            ) from None
+        for run in sorted(run_ids(report)):
+            if run in seen:
+                host, started_at = run
+                raise UsageError(
+                    f"{seen[run]} and {path} both hold the run of {host} started at "
+                    f"{started_at}: merging it twice would double its counts; give each run once"
+                )
+            seen[run] = path
+        reports.append(report)
+    return reports

@@ -2,9 +2,10 @@
 
 Which columns mean something depends on the run: commit latency only where a
 commit was timed, service time, schedule lag, late, skipped and unstarted
-only at a fixed rate. The SQLite write-lock waits and the failed attempts
-by error class follow the table. The console, Markdown and HTML renderers
-all take them from here, so the three show the same.
+only at a fixed rate, cancelled attempts only when there were some. The
+SQLite write-lock waits and the failed attempts by error class follow the
+table. The console, Markdown and HTML renderers all take them from here, so
+the three show the same.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dbprobe.result.model import OperationReport, Report
 __all__ = [
     "OPEN_LOOP_NOTE",
     "OperationColumn",
+    "cancelled_columns",
     "commit_columns",
     "failed_attempts",
     "lock_waits",
@@ -83,6 +85,15 @@ def _counted(name: str, count: Callable[[OperationReport], int]) -> OperationCol
     )
 
 
+def cancelled_columns(report: Report) -> list[OperationColumn]:
+    """``cancelled``, where attempts were still running when the run stopped (an interrupt,
+    or the grace after --duration ran out): an operation that hung shows here, not as
+    an error."""
+    if not any(op.cancelled for op in report.operations):
+        return []
+    return [_counted("cancelled", lambda op: op.cancelled)]
+
+
 def open_loop_columns(report: Report, digits: int) -> list[OperationColumn]:
     """Service time, schedule lag, late, skipped (and unstarted, if any) of a fixed-rate run."""
     if not any(op.open_loop for op in report.operations):
@@ -136,3 +147,30 @@ def failed_attempts(report: Report) -> Block | None:
     if not items:
         return None
     return Bullets("failed attempts (rolled back):", items)
+
+
+def server_time(report: Report) -> Block | None:
+    """Each operation's mean latency split into the server's execution of its statements
+    (pg_stat_statements) and the rest: ORM, driver, network, pool wait; or why it is not."""
+    split = [op for op in report.operations if op.server_ms is not None and op.commits]
+    if split:
+        rows = []
+        for op in split:
+            mean, server = op.latency_ms.mean_ms, op.server_ms or 0.0
+            rows.append(
+                (
+                    cell(op.name, code=True),
+                    cell(f"{mean:.2f}"),
+                    cell(f"{server:.2f}"),
+                    cell(f"{max(0.0, mean - server):.2f}"),
+                )
+            )
+        return table(
+            "time per committed operation in ms, mean: the server executing its statements "
+            "(pg_stat_statements), the rest in the client (ORM, driver, network, pool wait)",
+            ("operation", "latency", "server", "client"),
+            rows,
+        )
+    if report.target.server_time_note:
+        return Bullets("server time not split out:", (report.target.server_time_note,))
+    return None

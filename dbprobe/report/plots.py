@@ -141,7 +141,7 @@ def percentile_plot(series: Sequence[OperationSeries]) -> bytes:
         )
         ax.set_xlabel("percentile")
         ax.set_ylabel("latency (ms)")
-        ax.set_title(f"{s.name} (n={s.current.count})", fontsize=10)
+        ax.set_title(f"{s.name} (n={s.current.count})", fontsize=10, y=1.0)
         lows = [d.values[0] for d in shown if d.count]
         highs = [d.values[-1] for d in shown if d.count]
         if lows and max(highs) / max(min(lows), 1) > 30:
@@ -166,7 +166,7 @@ def histogram_plot(series: Sequence[OperationSeries], bins: int = 40) -> bytes:
     for ax, s in zip(axes, series, strict=True):
         shown = [d for d in (s.current, s.baseline) if d is not None and d.count]
         if not shown:
-            ax.set_title(f"{s.name} (no data)", fontsize=10)
+            ax.set_title(f"{s.name} (no data)", fontsize=10, y=1.0)
             continue
         low = min(d.values[0] for d in shown) / 1000
         high = max(d.values[-1] for d in shown) / 1000
@@ -193,7 +193,7 @@ def histogram_plot(series: Sequence[OperationSeries], bins: int = 40) -> bytes:
         _plain_log_axis(ax, "x")
         ax.set_xlabel("latency (ms)")
         ax.set_ylabel("share of operations")
-        ax.set_title(f"{s.name} (n={s.current.count})", fontsize=10)
+        ax.set_title(f"{s.name} (n={s.current.count})", fontsize=10, y=1.0)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper right")
     return _png(fig)
@@ -252,6 +252,8 @@ def trend_plot(trends: Sequence[Trend]) -> bytes:
         every = max(1, len(xs) // 8)
         ax.set_xticks(xs[::every], labels[::every], rotation=30, ha="right", fontsize=7)
         ax.set_ylabel(f"{t.metric.value} ({t.metric.unit})")
-        ax.set_title(f"{t.operation}: {len(t.points)} runs, {len(t.steps)} step(s)", fontsize=10)
+        ax.set_title(
+            f"{t.operation}: {len(t.points)} runs, {len(t.steps)} step(s)", fontsize=10, y=1.0
+        )
         ax.grid(True, alpha=0.3)
     return _png(fig)

@@ -32,7 +32,9 @@ def _table(block: Table) -> RenderableType:
     # Title and caption as lines of their own: rich would wrap them to the table's width.
     table = RichTable()
     for i, header in enumerate(block.headers):
-        table.add_column(header, justify="left" if i in block.left else "right")
+        # Folded, never ended by "…": a narrow terminal wraps a cell over lines
+        # rather than hide the end of a figure or a name.
+        table.add_column(header, justify="left" if i in block.left else "right", overflow="fold")
     for row in block.rows:
         table.add_row(*(Text(c.text, style=TONE_STYLES[c.tone]) for c in row))
     parts: list[RenderableType] = [Text(block.title)] if block.title else []

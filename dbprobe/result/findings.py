@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
-from dbprobe.result.record import Record
+from dbprobe.result.evidence import Evidence
+from dbprobe.result.plan_evidence import IndexEvidence, PlanChangeEvidence
 
 __all__ = [
     "EVIDENCE_TYPES",
@@ -32,6 +33,7 @@ __all__ = [
     "Finding",
     "FindingKind",
     "GeneratorSaturatedEvidence",
+    "IndexEvidence",
     "LeakedConnectionEvidence",
     "LostUpdateEvidence",
     "MergeWindowEvidence",
@@ -46,6 +48,7 @@ __all__ = [
     "SloViolationEvidence",
     "TalliedEvidence",
     "UnusedEagerLoadEvidence",
+    "WorkerLostEvidence",
     "calls_suffix",
 ]
 
@@ -85,11 +88,10 @@ class FindingKind(enum.StrEnum):
     TEARDOWN_FAILED = "teardown_failed"
     ERROR_RATE = "error_rate"
     RATE_NOT_MET = "rate_not_met"
-
-
-@dataclass(frozen=True)
-class Evidence(Record):
-    """Base of every evidence type (JSON out and in: :class:`~dbprobe.result.record.Record`)."""
+    UNINDEXED_FOREIGN_KEY = "unindexed_foreign_key"
+    SEQ_SCAN = "seq_scan"
+    PLAN_CHANGED = "plan_changed"
+    WORKER_LOST = "worker_lost"
 
 
 def calls_suffix(occurrences: int, operations_checked: int) -> str:
@@ -152,10 +154,17 @@ class NPlusOneEvidence(TalliedEvidence):
 
     ``relationship`` is the lazy-loaded (or write-only) relationship it served,
     when SQLAlchemy said so; ``location`` the user's code that issued it.
+    ``columns`` (``Class.attribute``) are what a column load fetched, and
+    ``column_load`` why the rows lacked them: ``deferred``, ``subclass`` (a
+    joined-inheritance subclass's own table) or ``expired`` (by a commit).
     ``max_executions`` is the most executions in one call, once tallied.
     """
 
-    _OPTIONAL: ClassVar[frozenset[str]] = TalliedEvidence._OPTIONAL | {"max_executions"}
+    _OPTIONAL: ClassVar[frozenset[str]] = TalliedEvidence._OPTIONAL | {
+        "max_executions",
+        "columns",
+        "column_load",
+    }
 
     fingerprint: str
     executions: int
@@ -165,6 +174,8 @@ class NPlusOneEvidence(TalliedEvidence):
     location: str | None
     time_ms: float
     max_executions: int | None = None
+    columns: tuple[str, ...] | None = None
+    column_load: str | None = None
 
     @property
     def pattern(self) -> str:
@@ -183,10 +194,14 @@ class NPlusOneEvidence(TalliedEvidence):
 
 @dataclass(frozen=True, kw_only=True)
 class UnusedEagerLoadEvidence(TalliedEvidence):
-    """A relationship loaded eagerly and never read, and the option to remove."""
+    """A relationship loaded eagerly and never read, and the option to remove;
+    ``location`` the user's line whose query loaded it, when known."""
+
+    _OPTIONAL: ClassVar[frozenset[str]] = TalliedEvidence._OPTIONAL | {"location"}
 
     relationship: str
     suggestion: str
+    location: str | None = None
 
     @property
     def pattern(self) -> str:
@@ -195,13 +210,29 @@ class UnusedEagerLoadEvidence(TalliedEvidence):
 
 @dataclass(frozen=True, kw_only=True)
 class MissingGreenletEvidence(TalliedEvidence):
-    """A lazy load under AsyncSession (MissingGreenlet): the relationship, if known, and the fix."""
+    """A lazy load under AsyncSession (MissingGreenlet): what it loaded, if known, and the fix.
+
+    ``relationship`` for a relationship load; ``columns`` and ``column_load``
+    (as in :class:`NPlusOneEvidence`) for a column load; ``location`` the
+    user's line that read the attribute.
+    """
+
+    _OPTIONAL: ClassVar[frozenset[str]] = TalliedEvidence._OPTIONAL | {
+        "columns",
+        "column_load",
+        "location",
+    }
 
     relationship: str | None
     suggestion: str
+    columns: tuple[str, ...] | None = None
+    column_load: str | None = None
+    location: str | None = None
 
     @property
     def pattern(self) -> str:
+        if self.relationship is None and self.columns:
+            return ", ".join(self.columns)
         return str(self.relationship)
 
 
@@ -418,6 +449,22 @@ class MergeWindowEvidence(Evidence):
 
 
 @dataclass(frozen=True)
+class WorkerLostEvidence(Evidence):
+    """A Locust worker that stopped reporting before the end (:mod:`dbprobe.locust`).
+
+    ``worker`` is Locust's id of it (host and a uuid), ``pid`` its process;
+    ``operations`` the operations its last report counted, which the merged
+    report keeps; ``last_report_unix_s`` when that report arrived.
+    """
+
+    worker: str
+    host: str
+    pid: int
+    operations: int
+    last_report_unix_s: float
+
+
+@dataclass(frozen=True)
 class NoEvidence(Evidence):
     """A finding whose message says it all (a failed teardown, with its traceback line)."""
 
@@ -442,6 +489,10 @@ EVIDENCE_TYPES: Mapping[FindingKind, type[Evidence]] = {
     FindingKind.TEARDOWN_FAILED: NoEvidence,
     FindingKind.ERROR_RATE: ErrorRateEvidence,
     FindingKind.RATE_NOT_MET: RateNotMetEvidence,
+    FindingKind.UNINDEXED_FOREIGN_KEY: IndexEvidence,
+    FindingKind.SEQ_SCAN: IndexEvidence,
+    FindingKind.PLAN_CHANGED: PlanChangeEvidence,
+    FindingKind.WORKER_LOST: WorkerLostEvidence,
 }
 
 
@@ -471,6 +522,8 @@ class Finding:
         """Where the user's code issued what the finding is about (``path:line``), when known."""
         evidence = self.evidence
         if isinstance(evidence, NPlusOneEvidence | LeakedConnectionEvidence):
+            return evidence.location
+        if isinstance(evidence, MissingGreenletEvidence | UnusedEagerLoadEvidence):
             return evidence.location
         return None
 

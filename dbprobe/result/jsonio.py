@@ -18,21 +18,23 @@ Schema history:
   machine references ``cpu_ms`` and ``round_trip_ms`` measured in it) and
   ``calibration`` (each round's ``cpu_ms`` and ``select_1_ms``). A report
   without rounds still reads; the gate then says it can give no verdict.
+  ``plans`` (with ``--explain``): one compact plan per statement fingerprint
+  (:class:`~dbprobe.result.plans.StatementPlan`), absent without it; and the
+  finding kinds ``unindexed_foreign_key`` and ``seq_scan``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dbprobe.errors import ReportFileError
-from dbprobe.metrics import LatencySummary
+from dbprobe.metrics import LatencyHistogram, LatencySummary
 from dbprobe.result.config import RunConfig
+from dbprobe.result.files import write_text_atomic
 from dbprobe.result.findings import EVIDENCE_TYPES, Finding, FindingKind, Severity
 from dbprobe.result.model import (
     CalibrationRound,
@@ -46,8 +48,16 @@ from dbprobe.result.model import (
     TargetInfo,
     ToolInfo,
 )
+from dbprobe.result.plans import StatementPlan
 
-__all__ = ["SCHEMA", "read_report", "report_from_dict", "report_to_dict", "write_report"]
+__all__ = [
+    "MALFORMED",
+    "SCHEMA",
+    "read_report",
+    "report_from_dict",
+    "report_to_dict",
+    "write_report",
+]
 
 SCHEMA = "dbprobe.report/1"
 
@@ -62,8 +72,13 @@ _CORE_KEYS = frozenset(
         "findings",
         "resources",
         "calibration",
+        "plans",
     }
 )
+
+#: What parsing a malformed report raises: a value of the wrong type or out of
+#: range (``int(1e999)`` overflows, ``"str".get`` has no attribute).
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError)
 
 _LATENCY_KEYS = ("min", "p50", "p90", "p95", "p99", "p999", "max", "mean", "stddev")
 
@@ -104,6 +119,8 @@ def _operation_to_dict(op: OperationReport) -> dict[str, Any]:
         data["commit_histogram"] = op.commit_histogram
     if op.errors_by_class:
         data["errors_by_class"] = dict(op.errors_by_class)
+    if op.server_ms is not None:
+        data["server_ms"] = round(op.server_ms, 4)
     if op.service_latency_ms is not None:
         # Open loop: latency_ms above runs from the intended start.
         data["service_latency_ms"] = _latency_to_dict(op.service_latency_ms)
@@ -143,11 +160,66 @@ def _round_from_dict(d: Mapping[str, Any]) -> RoundFigures:
     )
 
 
+def _records(d: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    """``d[key]``, which must be a list of JSON objects (the operations, the findings)."""
+    value = d[key]
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValueError(f'"{key}" must be a list of objects, got {_json_type(value)}')
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list holding " + ", ".join(sorted({_json_type(v) for v in value}))
+    names = {dict: "an object", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def _string(d: Mapping[str, Any], key: str) -> str:
+    """``d[key]``, which must be a string: names are keys of dicts and sets downstream."""
+    value = d[key]
+    if not isinstance(value, str):
+        raise ValueError(f'"{key}" must be a string, got {_json_type(value)}')
+    return value
+
+
+def _sections(d: Mapping[str, Any]) -> tuple[RawSection, ...]:
+    """The probe's own sections: every key beyond the core ones, each a JSON object."""
+    sections = []
+    for key, value in d.items():
+        if key in _CORE_KEYS:
+            continue
+        if not isinstance(value, dict):
+            raise ValueError(f'section "{key}" must be an object, got {_json_type(value)}')
+        sections.append(RawSection(key, value))
+    return tuple(sections)
+
+
+def _histogram(op: Mapping[str, Any], key: str, *, required: bool) -> str:
+    """An encoded HdrHistogram of ``op``, checked now: every reader of the report decodes it.
+
+    A corrupt one (bad base64, random bytes, ``""``, ``null``) would otherwise
+    surface as a decoder's traceback in whichever command reads it first, or
+    be stored as a baseline that no comparison can read.
+    """
+    value: object = op[key] if required else op.get(key, "")
+    where = f"operation {op['name']!r}: {key}"
+    if not isinstance(value, str):
+        raise ValueError(f"{where} must be an encoded HdrHistogram, got {_json_type(value)}")
+    if value or required:
+        try:
+            LatencyHistogram.decode(value)
+        except Exception:  # the decoder raises binascii, zlib, struct and its own errors
+            raise ValueError(f"{where} is not a valid encoded HdrHistogram") from None
+    return value
+
+
 def _operation_from_dict(op: Mapping[str, Any]) -> OperationReport:
     service = op.get("service_latency_ms")
     lag = op.get("schedule_lag_ms")
+    open_loop = service is not None
     return OperationReport(
-        name=op["name"],
+        name=_string(op, "name"),
         count=int(op["count"]),
         attempts=int(op["attempts"]),
         commits=int(op["commits"]),
@@ -165,19 +237,21 @@ def _operation_from_dict(op: Mapping[str, Any]) -> OperationReport:
             float(op["queries"]["per_op_mean"]),
             int(op["queries"]["per_op_max"]),
         ),
-        histogram=op["histogram"],
+        histogram=_histogram(op, "histogram", required=True),
         service_latency_ms=_latency_from_dict(service) if service is not None else None,
         schedule_lag_ms=_latency_from_dict(lag) if lag is not None else None,
         late=int(op.get("late", 0)),
         skipped=int(op.get("skipped", 0)),
         unstarted=int(op.get("unstarted", 0)),
-        commit_histogram=str(op.get("commit_histogram", "")),
-        service_histogram=str(op.get("service_histogram", "")),
-        schedule_lag_histogram=str(op.get("schedule_lag_histogram", "")),
+        commit_histogram=_histogram(op, "commit_histogram", required=False),
+        # Open loop: merging and comparing decode these too.
+        service_histogram=_histogram(op, "service_histogram", required=open_loop),
+        schedule_lag_histogram=_histogram(op, "schedule_lag_histogram", required=open_loop),
         lock_waits=int(op.get("lock_waits", 0)),
         lock_wait_ms_total=float(op.get("lock_wait_ms_total", 0.0)),
         rounds=tuple(_round_from_dict(r) for r in op.get("rounds", ())),
         errors_by_class={k: int(v) for k, v in op.get("errors_by_class", {}).items()},
+        server_ms=float(op["server_ms"]) if op.get("server_ms") is not None else None,
     )
 
 
@@ -213,6 +287,11 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "scale": report.target.scale,
             "seed": report.target.seed,
             "isolation": report.target.isolation,
+            **(
+                {"server_time_note": report.target.server_time_note}
+                if report.target.server_time_note
+                else {}
+            ),
         },
         "config": report.config.to_json(),
         "operations": [_operation_to_dict(op) for op in report.operations],
@@ -233,6 +312,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             {"cpu_ms": round(c.cpu_ms, 4), "select_1_ms": _rounded(c.select_1_ms)}
             for c in report.calibration
         ]
+    if report.plans:
+        data["plans"] = [plan.to_json() for plan in report.plans]
     return data | {section.name: section.to_json() for section in report.sections}
 
 
@@ -250,12 +331,13 @@ def _finding_from_dict(f: Mapping[str, Any]) -> Finding:
 
 
 def report_from_dict(d: Mapping[str, Any]) -> Report:
-    """Parse a report dict; KeyError/TypeError/ValueError on a malformed one."""
+    """Parse a report dict; KeyError, TypeError, ValueError (or another of
+    :data:`MALFORMED`) on a malformed one."""
     run, target, res = d["run"], d["target"], d["resources"]
     return Report(
         tool=ToolInfo(d["tool"]["name"], d["tool"]["version"]),
         run=RunInfo(
-            probe=run["probe"],
+            probe=_string(run, "probe"),
             started_at=dt.datetime.fromisoformat(run["started_at"]),
             duration_s=float(run["duration_s"]),
             argv=tuple(run["argv"]),
@@ -270,10 +352,11 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             scale=target["scale"],
             seed=int(target["seed"]),
             isolation=target["isolation"],
+            server_time_note=target.get("server_time_note"),
         ),
         config=RunConfig.from_json(run["probe"], d["config"]),
-        operations=tuple(_operation_from_dict(op) for op in d["operations"]),
-        findings=tuple(_finding_from_dict(f) for f in d["findings"]),
+        operations=tuple(_operation_from_dict(op) for op in _records(d, "operations")),
+        findings=tuple(_finding_from_dict(f) for f in _records(d, "findings")),
         resources=Resources(
             float(res["rss_mb_start"]),
             float(res["rss_mb_peak"]),
@@ -281,7 +364,7 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             float(res["loop_cpu_percent"]) if res.get("loop_cpu_percent") is not None else None,
             int(res.get("processes", 1)),
         ),
-        sections=tuple(RawSection(k, v) for k, v in d.items() if k not in _CORE_KEYS),
+        sections=_sections(d),
         calibration=tuple(
             CalibrationRound(
                 float(c["cpu_ms"]),
@@ -289,27 +372,18 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             )
             for c in d.get("calibration", ())
         ),
+        plans=tuple(StatementPlan.from_json(p) for p in _plans(d)),
     )
+
+
+def _plans(d: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The report's plans (``--explain``); none in a report written without it."""
+    return _records(d, "plans") if "plans" in d else []
 
 
 def write_report(report: Report, path: Path) -> None:
     """Write atomically: a reader never sees half a report, even if we are killed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(report_to_dict(report), indent=2, sort_keys=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        # mkstemp creates the file 0600; a report is no secret (it never holds
-        # a password), so give it the mode an ordinary file would get.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(report_to_dict(report), indent=2, sort_keys=False) + "\n")
 
 
 def read_report(path: Path) -> Report:
@@ -320,12 +394,15 @@ def read_report(path: Path) -> Report:
         raise ReportFileError(f"cannot read report {path}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ReportFileError(f"{path} is not a JSON report (truncated or corrupt?)") from None
+    except RecursionError:
+        # json's decoder recurses once per nesting level; no report nests this deep.
+        raise ReportFileError(f"{path} is not a report: its JSON is nested too deeply") from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if schema != SCHEMA:
         raise ReportFileError(f"{path} has schema {schema!r}; this dbprobe reads {SCHEMA!r}")
     try:
         return report_from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReportFileError(
-            f"{path} is a malformed {SCHEMA} report (bad or missing {exc})"
-        ) from None
+    except KeyError as exc:
+        raise ReportFileError(f"{path} is a malformed {SCHEMA} report (missing {exc})") from None
+    except MALFORMED as exc:
+        raise ReportFileError(f"{path} is a malformed {SCHEMA} report: {exc}") from None

@@ -96,7 +96,18 @@ def _merge_one(parts: Sequence[OperationReport]) -> OperationReport:
         lock_wait_ms_total=sum(p.lock_wait_ms_total for p in parts),
         rounds=_merged_rounds(parts),
         errors_by_class=dict(sorted(errors_by_class.items())),
+        server_ms=_merged_server_ms(parts),
     )
+
+
+def _merged_server_ms(parts: Sequence[OperationReport]) -> float | None:
+    """The mean over every part's operations, when every part has one."""
+    if not parts or any(p.server_ms is None for p in parts):
+        return None
+    count = sum(p.count for p in parts)
+    if count == 0:
+        return None
+    return sum((p.server_ms or 0.0) * p.count for p in parts) / count
 
 
 def _merged_rounds(parts: Sequence[OperationReport]) -> tuple[RoundFigures, ...]:

@@ -16,6 +16,7 @@ from dbprobe.metrics import LatencySummary
 from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
+from dbprobe.result.plans import StatementPlan
 
 __all__ = [
     "CalibrationRound",
@@ -61,6 +62,9 @@ class TargetInfo:
     scale: str
     seed: int
     isolation: str
+    # Why the server's share of the latency is not split out, on PostgreSQL
+    # without a readable pg_stat_statements (the fix included); None otherwise.
+    server_time_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +176,9 @@ class OperationReport:
     # Per round of the run (empty in reports written before rounds were kept).
     rounds: tuple[RoundFigures, ...] = ()
     errors_by_class: Mapping[str, int] = field(default_factory=dict)
+    # PostgreSQL with pg_stat_statements: the server's execution time of this
+    # operation's statements, per finished operation (mean, ms); None elsewhere.
+    server_ms: float | None = None
 
     @property
     def open_loop(self) -> bool:
@@ -239,6 +246,8 @@ class Report:
     sections: tuple[Section, ...] = ()
     # The machine's reference, round by round (empty where not measured).
     calibration: tuple[CalibrationRound, ...] = ()
+    # One plan per statement fingerprint, with --explain (empty otherwise).
+    plans: tuple[StatementPlan, ...] = ()
 
     def operation(self, name: str) -> OperationReport:
         for op in self.operations:

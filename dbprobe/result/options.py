@@ -13,6 +13,9 @@ from __future__ import annotations
 __all__ = [
     "ARRIVAL_KINDS",
     "DEADLOCK_PATTERNS",
+    "DEFAULT_EXPLAIN_MIN_ROWS",
+    "DEFAULT_GRACE_S",
+    "DEFAULT_HOOK_TIMEOUT_S",
     "DEFAULT_MAX_ERROR_RATE",
     "DEFAULT_N_PLUS_ONE_THRESHOLD",
     "DEFAULT_ROUNDS",
@@ -34,9 +37,20 @@ ISOLATION_LEVELS: tuple[str, ...] = ("read_committed", "repeatable_read", "seria
 #: A SELECT repeated this many times with different parameters in one operation is an N+1.
 DEFAULT_N_PLUS_ONE_THRESHOLD = 3
 
+#: ``--explain``: tables of fewer rows are never an index finding (a few pages
+#: read whole cost about what an index lookup does).
+DEFAULT_EXPLAIN_MIN_ROWS = 1000
+
 #: Rounds a run is measured in: each round's figure is one sample of the regression gate.
 DEFAULT_ROUNDS = 10
 MAX_ROUNDS = 1000
+#: How long operations still running at the end of a timed run may take to finish
+#: before they are cancelled (and counted as cancelled): long enough for a slow
+#: commit, short enough that an operation that never returns cannot hold a CI job.
+DEFAULT_GRACE_S = 5.0
+#: How long a scenario file's setup() or teardown() may take (--hook-timeout): a
+#: teardown that never returned once kept the report from being written.
+DEFAULT_HOOK_TIMEOUT_S = 30.0
 #: The share of finished operations that may give up before a run fails (--max-error-rate).
 DEFAULT_MAX_ERROR_RATE = 0.01
 

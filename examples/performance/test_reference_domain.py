@@ -51,37 +51,41 @@ async def test_create_program(dbprobe_seeded: AsyncEngine, dbprobe_bench, weeks:
     assert stats.findings == ()
 
 
-async def test_single_movement(dbprobe_session: AsyncSession, dbprobe_bench) -> None:  # type: ignore[no-untyped-def]
+async def test_single_movement(dbprobe_seeded_session: AsyncSession, dbprobe_bench) -> None:  # type: ignore[no-untyped-def]
     async def get() -> None:
         async with dbprobe.assert_max_queries(1):
-            await MovementRepository(dbprobe_session).get(3)
+            await MovementRepository(dbprobe_seeded_session).get(3)
 
     stats = await dbprobe_bench(get, rounds=ROUNDS)
     assert stats.statements_max == 1
 
 
-async def test_movement_list(dbprobe_session: AsyncSession, dbprobe_bench) -> None:  # type: ignore[no-untyped-def]
-    movements = MovementRepository(dbprobe_session)
+async def test_movement_list(dbprobe_seeded_session: AsyncSession, dbprobe_bench) -> None:  # type: ignore[no-untyped-def]
+    movements = MovementRepository(dbprobe_seeded_session)
     stats = await dbprobe_bench(movements.active, rounds=ROUNDS)
     assert stats.statements_max == 1
 
 
-async def test_filtered_movements(dbprobe_session: AsyncSession, dbprobe_bench) -> None:  # type: ignore[no-untyped-def]
-    movements = MovementRepository(dbprobe_session)
+async def test_filtered_movements(dbprobe_seeded_session: AsyncSession, dbprobe_bench) -> None:  # type: ignore[no-untyped-def]
+    movements = MovementRepository(dbprobe_seeded_session)
     stats = await dbprobe_bench(movements.by_patterns, ["squat", "hinge", "lunge"], rounds=ROUNDS)
     assert stats.statements_max == 1
 
 
 @pytest.mark.parametrize("page", [1, 2])
-async def test_paginated_movements(dbprobe_session: AsyncSession, dbprobe_bench, page: int) -> None:  # type: ignore[no-untyped-def]
-    movements = MovementRepository(dbprobe_session)
+async def test_paginated_movements(
+    dbprobe_seeded_session: AsyncSession, dbprobe_bench, page: int
+) -> None:  # type: ignore[no-untyped-def]
+    movements = MovementRepository(dbprobe_seeded_session)
     stats = await dbprobe_bench(movements.page, page, 20, rounds=ROUNDS)
     assert stats.statements_max == 1
 
 
 @pytest.mark.parametrize("kind", ["upper", "lower", "recovery"])
-async def test_generate_session(dbprobe_session: AsyncSession, dbprobe_bench, kind: str) -> None:  # type: ignore[no-untyped-def]
-    movements = MovementRepository(dbprobe_session)
+async def test_generate_session(
+    dbprobe_seeded_session: AsyncSession, dbprobe_bench, kind: str
+) -> None:  # type: ignore[no-untyped-def]
+    movements = MovementRepository(dbprobe_seeded_session)
     rng = random.Random(kind)
 
     async def generate() -> None:
@@ -92,8 +96,10 @@ async def test_generate_session(dbprobe_session: AsyncSession, dbprobe_bench, ki
     assert stats.statements_max == 1
 
 
-async def test_program_read_has_no_n_plus_one(dbprobe_session: AsyncSession, dbprobe_bench) -> None:  # type: ignore[no-untyped-def]
-    programs = ProgramRepository(dbprobe_session)
+async def test_program_read_has_no_n_plus_one(
+    dbprobe_seeded_session: AsyncSession, dbprobe_bench
+) -> None:  # type: ignore[no-untyped-def]
+    programs = ProgramRepository(dbprobe_seeded_session)
 
     async def read() -> None:
         async with dbprobe.assert_no_n_plus_one():

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_with_env
 
 
 @pytest.fixture
@@ -63,12 +63,8 @@ def test_every_command_refuses_bad_input_in_one_line(
     env = {k: v for k, v in os.environ.items() if k not in ("DBPROBE_DB_URL", "DBPROBE_HISTORY")}
     env["DBPROBE_DATA_DIR"] = str(scenario_files / "data")
     argv = [a.replace("{d}", str(scenario_files)) for a in args]
-    proc = subprocess.run(
-        [sys.executable, "-m", "dbprobe", *argv, "--scale", "tiny"]
-        if argv[0] in ("uow", "repo", "select", "pool", "deadlock", "isolation", "run")
-        else [sys.executable, "-m", "dbprobe", *argv],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    scaled = argv[0] in ("uow", "repo", "select", "pool", "deadlock", "isolation", "run")
+    proc = run_with_env([*argv, "--scale", "tiny"] if scaled else argv, env, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("dbprobe")

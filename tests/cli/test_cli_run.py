@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import sqlite3
 import subprocess
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from dbprobe.database.url import Target
+from tests.cli import run_with_env, wait_for_line
 
 SECRET = "Zq-unique-pw-7781"
 
@@ -28,13 +28,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_with_env(args, env, timeout=120)
 
 
 def _pg_url_with_password(pg_target: Target) -> str:
@@ -128,21 +122,6 @@ def test_seed_prints_the_same_checksum_on_both_backends(tmp_path: Path, pg_targe
     assert SECRET not in pg.stdout + pg.stderr
 
 
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float) -> str:
-    assert proc.stderr is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stderr, selectors.EVENT_READ)
-    seen = ""
-    while sel.select(timeout_s):
-        line = proc.stderr.readline()
-        if not line:
-            break
-        seen += line
-        if needle in line:
-            return seen
-    raise AssertionError(f"never saw {needle!r} on stderr; got:\n{seen}")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_still_prints_and_writes_the_partial_report(
     tmp_path: Path, sig: signal.Signals
@@ -154,7 +133,7 @@ def test_interrupted_run_still_prints_and_writes_the_partial_report(
         env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        _wait_for_line(proc, "running uow", timeout_s=60)
+        wait_for_line(proc, "running uow", timeout_s=60)
         # Let some transactions finish; progress is polled, not slept on.
         proc.send_signal(sig)
         stdout, _ = proc.communicate(timeout=30)  # a guard against a hang, not a timing
@@ -185,3 +164,33 @@ def test_a_foreign_table_of_the_same_name_is_refused_and_left_untouched(tmp_path
         assert conn.execute("SELECT id, login FROM users").fetchall() == [(1, "mine")]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"users"}
+
+
+def _programs(path: Path) -> int:
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT count(*) FROM programs").fetchone()[0])
+
+
+def test_a_count_based_run_writes_exactly_the_transactions_it_counts(tmp_path: Path) -> None:
+    # --transactions M is M per worker and no more, as pgbench -t: a default
+    # one-second warmup before them once created hundreds of unreported programs.
+    db = tmp_path / "data" / "dbprobe.sqlite3"
+    env = _env(tmp_path)
+    seeded = _run(["seed", "--scale", "tiny"], env)
+    assert seeded.returncode == 0, seeded.stderr
+    before = _programs(db)
+    out = tmp_path / "uow.json"
+    args = ["uow", "--scale", "tiny", "--threads", "2", "--transactions", "4",
+            "--mix", "create_program=1", "--json", str(out)]  # fmt: skip
+    proc = _run(args, env)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["config"]["warmup_s"] == 0
+    created = next(op for op in data["operations"] if op["name"] == "create_program")
+    assert created["commits"] == 8
+    assert _programs(db) == before + 8
+    # An explicit warmup still runs (and writes) before the counted transactions.
+    proc = _run([*args, "--warmup", "0.3"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["config"]["warmup_s"] == 0.3
+    assert _programs(db) > before + 16

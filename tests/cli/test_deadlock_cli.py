@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from dbprobe.database.url import Target
+from tests.cli import run_with_env
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
     env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", "deadlock", "--scale", "tiny", *args],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_with_env(["deadlock", "--scale", "tiny", *args], env, timeout=120)
 
 
 def test_naive_transfers_lose_updates_and_exit_1_while_for_update_exits_0(
@@ -41,5 +38,5 @@ def test_a_single_account_is_refused(tmp_path: Path) -> None:
     proc = _run(["--accounts", "1"], tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        "dbprobe: error: dbprobe deadlock: argument --accounts: must be 2 or more, got 1"
+        "dbprobe: error: deadlock: argument --accounts: must be 2 or more, got 1"
     ]

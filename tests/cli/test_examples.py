@@ -21,6 +21,8 @@ def test_n_plus_one_example_finds_the_n_plus_one_and_not_in_the_fix() -> None:
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("lazy: ")
     assert "N+1: Microcycle.sessions (collection)" in lines[1]
-    assert ".options(selectinload(Microcycle.sessions))" in lines[1]
+    assert (
+        ".options(selectinload(Program.microcycles).selectinload(Microcycle.sessions))" in lines[1]
+    )
     assert lines[2].startswith("eager: 3 statements for ")
     assert lines[2].endswith("findings: []")

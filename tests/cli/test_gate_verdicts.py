@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from tests.cli import run_with_env
+
 _HOG = "while True:\n    pass\n"
 
 
@@ -20,13 +22,7 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _dbprobe(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_with_env(args, env, timeout=180)
 
 
 def _run_with_a_cpu_hog_for_part_of_it(args: list[str], env: dict[str, str]) -> int:

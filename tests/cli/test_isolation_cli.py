@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from dbprobe.database.url import Target
+from tests.cli import run_with_env
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
     env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", "isolation", *args],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_with_env(["isolation", *args], env, timeout=120)
 
 
 def test_lost_update_at_read_committed_is_an_anomaly_and_fails_on_request(

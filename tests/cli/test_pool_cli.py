@@ -5,19 +5,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_with_env
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DBPROBE_DB_URL"}
     env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", "pool", "--scale", "tiny", *args],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_with_env(["pool", "--scale", "tiny", *args], env, timeout=120)
 
 
 def test_an_exhausted_pool_is_a_finding_that_fails_on_request(tmp_path: Path) -> None:

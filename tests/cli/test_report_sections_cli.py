@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.cli import run_with_env
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
 
@@ -18,13 +19,7 @@ def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DBPROBE_DB_URL", "DBPROBE_HISTORY")}
     env["DBPROBE_DATA_DIR"] = str(tmp_path / "data")
     env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_with_env(args, env, timeout=120)
 
 
 def test_baseline_show_prints_the_pool_split_and_timeline(tmp_path: Path) -> None:

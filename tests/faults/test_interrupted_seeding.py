@@ -7,10 +7,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from tests.cli import run_with_env
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -32,6 +35,8 @@ def _interrupt_seed(tmp_path: Path, sig: signal.Signals, rows_before_signal: int
             wal = Path(str(db) + "-wal")
             if wal.exists() and wal.stat().st_size > rows_before_signal * 20:
                 break
+            # Not a timing: without a pause the poll took a core from the seeding it waits on.
+            time.sleep(0.005)
         proc.send_signal(sig)
         proc.communicate(timeout=30)  # a guard against a hang, not a timing
     finally:
@@ -44,10 +49,7 @@ def _interrupt_seed(tmp_path: Path, sig: signal.Signals, rows_before_signal: int
 def test_interrupted_seed_leaves_the_previous_seed_whole(
     tmp_path: Path, sig: signal.Signals, rows: int
 ) -> None:
-    first = subprocess.run(
-        [sys.executable, "-m", "dbprobe", "seed", "--scale", "tiny", "--seed", "1"],
-        env=_env(tmp_path), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    first = run_with_env(["seed", "--scale", "tiny", "--seed", "1"], _env(tmp_path), timeout=60)
     assert first.returncode == 0
     checksum = first.stdout.strip().splitlines()[-1]
     assert _interrupt_seed(tmp_path, sig, rows) == 130
@@ -58,8 +60,5 @@ def test_interrupted_seed_leaves_the_previous_seed_whole(
     # The load ran in one transaction: the earlier tiny seed is still there, whole.
     assert state == [("tiny", 1, 1)]
     assert users == 8
-    again = subprocess.run(
-        [sys.executable, "-m", "dbprobe", "seed", "--scale", "tiny", "--seed", "1"],
-        env=_env(tmp_path), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    again = run_with_env(["seed", "--scale", "tiny", "--seed", "1"], _env(tmp_path), timeout=60)
     assert again.stdout.strip().splitlines()[-1] == checksum

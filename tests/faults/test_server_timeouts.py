@@ -13,7 +13,7 @@ from dbprobe.data.seeding import ensure_seeded
 from dbprobe.database.engine import PoolOptions, open_database
 from dbprobe.database.url import Target
 from dbprobe.errors import ErrorClass
-from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.harness import TargetOptions
 from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import run_workload
@@ -34,41 +34,66 @@ async def _alter_database(target: Target, setting: str) -> None:
         await conn.close()
 
 
+async def _release_after_timed_out_waits(
+    holder: asyncpg.Connection, observer: asyncpg.Connection, database: str, run_done: asyncio.Event
+) -> set[int]:
+    """Roll ``holder`` back once ten sessions have each ended a lock wait; return their pids.
+
+    While ``holder`` keeps the row locked, a wait the server lists can only end
+    in a lock timeout, so the release waits on what the server shows rather than
+    on a timer, which a busy machine would make too short.
+    """
+    open_waits: set[tuple[int, object]] = set()
+    timed_out: set[int] = set()
+    while len(timed_out) < 10 and not run_done.is_set():
+        rows = await observer.fetch(
+            "SELECT l.pid, l.waitstart FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+            " WHERE NOT l.granted AND a.datname = $1",
+            database,
+        )
+        now_waiting = {(row["pid"], row["waitstart"]) for row in rows}
+        timed_out |= {pid for pid, _ in open_waits - now_waiting}
+        open_waits = now_waiting
+        await asyncio.sleep(0.002)
+    await holder.execute("ROLLBACK")
+    return timed_out
+
+
 async def test_server_lock_timeout_is_classified_retried_and_counted(fault_db: Target) -> None:
     db = await open_database(fault_db, PoolOptions(size=1))
     await ensure_seeded(db, load_scale("tiny"), 1)
     await db.dispose()
     # Set on the server, for every new session of this database: dbprobe does not know it.
     await _alter_database(fault_db, "lock_timeout = '20ms'")
-    holder = await asyncpg.connect(
-        fault_db.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    )
-    release = asyncio.Event()
+    dsn = fault_db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    holder = await asyncpg.connect(dsn)
+    observer = await asyncpg.connect(dsn)
+    run_done = asyncio.Event()
     try:
-        # Another client holds the one row every worker needs, until the run's
-        # first progress tick: by then each worker has hit the lock timeout.
+        # Another client holds the one row every worker needs until each of the
+        # ten workers' sessions has hit the lock timeout at least once.
         await holder.execute("SET lock_timeout = 0; BEGIN")
         await holder.execute("SELECT id FROM dbprobe.sessions WHERE id = 1 FOR UPDATE")
-
-        async def release_when_told() -> None:
-            await release.wait()
-            await holder.execute("ROLLBACK")
-
-        releaser = asyncio.create_task(release_when_told())
+        releaser = asyncio.create_task(
+            _release_after_timed_out_waits(holder, observer, str(fault_db.url.database), run_done)
+        )
         options = uow.UowOptions(
             plan=LoadPlan(workers=10, transactions_per_worker=5),
             retry=RetryPolicy(retries=200),
             mix={"reschedule_session": 1},
             hot_set=1,
         )
-        report = await run_uow(
-            TargetOptions(fault_db, scale="tiny", pool=PoolOptions(10)),
-            options,
-            hooks=ProbeHooks(on_progress=lambda fraction, done: release.set()),
-        )
-        await releaser
+        try:
+            report = await run_uow(
+                TargetOptions(fault_db, scale="tiny", pool=PoolOptions(10)), options
+            )
+        finally:
+            run_done.set()
+        timed_out_sessions = await releaser
     finally:
         await holder.close()
+        await observer.close()
+    assert len(timed_out_sessions) == 10
     op = report.operation("reschedule_session")
     assert op.error_classes["lock_timeout"] >= 10  # every worker, at least once
     assert set(op.error_classes) == {"lock_timeout"}

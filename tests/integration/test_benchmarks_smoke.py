@@ -35,6 +35,7 @@ TARGET_ROWS = (
     "`dbprobe seed --scale tiny`, SQLite",
     "RSS growth, 100,000 latencies recorded",
     "`python -m dbprobe --help`",
+    "`import dbprobe.pytest_plugin` after pytest",
     "select via=driver, instrumented",
     "select via=core, instrumented",
     "select via=orm, instrumented",

@@ -11,18 +11,15 @@ errors as a service interruption.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 
-import asyncpg
 import pytest
-import pytest_asyncio
 from sqlalchemy import delete, func, select
 
 from dbprobe.data.ids import IdSet, existing_ids
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded
 from dbprobe.database.engine import Database, PoolOptions, open_database
-from dbprobe.database.url import Backend, Target
+from dbprobe.database.url import Target
 from dbprobe.domain.models import Microcycle, Movement, Program, SessionExercise, TrainingSession
 from dbprobe.domain.planning import TYPE_REGIONS, build_program
 from dbprobe.domain.uow import UnitOfWork
@@ -35,31 +32,6 @@ from dbprobe.probes.uow import run_uow
 pytestmark = pytest.mark.asyncio
 
 _REGIONS = sorted({r for regions in TYPE_REGIONS.values() for r in regions})
-
-
-async def _admin(target: Target, *sql: str) -> None:
-    admin = target.url.set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-    try:
-        for statement in sql:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-@pytest_asyncio.fixture
-async def own_target(target: Target) -> AsyncIterator[Target]:
-    """``target``, but on PostgreSQL a database of the test's own: its rows are deleted."""
-    if target.backend is Backend.SQLITE:
-        yield target
-        return
-    name = f"{target.url.database}_ids"
-    drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    await _admin(target, drop, f'CREATE DATABASE "{name}"')
-    try:
-        yield Target(target.url.set(database=name), target.backend)
-    finally:
-        await _admin(target, drop)
 
 
 async def _delete_program(db: Database, program_id: int) -> None:

@@ -13,6 +13,7 @@ from dbprobe.domain.models import Program
 from dbprobe.load.operations import Operation, OperationContext
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.workers import run_workload
+from tests.source_lines import line_of
 
 pytestmark = pytest.mark.asyncio
 
@@ -49,6 +50,10 @@ async def test_lazy_attribute_access_in_an_operation_is_a_missing_greenlet_findi
     assert finding.operation == "touch_lazily"
     assert finding.evidence.relationship == "Program.microcycles"
     assert finding.evidence.occurrences == 6
+    # Each attempt: the program, then the lazy load that failed, counted alike on
+    # asyncpg (fails in execute) and aiosqlite (fails making its cursor).
+    assert stats.statements_total == 6 * 2
+    assert finding.evidence.location == line_of(__file__, "len(program.microcycles)  # not loaded")
 
 
 async def test_counts_of_a_plain_operation_add_up_and_statements_are_per_operation(

@@ -196,10 +196,14 @@ async def test_a_scenario_file_may_build_its_own_engine(target: Target, tmp_path
         """
         from sqlalchemy import text
         from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import AsyncAdaptedQueuePool
         from dbprobe.scenarios import scenario
 
         def make_engine(url):
-            return create_async_engine(url, pool_size=2, max_overflow=0)
+            # A pool named, as SQLAlchemy before 2.0.38 gave SQLite files none.
+            return create_async_engine(
+                url, poolclass=AsyncAdaptedQueuePool, pool_size=2, max_overflow=0
+            )
 
         @scenario
         async def where_am_i(ctx):

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import func, select, text
 
 from dbprobe.data.rows import TABLE_ORDER, Checksum, generate
@@ -13,6 +15,22 @@ from dbprobe.database.url import Target
 from dbprobe.domain.models import Program, SessionExercise
 
 pytestmark = pytest.mark.asyncio
+
+
+@pytest_asyncio.fixture
+async def fresh_tiny_db(own_target: Target) -> AsyncIterator[Database]:
+    """Seeded afresh at scale tiny, seed 1, in a database no other test writes to.
+
+    These tests read the seeded rows exactly, or change them: the worker's shared
+    database holds whatever earlier probes in it wrote (a program a uow run
+    inserted once made a count 7 instead of 6).
+    """
+    db = await open_database(own_target, PoolOptions(size=2))
+    try:
+        await seed(db, load_scale("tiny"), 1)
+        yield db
+    finally:
+        await db.dispose()
 
 
 def _generated_checksum(scale: str, seed_value: int) -> str:
@@ -41,29 +59,29 @@ async def test_seeding_twice_gives_the_checksum_of_the_generated_rows(target: Ta
     assert second.loaded
 
 
-async def test_seeded_row_counts_match_the_generator(tiny_db: Database) -> None:
+async def test_seeded_row_counts_match_the_generator(fresh_tiny_db: Database) -> None:
     expected: dict[str, int] = dict.fromkeys(TABLE_ORDER, 0)
     for batch in generate(load_scale("tiny"), 1):
         expected[batch.table] += len(batch.rows)
-    async with tiny_db.engine.connect() as conn:
+    async with fresh_tiny_db.engine.connect() as conn:
         for table, n in expected.items():
             assert (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one() == n
 
 
 async def test_ensure_seeded_keeps_a_complete_seed_and_reloads_for_another_seed(
-    tiny_db: Database,
+    fresh_tiny_db: Database,
 ) -> None:
-    kept = await ensure_seeded(tiny_db, load_scale("tiny"), 1)
+    kept = await ensure_seeded(fresh_tiny_db, load_scale("tiny"), 1)
     assert not kept.loaded
     assert kept.checksum == _generated_checksum("tiny", 1)
-    reloaded = await ensure_seeded(tiny_db, load_scale("tiny"), 2)
+    reloaded = await ensure_seeded(fresh_tiny_db, load_scale("tiny"), 2)
     assert reloaded.loaded
     assert reloaded.checksum == _generated_checksum("tiny", 2)
 
 
-async def test_rows_inserted_after_seeding_get_fresh_ids(tiny_db: Database) -> None:
+async def test_rows_inserted_after_seeding_get_fresh_ids(fresh_tiny_db: Database) -> None:
     # COPY writes explicit ids on PostgreSQL; the sequences must move past them.
-    async with tiny_db.write_sessions() as session:
+    async with fresh_tiny_db.write_sessions() as session:
         before = (await session.execute(select(func.max(Program.id)))).scalar_one()
         program = Program(
             user_id=1, name="new", weeks=1, days_per_week=4, is_active=True,
@@ -74,8 +92,8 @@ async def test_rows_inserted_after_seeding_get_fresh_ids(tiny_db: Database) -> N
         assert program.id == before + 1
 
 
-async def test_checksum_changes_when_a_seeded_row_changes(tiny_db: Database) -> None:
-    async with tiny_db.engine.begin() as conn:
+async def test_checksum_changes_when_a_seeded_row_changes(fresh_tiny_db: Database) -> None:
+    async with fresh_tiny_db.engine.begin() as conn:
         before = await table_checksum(conn)
         await conn.execute(
             SessionExercise.__table__.update().where(SessionExercise.id == 1).values(reps=99)

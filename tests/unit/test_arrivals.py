@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
+from collections.abc import Callable
 
 import pytest
 
-from dbprobe.load.arrivals import ArrivalSchedule
+from dbprobe.load.arrivals import ArrivalSchedule, apportion
 from dbprobe.load.profiles import LoadProfile, Segment
 
 
@@ -101,3 +103,83 @@ def test_a_zero_rate_stretch_holds_no_arrival() -> None:
 def test_an_unknown_arrival_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="arrivals must be one of"):
         ArrivalSchedule([Segment(1.0, 1.0, 1.0)], arrivals="bursty", rng=random.Random(0))
+
+
+@pytest.mark.parametrize("phase", [0.0, 0.25])
+@pytest.mark.parametrize("taken", [0, 1, 7, 30])
+def test_draining_a_uniform_schedule_counts_exactly_the_arrivals_left(
+    taken: int, phase: float
+) -> None:
+    segments = [Segment(1.0, 10.0, 10.0), Segment(2.0, 10.0, 3.0)]
+    _assert_drain_counts_what_is_left(
+        lambda: ArrivalSchedule(segments, arrivals="uniform", rng=random.Random(1), phase=phase),
+        taken,
+    )
+
+
+def _assert_drain_counts_what_is_left(make: Callable[[], ArrivalSchedule], taken: int) -> None:
+    """Two identical schedules, ``taken`` arrivals into each: one drained, one walked to its end."""
+    counted, drained = make(), make()
+    for _ in range(taken):
+        counted.next_ns()
+        drained.next_ns()
+    assert drained.drain() == len(_all(counted))
+    assert drained.next_ns() == -1
+    assert drained.drain() == 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("taken", [0, 1, 150, 2000])
+def test_draining_a_poisson_schedule_counts_exactly_the_arrivals_left(
+    seed: int, taken: int
+) -> None:
+    # A ramp, as a fixed-rate run with --profile ramp follows it: the drained count
+    # is exactly what the schedule of this seed still held (it once gave the
+    # expected count instead, and a run lost arrivals from its accounting).
+    segments = [Segment(1.0, 30.0, 90.0), Segment(2.0, 90.0, 150.0), Segment(8.0, 1000.0, 1000.0)]
+    _assert_drain_counts_what_is_left(
+        lambda: ArrivalSchedule(segments, arrivals="poisson", rng=random.Random(seed)), taken
+    )
+
+
+def test_draining_a_poisson_schedule_stops_at_its_limit() -> None:
+    segments = [Segment(10.0, 1000.0, 1000.0)]
+    limited = ArrivalSchedule(segments, arrivals="poisson", rng=random.Random(3), limit=500)
+    for _ in range(120):
+        limited.next_ns()
+    assert limited.drain() == 380
+    assert limited.next_ns() == -1
+
+
+def test_draining_a_huge_backlog_takes_no_time_and_stops_at_the_limit() -> None:
+    # 1e300 arrivals a second: counting them one by one never ended.
+    endless = ArrivalSchedule(
+        [Segment(2.0, 1e300, 1e300)], arrivals="poisson", rng=random.Random(1)
+    )
+    endless.next_ns()
+    assert endless.drain() == pytest.approx(2e300, rel=1e-9)
+    limited = ArrivalSchedule(
+        [Segment(math.inf, 1e6, 1e6)], arrivals="uniform", rng=random.Random(1), limit=50
+    )
+    for _ in range(20):
+        limited.next_ns()
+    assert limited.drain() == 30
+    assert limited.next_ns() == -1
+
+
+@pytest.mark.parametrize(
+    ("count", "weights", "shares"),
+    [
+        (10, [1, 3, 6], [1, 3, 6]),
+        (11, [1, 3, 6], [1, 3, 7]),
+        (1, [1, 1], [1, 0]),
+        (0, [2, 5], [0, 0]),
+        (7, [1], [7]),
+        (2_000_015, [1, 3, 6], [200_002, 600_004, 1_200_009]),
+    ],
+)
+def test_apportion_shares_a_count_by_weight_and_adds_up(
+    count: int, weights: list[int], shares: list[int]
+) -> None:
+    assert apportion(count, weights) == shares
+    assert sum(apportion(count, weights)) == count

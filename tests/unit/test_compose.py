@@ -217,3 +217,39 @@ def test_compose_file_is_valid() -> None:
     ]
     assert not bad, f"malformed interpolation: {bad}"
     assert INTERPOLATION.search(text), "expected the published port to be interpolated"
+
+
+def _locust_invocation(service: dict[str, Any]) -> list[str]:
+    """The ``locust ...`` step of a Locust service's shell command, as words."""
+    command = service["command"]
+    assert command[:2] == ["sh", "-c"], command
+    steps = [step.strip() for step in command[2].split("&&")]
+    (run,) = [step for step in steps if step.startswith("locust ")]
+    assert any("[locust]" in step for step in steps if step.startswith("pip install"))
+    return [_WITH_DEFAULT.sub(r"\1", word) for word in shlex.split(run)]
+
+
+def test_the_locust_master_seeds_through_the_postgres_service_and_writes_its_report(
+    compose: dict[str, Any],
+) -> None:
+    master = compose["services"]["locust-master"]
+    assert master["depends_on"]["postgres"]["condition"] == "service_healthy"
+    url = make_url(_environment(master)["DBPROBE_DB_URL"])
+    assert (url.host, url.port, url.database) == ("postgres", 5432, "dbprobe")
+    words = _locust_invocation(master)
+    locustfile = PurePosixPath(words[words.index("-f") + 1])
+    assert (REPO / "examples" / locustfile.name).is_file()
+    assert {"--master", "--headless"} <= set(words)
+    assert int(words[words.index("--expect-workers") + 1]) >= 1
+    assert words[words.index("--dbprobe-scale") + 1] in SCALE_NAMES
+    reports_dir = next(t for t, s in _mounts(master).items() if s == "./reports")
+    assert PurePosixPath(words[words.index("--dbprobe-json") + 1]).is_relative_to(reports_dir)
+
+
+def test_locust_workers_join_the_master_service(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    words = _locust_invocation(worker)
+    assert "--worker" in words
+    assert words[words.index("--master-host") + 1] == "locust-master"
+    assert "locust-master" in worker["depends_on"]
+    assert "ports" not in worker

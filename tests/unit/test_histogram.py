@@ -93,3 +93,7 @@ def test_the_summary_percentiles_are_hdrhistograms_own(seed: int) -> None:
     )
     assert summary.mean_ms == pytest.approx(raw.get_mean_value() / 1000, rel=1e-9)
     assert summary.stddev_ms == pytest.approx(raw.get_stddev() / 1000, rel=1e-9)
+    # Any other percentile (the benchmark's IQR, the loop-lag figures) too.
+    quartiles = [raw.get_value_at_percentile(p) / 1000 for p in (25.0, 75.0)]
+    assert hist.percentiles_ms(25.0, 75.0) == quartiles
+    assert hist.value_at_percentile_ms(25.0) == quartiles[0]

@@ -39,6 +39,9 @@ def test_profiles_parse_from_their_text_form(text: str, expected: LoadProfile) -
         ("spike:factor=0", "--profile spike: factor= must be positive, got 0"),
         ("spike:seconds=-1", "--profile spike: seconds= must be positive, got -1"),
         ("ramp:from=-3", "--profile ramp: from= must be 0 or more per second, got -3"),
+        ("ramp:from=1e308", "--profile ramp: from= must be 1,000,000 or less, got 1e+308"),
+        ("spike:factor=1e7", "--profile spike: factor= must be 1,000,000 or less, got 1e+07"),
+        ("spike:seconds=1e9", "--profile spike: seconds= must be 2,592,000 or less, got 1e+09"),
     ],
 )
 def test_bad_profiles_are_config_errors_naming_the_option(text: str, message: str) -> None:

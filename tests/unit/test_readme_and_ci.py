@@ -21,8 +21,12 @@ def test_readme_opens_with_the_install_and_run_command_then_the_test_command() -
 
 def test_ci_runs_exactly_the_readme_test_command_with_postgres_configured() -> None:
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
-    last_command = [line for line in ci.splitlines() if line and not line.startswith("#")][-1]
-    assert last_command == _readme_commands()[1]
+    commands = [line for line in ci.splitlines() if line and not line.startswith("#")]
+    assert _readme_commands()[1] in commands
+    # Then the same suite once more on the oldest versions pyproject.toml allows.
+    after = commands[commands.index(_readme_commands()[1]) + 1 :]
+    assert "pip install --quiet -c .ci/min-versions.txt -e '.[test]'" in after
+    assert after[-1] == "python -m pytest"
     assert "DBPROBE_PG_URL" in ci
     assert "export CI=true" in ci
 

@@ -22,9 +22,13 @@ from dbprobe.report.html import render_html
 from dbprobe.report.markdown import format_markdown
 from dbprobe.report.merge import merge_reports
 from dbprobe.result.jsonio import read_report, report_to_dict
+from tests.report_text import fixture, page
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
 FILES = sorted(FIXTURES.glob("*.json"))
+# With the section tests in one worker: each fixture's HTML page, whose plots
+# take seconds to draw, is then drawn once for all of them (tests/report_text.py).
+pytestmark = pytest.mark.xdist_group("report_fixture_pages")
 PROBES = {"uow", "repo", "select", "pool", "deadlock", "isolation", "run", "pytest"}
 
 
@@ -47,11 +51,34 @@ def test_the_fixtures_carry_every_finding_kind_dbprobe_writes() -> None:
         "n_plus_one",
         "pool_exhaustion",
         "regression",
+        "seq_scan",
         "service_interruption",
         "slo_violation",
         "teardown_failed",
+        "unindexed_foreign_key",
         "unused_eager_load",
     }
+
+
+def test_a_report_written_with_explain_keeps_its_plans_typed() -> None:
+    report = read_report(FIXTURES / "repo_explain.json")
+    assert len(report.plans) == 6
+    lazy = [p for p in report.plans if "WHERE ? = session_exercises.session_id" in p.fingerprint]
+    (plan,) = lazy
+    assert plan.operations == ("session_exercises_lazy",)
+    assert [(n.node_type, n.relation, n.seq_read) for n in plan.nodes] == [
+        ("Sort", None, False),
+        ("Seq Scan", "session_exercises", True),
+    ]
+    # Reports without plans (every other fixture) read with none.
+    assert read_report(FIXTURES / "repo.json").plans == ()
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    assert "6 of 6 statements explained" in console.export_text()
+    markdown = format_markdown(report)
+    html = render_html(report)
+    assert "Seq Scan on session_exercises (rows 7) [Filter: (? = session_id)]" in markdown
+    assert "Seq Scan on session_exercises (rows 7) [Filter: (? = session_id)]" in html
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -63,12 +90,12 @@ def test_an_old_report_parses_and_writes_back_the_same_json(path: Path) -> None:
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
 def test_an_old_report_renders_in_every_format(path: Path) -> None:
-    report = read_report(path)
+    report = fixture(path.stem)
     console = Console(record=True, width=200)
     print_report(report, console)
     text = console.export_text()
     markdown = format_markdown(report)
-    html = render_html(report)
+    html = page(report)
     for op in report.operations:
         assert op.name in text
         assert op.name in markdown

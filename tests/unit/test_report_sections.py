@@ -30,6 +30,9 @@ from tests.report_text import (
 
 FIXTURE_NAMES = sorted(p.stem for p in FIXTURES.glob("*.json"))
 
+# With test_report_fixtures in one worker, so that each fixture's page is drawn once.
+pytestmark = pytest.mark.xdist_group("report_fixture_pages")
+
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize("name", FIXTURE_NAMES)

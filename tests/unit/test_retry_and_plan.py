@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import math
 import random
+import re
 
 import pytest
 
 from dbprobe.errors import ConfigError
 from dbprobe.load.plan import LoadPlan, RetryPolicy
+from dbprobe.load.profiles import LoadProfile
 
 
 def test_backoff_grows_exponentially_with_full_jitter_and_a_cap() -> None:
@@ -46,3 +49,36 @@ def test_load_plan_rejects_impossible_amounts(kwargs: dict[str, float], fragment
 def test_negative_retries_are_refused() -> None:
     with pytest.raises(ConfigError, match="--retries must be 0 or more, got -1"):
         RetryPolicy(retries=-1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"workers": 10_001}, "--threads must be 10,000 or less, got 10001"),
+        ({"workers": 100, "processes": 101}, "is 10,100 workers (connections) in all"),
+        ({"processes": 257}, "--processes must be 256 or less, got 257"),
+        ({"duration_s": math.inf}, "--duration must be 2,592,000 s (30 days) or less, got inf"),
+        ({"duration_s": math.nan}, "--duration must be 2,592,000 s (30 days) or less, got nan"),
+        ({"duration_s": 1e-300}, "--duration must be at least 0.001 s (a millisecond), got 1e-300"),
+        ({"warmup_s": 1e308}, "--warmup must be 2,592,000 s (30 days) or less, got 1e+308"),
+        ({"rate_per_s": 1e9}, "--rate must be 1,000,000 per second or less, got 1e+09"),
+        (
+            {"rate_per_s": 5e5, "profile": LoadProfile("spike", spike_factor=3, spike_s=1)},
+            "--rate (the profile's peak) must be 1,000,000 per second or less, got 1.5e+06",
+        ),
+        ({"grace_s": -1}, "--grace must be from 0 to 2,592,000 s"),
+        ({"grace_s": math.inf}, "--grace must be from 0 to 2,592,000 s"),
+    ],
+)
+def test_load_plan_refuses_amounts_beyond_their_maximum(
+    kwargs: dict[str, object], message: str
+) -> None:
+    # Library and plugin callers get the CLI's maxima too (dbprobe.result.limits).
+    plan: dict[str, object] = {"workers": 1, "duration_s": 10.0, **kwargs}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        LoadPlan(**plan)  # type: ignore[arg-type]
+
+
+def test_retries_beyond_the_maximum_are_refused() -> None:
+    with pytest.raises(ConfigError, match="--retries must be 1,000 or less, got 1001"):
+        RetryPolicy(retries=1001)

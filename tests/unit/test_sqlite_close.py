@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from types import SimpleNamespace
 
 import aiosqlite
 import pytest
+from sqlalchemy import text
 
+from dbprobe.database.engine import Isolation, PoolOptions, build_engine
 from dbprobe.database.sqlite_close import bounded, joined
+from dbprobe.database.url import resolve_target
 
 # Counting to three million in SQLite: busy in the worker thread for a while.
 _LONG_STATEMENT = (
@@ -91,4 +96,73 @@ def test_a_force_closed_connection_never_calls_into_a_closed_loop(tmp_path: Path
     thread.join(30)
     threading.excepthook = previous
     assert not thread.is_alive()
+    assert died == []
+
+
+# Another process holding the file's write lock until told to let go.
+_HOLDER = (
+    "import sqlite3, sys\n"
+    "conn = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    "conn.execute('BEGIN EXCLUSIVE')\n"
+    "print('locked', flush=True)\n"
+    "sys.stdin.readline()\n"
+)
+
+
+# The loop closes in the middle of the connection's close, on purpose: aiosqlite
+# then says, rightly, that its connection was deleted before being closed (and
+# stops its thread itself). What must not happen is the thread calling into the loop.
+@pytest.mark.filterwarnings("ignore:.*was deleted before being closed:ResourceWarning")
+def test_a_write_cancelled_while_it_waits_for_a_lock_never_calls_into_a_closed_loop(
+    tmp_path: Path,
+) -> None:
+    # A timed run's end cancels a worker waiting in BEGIN IMMEDIATE for a lock
+    # another process holds, waits a moment for it, and the loop closes. With
+    # aiosqlite 0.20 (no stop(): SQLAlchemy only closes, and the close was
+    # cancelled too) the worker thread went on waiting for the lock, then died
+    # on "Event loop is closed" in the middle of the next test (CI, oldest versions).
+    path = tmp_path / "locked.sqlite3"
+    died: list[BaseException | None] = []
+    previous = threading.excepthook
+    threading.excepthook = lambda args: died.append(args.exc_value)
+    before = set(threading.enumerate())
+    holder = None
+
+    async def run() -> None:
+        nonlocal holder
+        engine = build_engine(
+            resolve_target(f"sqlite+aiosqlite:///{path}", {}),
+            PoolOptions(size=2),
+            Isolation.SERIALIZABLE,
+            sqlite_busy_timeout_ms=500,
+        )
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        holder = subprocess.Popen(  # noqa: ASYNC220 - nothing else runs until it holds the lock
+            [sys.executable, "-c", _HOLDER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+
+        async def write() -> None:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (1)"))
+
+        writing = asyncio.ensure_future(write())
+        await asyncio.sleep(0.1)  # waiting for the lock, in the worker thread
+        writing.cancel()
+        await asyncio.wait({writing}, timeout=0.05)  # a run's grace for cancelled workers
+        # The loop closes now, cancelling whatever is still closing.
+
+    try:
+        asyncio.run(run())
+        for thread in set(threading.enumerate()) - before:
+            thread.join(30)
+    finally:
+        threading.excepthook = previous
+        if holder is not None:
+            holder.communicate(timeout=30)  # lets go of the lock, closes the pipes
     assert died == []

@@ -38,8 +38,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from dbprobe.data.references import refuse_foreign_references
 from dbprobe.database.engine import Database, Isolation, PoolOptions, build_engine
-from dbprobe.database.url import Backend, Target, mask_url_text
+from dbprobe.database.url import Backend, Target, cut, mask_url_text
 from dbprobe.errors import ConfigError, ErrorClass, classify_error, error_code
 from dbprobe.load.harness import ProbeHooks, TargetOptions, assemble_report, prepared_target
 from dbprobe.load.resources import ResourceSampler
@@ -318,9 +319,21 @@ class _ScriptRun:
                 await conn.close()
 
 
-async def ensure_table(engine: AsyncEngine) -> None:
-    """Create the probe's table if missing (PostgreSQL: in dbprobe's schema, by search_path)."""
+async def ensure_table(engine: AsyncEngine, *, where: str = "the target") -> None:
+    """Create the probe's table if missing (PostgreSQL: in dbprobe's schema, by search_path).
+
+    Every test empties it first: a table of somebody else's with a foreign key
+    into it would lose (or see changed) rows, so the probe refuses to start.
+    """
     async with engine.begin() as conn:
+        await refuse_foreign_references(
+            conn,
+            Backend(engine.dialect.name),
+            (TABLE,),
+            (TABLE,),
+            where=where,
+            action=f"resetting {TABLE} before each test",
+        )
         await conn.execute(
             text(f"create table if not exists {TABLE} (id int primary key, value int)")
         )
@@ -356,7 +369,7 @@ async def run_test(
         code = error_code(exc)
         detail = f"{classify_error(exc).value} error" + (f" ({code})" if code else "")
         # Driver messages may quote a connection string: never show its password.
-        return Verdict(Outcome.ERROR, f"{detail}: {mask_url_text(str(exc).splitlines()[0])}")
+        return Verdict(Outcome.ERROR, cut(f"{detail}: {mask_url_text(str(exc).splitlines()[0])}"))
     except _NoAnswer as exc:
         step = test.steps[exc.index]
         note = f"{step.tx} got no answer within {limit_s:g} s at step {exc.index + 1} `{step.sql}`"
@@ -442,7 +455,7 @@ async def run_isolation(
     verdicts: dict[str, dict[str, Verdict]] = {}
     async with prepared_target(options, stop=stop, hooks=hooks) as prepared:
         db = prepared.db
-        await ensure_table(db.engine)
+        await ensure_table(db.engine, where=db.target.where)
         sampler = ResourceSampler()
         if hooks.on_run_start is not None:
             hooks.on_run_start(f"isolation on {db.target.masked} ({db.server_version})")

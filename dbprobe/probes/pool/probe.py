@@ -43,7 +43,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import Executable
 
 from dbprobe.database.engine import Database, PoolOptions
-from dbprobe.database.url import Backend, mask_secret
+from dbprobe.database.url import Backend, error_line
 from dbprobe.domain.models import Movement
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
 from dbprobe.gate.slo import SloCheck, evaluate_slos
@@ -167,11 +167,6 @@ class PoolProbeOptions:
             ramp=self.ramp,
             trace_holders=self.trace_holders,
         )
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -430,7 +425,7 @@ class _PoolLoad:
 
     def _failed(self, exc: Exception, requested_ns: int, at_ns: int) -> None:
         kind = classify_error(exc)
-        self._stats.record_failure(exc, kind, mask_secret(_first_line(exc), self._db.target))
+        self._stats.record_failure(exc, kind, self._db.target)
         self._stats.errors += 1
         self._stats.gave_up[kind] += 1
         self._runs.end(at_ns, -1)
@@ -450,7 +445,7 @@ class _PoolLoad:
         try:
             return await asyncio.wait_for(self._snapshot, _SNAPSHOT_WAIT_S), None
         except Exception as exc:
-            return (), mask_secret(_first_line(exc), self._db.target)
+            return (), error_line(exc, self._db.target)
 
 
 async def run_pool(
@@ -485,7 +480,7 @@ async def run_pool(
             try:
                 monitor = await ActivityMonitor.open(db, options.pool.connect_timeout_s)
             except Exception as exc:  # the probe runs without the snapshot
-                monitor_error = mask_secret(_first_line(exc), db.target)
+                monitor_error = error_line(exc, db.target)
         try:
             load = _PoolLoad(db, probe, monitor=monitor, stop=stop, hooks=hooks, sampler=sampler)
             outcome = await load.run()

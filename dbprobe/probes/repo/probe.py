@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from dbprobe.database.engine import Database
 from dbprobe.gate.slo import SloCheck
+from dbprobe.instrument.indexes import DEFAULT_MIN_ROWS
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE
 from dbprobe.load.harness import ProbeHooks, TargetOptions
@@ -19,7 +20,7 @@ from dbprobe.probes.workload import run_workload_probe
 from dbprobe.result.config import RepoConfig
 from dbprobe.result.model import Report
 
-__all__ = ["run_repo"]
+__all__ = ["repo_operations", "run_repo"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,12 @@ class _RepoBuild:
         return Workload(tuple(Operation(e.name, 1, e.run) for e in entries), catalogue=True)
 
 
+async def repo_operations(db: Database, only: Sequence[str] = ()) -> list[Operation]:
+    """The catalogue's entries (or those in ``only``) as operations of weight 1 each, on the
+    rows ``db`` holds: for a load generator of its own (Locust), which mixes them."""
+    return list((await _RepoBuild(tuple(only))(db)).operations)
+
+
 async def run_repo(
     options: TargetOptions,
     plan: LoadPlan,
@@ -46,8 +53,14 @@ async def run_repo(
     hooks: ProbeHooks | None = None,
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    explain: bool = False,
+    explain_min_rows: int = DEFAULT_MIN_ROWS,
 ) -> Report:
-    """Run the repo probe: each catalogue entry (or those in ``only``) measured on its own."""
+    """Run the repo probe: each catalogue entry (or those in ``only``) measured on its own.
+
+    ``explain``: each statement fingerprint explained once after the run, its
+    plan kept and the missing indexes it proves reported (``--explain``).
+    """
     retry = retry or RetryPolicy()
     config = RepoConfig(
         threads=plan.workers,
@@ -70,4 +83,6 @@ async def run_repo(
         argv=argv,
         hooks=hooks or ProbeHooks(),
         max_error_rate=max_error_rate,
+        explain=explain,
+        explain_min_rows=explain_min_rows,
     )

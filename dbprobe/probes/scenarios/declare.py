@@ -17,7 +17,9 @@ Each call gets an :class:`~dbprobe.load.workers.OperationContext` (``ScenarioCon
 failing), ``ctx.rng`` (seeded, one per worker), ``ctx.worker`` and
 ``ctx.unit_of_work(write=...)`` for the reference domain. A scenario that
 raises counts as an error of its class (deadlocks and serialization failures
-are retried); one that returns counts as committed.
+are retried), ``SystemExit`` and ``KeyboardInterrupt`` included (class
+``other``: they end neither the run nor dbprobe); one that returns counts as
+committed.
 
 The file may also define, all optional:
 
@@ -46,6 +48,7 @@ import inspect
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -60,6 +63,7 @@ __all__ = [
     "Scenario",
     "ScenarioContext",
     "ScenarioSet",
+    "current_scenario",
     "load_scenarios",
     "scenario",
 ]
@@ -71,6 +75,11 @@ ScenarioFunction = Callable[[OperationContext], Awaitable[Any]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _MARK = "__dbprobe_scenario__"
+
+#: The scenario the current task is running (None outside one). SQLAlchemy's
+#: greenlet bridge runs pool events in the calling task's context, so a pool
+#: listener reads it too.
+current_scenario: ContextVar[str | None] = ContextVar("dbprobe_scenario", default=None)
 
 
 @dataclass(frozen=True)
@@ -93,7 +102,18 @@ class Scenario:
         return f"{code.co_filename}:{code.co_firstlineno}" if code else "?"
 
     def operation(self) -> Operation:
-        return Operation(self.name, self.weight, self.function)
+        function, name = self.function, self.name
+
+        async def run(ctx: OperationContext) -> None:
+            # Said for the task running it, so that a connection it checks out and
+            # never returns is reported under its name (see run_scenarios).
+            token = current_scenario.set(name)
+            try:
+                await function(ctx)
+            finally:
+                current_scenario.reset(token)
+
+        return Operation(self.name, self.weight, run)
 
 
 def _where(function: Callable[..., Any]) -> str:
@@ -190,7 +210,14 @@ def _split_source(source: str) -> tuple[str, str | None]:
 
 
 def _is_path(text: str) -> bool:
-    return text.endswith(".py") or "/" in text or "\\" in text or Path(text).is_file()
+    if text.endswith(".py") or "/" in text or "\\" in text:
+        return True
+    try:
+        return Path(text).is_file()
+    except OSError:
+        # A name the system refuses (longer than NAME_MAX...) can only have been
+        # meant as a file: _import_file says what is wrong with it.
+        return True
 
 
 def _user_frame(exc: BaseException, path: Path | None) -> str:
@@ -207,11 +234,15 @@ _loaded: dict[tuple[str, int, int], ModuleType] = {}
 
 def _import_file(text: str) -> tuple[ModuleType, Path]:
     path = Path(text).expanduser().resolve()
-    if not path.exists():
-        raise UsageError(f"scenario file {text} does not exist")
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"scenario file {text} does not exist") from None
+    except OSError as exc:
+        # ENAMETOOLONG, EACCES on a parent, ELOOP: the system's own words.
+        raise UsageError(f"scenario file {text} cannot be opened: {exc.strerror}") from None
     if not path.is_file():
         raise UsageError(f"scenario file {text} is not a file")
-    stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size)
     # The same file, unchanged, is executed once per process: mapped classes
     # it declares could not be declared a second time in the same metadata.

@@ -36,6 +36,8 @@ from dbprobe.database.engine import Database
 from dbprobe.domain.models import Account
 from dbprobe.errors import ConfigError
 from dbprobe.gate.slo import SloCheck, evaluate_slos
+from dbprobe.instrument.explain import StatementSamples, explain_samples
+from dbprobe.instrument.indexes import DEFAULT_MIN_ROWS
 from dbprobe.instrument.nplusone import DEFAULT_THRESHOLD
 from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
@@ -282,9 +284,17 @@ async def run_select(
     hooks: ProbeHooks | None = None,
     slos: Sequence[SloCheck] = (),
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    explain: bool = False,
+    explain_min_rows: int = DEFAULT_MIN_ROWS,
 ) -> Report:
-    """Run the select probe against ``options.target``; seeds first if needed."""
+    """Run the select probe against ``options.target``; seeds first if needed.
+
+    ``explain``: the statements of the orm and core layers explained once after
+    the run (the driver layer bypasses SQLAlchemy, whose events capture them).
+    """
     stop = stop or asyncio.Event()
+    samples = StatementSamples() if explain else None
+    explained = None
     hooks = hooks or ProbeHooks()
     layers = probe.via.layers
     async with prepared_target(options, stop=stop, hooks=hooks) as prepared:
@@ -317,10 +327,14 @@ async def run_select(
                 n_plus_one_threshold=DEFAULT_THRESHOLD,
                 stop=stop,
                 hooks=hooks,
+                samples=samples,
             )
         finally:
             if drivers is not None:
                 await drivers.aclose()
+        # After the measured run, and not after an interrupt (see run_workload_probe).
+        if samples is not None and not stop.is_set():
+            explained = await explain_samples(db.engine, samples, min_rows=explain_min_rows)
     order = [layer.value for layer in layers]
     ops = tuple(sorted(measured.operations, key=lambda op: order.index(op.name)))
     findings: list[Finding] = error_rate_findings(ops, max_error_rate)
@@ -333,6 +347,8 @@ async def run_select(
             rate_per_s=probe.plan.rate_per_s,
             workers=probe.plan.workers,
         )
+    if explained is not None:
+        findings += explained.findings
     sections: list[Section] = [select_section(accounts, ops)]
     if measured.timeline is not None:
         # Outages are read off the timeline, as for every probe.
@@ -354,4 +370,5 @@ async def run_select(
         argv=argv,
         sections=sections,
         calibration=measured.calibration,
+        plans=explained.plans if explained is not None else (),
     )
