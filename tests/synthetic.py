@@ -114,11 +114,18 @@ def operation(
 
 
 def calibration(
-    cpu_ms: Sequence[float], round_trip_ms: Sequence[float] | None = None
+    cpu_ms: Sequence[float],
+    round_trip_ms: Sequence[float] | None = None,
+    cpu_wait: Sequence[float] | None = None,
 ) -> tuple[CalibrationRound, ...]:
-    """A run's machine references, round by round (a steady 0.2 ms round trip by default)."""
+    """A run's machine references, round by round (a steady 0.2 ms round trip by
+    default; a CPU wait only where given)."""
     trips = round_trip_ms if round_trip_ms is not None else [0.2] * len(cpu_ms)
-    return tuple(CalibrationRound(ms, trip) for ms, trip in zip(cpu_ms, trips, strict=True))
+    waits: Sequence[float | None] = cpu_wait if cpu_wait is not None else [None] * len(cpu_ms)
+    return tuple(
+        CalibrationRound(ms, trip, wait)
+        for ms, trip, wait in zip(cpu_ms, trips, waits, strict=True)
+    )
 
 
 def run_config(
@@ -157,10 +164,11 @@ def report(
     rounds: int = ROUNDS,
     cpu_ms: Sequence[float] | None = None,
     round_trip_ms: Sequence[float] | None = None,
+    cpu_wait: Sequence[float] | None = None,
 ) -> Report:
     """A report of these operations' latencies, measured in ``rounds`` rounds; with
-    ``cpu_ms`` (and ``round_trip_ms``), the machine references of each round (the
-    run's calibration)."""
+    ``cpu_ms`` (and ``round_trip_ms``, ``cpu_wait``), the machine references of each
+    round (the run's calibration)."""
     return Report(
         tool=ToolInfo("dbprobe", "0.1.0"),
         run=RunInfo(probe, started_at, duration_s, ("dbprobe", probe), host, "3.11.2"),
@@ -179,5 +187,5 @@ def report(
         ),
         findings=findings,
         resources=Resources(50.0, 60.0, 80.0),
-        calibration=calibration(cpu_ms, round_trip_ms) if cpu_ms is not None else (),
+        calibration=calibration(cpu_ms, round_trip_ms, cpu_wait) if cpu_ms is not None else (),
     )

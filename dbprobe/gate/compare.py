@@ -32,16 +32,17 @@ now:
    rounds a side is insufficient data too: below that no U test reaches 0.01.
 
 A slower machine is told from slower code by **references** measured in the
-same rounds (:mod:`dbprobe.load.calibration`: a fixed CPU-bound loop and a
-``SELECT 1`` round trip, timed in every round). A shift common to every
-operation is exactly what a missing index, a slower driver or an N+1
-everywhere looks like, so it is never divided out on its own. The verdicts
-are absolute unless the CPU loop itself moved significantly, by a factor
-``m``; then a change of anything from 1 to ``m`` is what the machine alone
-could have done (an operation that waits does not slow with the CPU, one
-that computes slows as much), so only what lies beyond that band is judged
+same rounds (:mod:`dbprobe.load.calibration`: a fixed CPU-bound loop, a
+``SELECT 1`` round trip, and the time the run's threads waited for a CPU).
+A shift common to every operation is exactly what a missing index, a slower
+driver or an N+1 everywhere looks like, so it is never divided out on its
+own. The verdicts are absolute unless the CPU loop or the CPU wait itself
+moved significantly, by a factor ``m`` (the one that moved most); then a
+change of anything from 1 to ``m`` is what the machine alone could have
+done (an operation that waits does not slow with the CPU, one that computes
+slows as much), so only what lies beyond that band is judged
 (:func:`~dbprobe.gate.rounds.judged_samples`), and the comparison says so
-with the loop's own change. ``normalize=False`` (``--absolute``) never sets
+with the reference's own change. ``normalize=False`` (``--absolute``) never sets
 the band. The round trip never sets it (it slows with the operations' own
 load: :attr:`~dbprobe.gate.rounds.Reference.judges`); when it moved, a
 warning says so, because a whole run of the same code can be slower in

@@ -12,6 +12,7 @@ is the reference's own property (:attr:`~dbprobe.gate.rounds.Reference.judges`).
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import dataclass
 
 from dbprobe.gate.rounds import MIN_ROUNDS, Reference
@@ -42,10 +43,17 @@ class ReferenceChange:
     baseline_rounds: int
     current_rounds: int
     moved: bool
+    baseline_median: float = math.nan
+    current_median: float = math.nan
 
     def describe(self) -> str:
+        shares = ""
+        if self.reference is Reference.CPU_WAIT:
+            # The figure is the stretch 1 / (1 - share): say the shares too.
+            before, after = (1 - 1 / v for v in (self.baseline_median, self.current_median))
+            shares = f" (other processes' load: {before:.1%} of the time before, {after:.1%} now)"
         return (
-            f"{self.reference.label} {self.ratio - 1:+.1%} "
+            f"{self.reference.label}{shares} {self.ratio - 1:+.1%} "
             f"({self.interval.confidence:.0%} CI {self.interval.low - 1:+.1%}.."
             f"{self.interval.high - 1:+.1%}, p={self.p_value:.2g}, "
             f"{self.baseline_rounds} vs {self.current_rounds} rounds)"
@@ -76,6 +84,16 @@ def reference_changes(
             and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
         )
         changes.append(
-            ReferenceChange(reference, ratio, interval, test.p_value, len(base), len(cur), moved)
+            ReferenceChange(
+                reference,
+                ratio,
+                interval,
+                test.p_value,
+                len(base),
+                len(cur),
+                moved,
+                statistics.median(base),
+                statistics.median(cur),
+            )
         )
     return tuple(changes)

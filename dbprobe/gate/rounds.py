@@ -4,7 +4,8 @@ Each round of a run gives one figure per operation (:mod:`dbprobe.load.rounds`):
 its latency percentile or its throughput.
 
 When the machine itself changed between the runs (its CPU reference, a fixed
-loop, took ``m`` times as long), an operation's figures could change by
+loop, took ``m`` times as long, or its threads waited for a CPU so much more
+that an operation can take ``m`` times as long), an operation's figures could change by
 anything from nothing (one that waits on the database or sleeps) to ``m``
 (one that only computes) for that reason alone. Dividing every figure by
 ``m`` assumes the second: measured, a pytest session of 2-4 ms sleeps judged
@@ -40,34 +41,57 @@ __all__ = [
 #: with which the exact two-sided U test can reach p < 0.01).
 MIN_ROUNDS = 5
 
+# A stretch of at most 10x: beyond, the share says little but "very busy".
+_MAX_WAIT_SHARE = 0.9
+
 
 class Reference(enum.Enum):
     """A machine reference measured in every round (:mod:`dbprobe.load.calibration`)."""
 
     CPU = "cpu"
     ROUND_TRIP = "round_trip"
+    CPU_WAIT = "cpu_wait"
 
     @property
     def judges(self) -> bool:
         """Whether, when it moved, it sets the band of changes put down to the machine.
 
-        Only the CPU loop: it does the same work whatever the operations do.
-        ``SELECT 1`` is measured beside the operations, on their event loop,
-        so it slows with their own load (measured: a run whose operations
-        each did 1.5 ms more Python work had ``SELECT 1`` 116-191 % slower);
-        setting the band by it would hide exactly such a regression.
+        The CPU loop: it does the same work whatever the operations do. The
+        CPU wait: it grows when other processes keep the CPUs busy, and a
+        thread blocked on the GIL or on I/O is not waiting for a CPU, so the
+        run's own work barely moves it. Not ``SELECT 1``: it is measured
+        beside the operations, on their event loop, so it slows with their
+        own load (measured: a run whose operations each did 1.5 ms more
+        Python work had ``SELECT 1`` 116-191 % slower); setting the band by
+        it would hide exactly such a regression.
         """
-        return self is Reference.CPU
+        return self is not Reference.ROUND_TRIP
 
     @property
     def label(self) -> str:
         return {
             Reference.CPU: "machine reference (a fixed CPU loop)",
             Reference.ROUND_TRIP: "driver round trip (SELECT 1)",
+            Reference.CPU_WAIT: "time waiting for a CPU",
         }[self]
 
     def of_calibration(self, c: CalibrationRound) -> float | None:
-        return c.cpu_ms if self is Reference.CPU else c.select_1_ms
+        """The round's figure, as how many times as long it can make an operation.
+
+        The CPU wait as the stretch ``1 / (1 - share)``: an operation whose
+        threads waited for a CPU that share of its time took that many times
+        as long (an upper bound: a thread may wait while another carries the
+        operation on). Measured, a ``SELECT 1`` loop with 39 % of its time
+        waiting was 30 % slower, where the bound says 64 %.
+        """
+        if self is Reference.CPU:
+            return c.cpu_ms
+        if self is Reference.ROUND_TRIP:
+            return c.select_1_ms
+        if c.cpu_wait is None:
+            return None
+        # Several threads can wait at once, so the share can reach 1 and beyond.
+        return 1 / (1 - min(c.cpu_wait, _MAX_WAIT_SHARE))
 
 
 def round_values(rounds: Sequence[RoundFigures], metric: Metric) -> list[float]:

@@ -21,6 +21,16 @@ rounds as the operations:
   loop stays put, and ``SELECT 1`` moves with them. But it runs on the
   operations' own event loop, so their load slows it too (a run whose
   operations each did 1.5 ms more Python work had it 116-191 % slower).
+- ``cpu_wait``: the share of the round's wall-clock time the process's
+  threads spent runnable but waiting for a CPU (the kernel's run-queue
+  delay, ``/proc/self/task/*/schedstat``). The CPU loop misses another
+  process competing for the CPUs: a process that has just slept is run
+  first, and a 5 ms loop rarely loses its slice. But every hand-off between
+  the event loop and a driver thread waits for one then. Measured here with
+  an aiosqlite ``SELECT 1`` loop: 1 % idle, 34-45 % beside one or two
+  CPU-bound processes, its latency 30-40 % longer, the CPU loop unchanged.
+  A thread blocked on the GIL or on I/O is not runnable, so the run's own
+  work barely moves it; only the CPUs being busy with others does.
 
 When the CPU loop moved, the regression gate sets aside a change up to the
 loop's own as the machine's, and says so; a moved round trip is a warning
@@ -34,9 +44,11 @@ round's hundreds of milliseconds, a cost the measurement can carry.
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -44,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dbprobe.database.engine import Database, PoolOptions, build_engine
 from dbprobe.result.model import CalibrationRound
 
-__all__ = ["ROUND_TRIPS", "Calibrator", "cpu_loop_ms"]
+__all__ = ["ROUND_TRIPS", "Calibrator", "RunQueueWait", "cpu_loop_ms"]
 
 #: ``SELECT 1`` round trips a round's reference takes the median of: one
 #: alone is a fraction of a millisecond and as noisy as a single latency.
@@ -75,14 +87,74 @@ def cpu_loop_ms(clock_ns: Callable[[], int] = time.perf_counter_ns) -> float:
     return (clock_ns() - started) / _LOOP_SLICES / 1e6
 
 
-class Calibrator:
-    """Measures a :class:`CalibrationRound` on demand, on a connection of its own."""
+_TASKS = "/proc/self/task"
 
-    def __init__(self, engine: AsyncEngine | None, connection: AsyncConnection | None) -> None:
+
+def _threads_run_queue_ns() -> dict[str, int] | None:
+    """Each live thread's run-queue delay so far (ns), None where the kernel does not say."""
+    try:
+        tids = os.listdir(_TASKS)
+    except OSError:
+        return None
+    delays: dict[str, int] = {}
+    for tid in tids:
+        try:
+            with open(f"{_TASKS}/{tid}/schedstat", encoding="ascii") as f:
+                # "time on CPU, time waiting on a run queue, timeslices" (ns)
+                delays[tid] = int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended between the listing and the read
+    return delays or None
+
+
+class RunQueueWait:
+    """The process's threads' time waiting for a CPU, read as it grows.
+
+    Per thread, so that a thread that ends (a driver's, the thread pool's)
+    takes its total with it without making the sum go back.
+    """
+
+    def __init__(self, read: Callable[[], dict[str, int] | None] = _threads_run_queue_ns) -> None:
+        self._read = read
+        self._last: dict[str, int] | None = None
+
+    def restart(self) -> None:
+        """Forget the last reading: the next :meth:`since_last` only takes a new one."""
+        self._last = None
+
+    def since_last(self) -> int | None:
+        """The threads' added wait (ns) since the last reading; None on the first, or unknown."""
+        now = self._read()
+        last, self._last = self._last, now
+        if now is None or last is None:
+            return None
+        return sum(max(0, delay - last.get(tid, 0)) for tid, delay in now.items())
+
+
+class Calibrator:
+    """Measures a :class:`CalibrationRound` on demand, on a connection of its own,
+    and accounts the time the run's threads waited for a CPU to the round it fell in."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine | None,
+        connection: AsyncConnection | None,
+        *,
+        run_queue: RunQueueWait | None = None,
+        clock_ns: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
         self._engine = engine
         self._connection = connection
-        self.rounds: list[CalibrationRound] = []
+        self._measured: list[tuple[int | None, CalibrationRound]] = []
         self._by_key: dict[int, CalibrationRound] = {}
+        self._run_queue = run_queue or RunQueueWait()
+        self._clock_ns = clock_ns
+        self._last_ns: int | None = None
+        # round key -> [ns waited for a CPU, ns of wall-clock time accounted]
+        self._waits: dict[int, list[int]] = {}
+        # Set while a round trip is under way: a measurement cancelled there
+        # (the phase ended) leaves the connection's transaction to roll back.
+        self._interrupted = False
 
     @classmethod
     async def open(cls, db: Database) -> Calibrator:
@@ -96,22 +168,57 @@ class Calibrator:
             return cls(None, None)
         return cls(engine, connection)
 
-    async def measure(self) -> CalibrationRound:
+    @property
+    def rounds(self) -> tuple[CalibrationRound, ...]:
+        """The rounds measured so far, in order, each with its CPU wait where accounted."""
+        out = []
+        for key, c in self._measured:
+            waited = self._waits.get(key) if key is not None else None
+            share = waited[0] / waited[1] if waited and waited[1] > 0 else None
+            out.append(replace(c, cpu_wait=share))
+        return tuple(out)
+
+    def restart_wait(self) -> None:
+        """A phase starts: the time since the last one ended is no round's."""
+        self._run_queue.restart()
+        self._last_ns = None
+
+    def account_wait(self, key: int | None) -> None:
+        """Add the CPU wait since the last call to round ``key`` (None: to no round).
+
+        Called every few milliseconds while a phase runs, so each round gets
+        the wait that fell in it, give or take one interval.
+        """
+        waited = self._run_queue.since_last()
+        now = self._clock_ns()
+        last, self._last_ns = self._last_ns, now
+        if key is None or waited is None or last is None:
+            return
+        totals = self._waits.setdefault(key, [0, 0])
+        totals[0] += waited
+        totals[1] += now - last
+
+    async def measure(self, key: int | None = None) -> CalibrationRound:
+        """The CPU loop and the round trip now (``key``: the round they are of)."""
         cpu = cpu_loop_ms()
         select_1 = None
         if self._connection is not None:
             try:
+                if self._interrupted:
+                    await self._connection.rollback()
+                self._interrupted = True
                 trips = []
                 for _ in range(ROUND_TRIPS):
                     started = time.perf_counter_ns()
                     await self._connection.execute(text("SELECT 1"))
                     trips.append((time.perf_counter_ns() - started) / 1e6)
                 await self._connection.rollback()
+                self._interrupted = False
                 select_1 = statistics.median(trips)
             except Exception:
                 select_1 = None  # the reference is context, never a reason to fail a run
         measured = CalibrationRound(cpu, select_1)
-        self.rounds.append(measured)
+        self._measured.append((key, measured))
         return measured
 
     async def reference_for(self, key: int) -> CalibrationRound:
@@ -121,7 +228,7 @@ class Calibrator:
         share one measurement.
         """
         if key not in self._by_key:
-            self._by_key[key] = await self.measure()
+            self._by_key[key] = await self.measure(key)
         return self._by_key[key]
 
     async def aclose(self) -> None:

@@ -487,14 +487,19 @@ async def run_workload(
     references: dict[int, CalibrationRound] = {}
 
     async def calibrate(calibrator: Calibrator) -> None:
-        # Once in each round, while the operations of that round run.
+        # The references once in each round, while the operations of that round
+        # run; the CPU wait at every poll, to the round it fell in.
+        calibrator.restart_wait()
         while True:
             now = clock_ns()
             if now >= measure_from:
                 r = recorder.round_of(now, done[0])
+                key = r if round_index is None else round_index
+                calibrator.account_wait(key)
                 if r not in references:
-                    key = r if round_index is None else round_index
                     references[r] = await calibrator.reference_for(key)
+            else:
+                calibrator.account_wait(None)
             await asyncio.sleep(_CALIBRATION_POLL_S)
 
     worker = open_worker if open_loop else closed_worker

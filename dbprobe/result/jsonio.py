@@ -16,7 +16,7 @@ Schema history:
   ``config.rounds``, ``operations[].rounds`` (each round's ``duration_s``,
   ``count``, ``p50_ms``/``p95_ms``/``p99_ms``, sparse ``histogram`` and the
   machine references ``cpu_ms`` and ``round_trip_ms`` measured in it) and
-  ``calibration`` (each round's ``cpu_ms`` and ``select_1_ms``). A report
+  ``calibration`` (each round's ``cpu_ms``, ``select_1_ms`` and ``cpu_wait``). A report
   without rounds still reads; the gate then says it can give no verdict.
   ``plans`` (with ``--explain``): one compact plan per statement fingerprint
   (:class:`~dbprobe.result.plans.StatementPlan`), absent without it; and the
@@ -310,6 +310,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
     if report.calibration:
         data["calibration"] = [
             {"cpu_ms": round(c.cpu_ms, 4), "select_1_ms": _rounded(c.select_1_ms)}
+            # Absent where unknown, as in reports written before it was measured.
+            | ({"cpu_wait": round(c.cpu_wait, 4)} if c.cpu_wait is not None else {})
             for c in report.calibration
         ]
     if report.plans:
@@ -369,6 +371,7 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             CalibrationRound(
                 float(c["cpu_ms"]),
                 float(c["select_1_ms"]) if c.get("select_1_ms") is not None else None,
+                float(c["cpu_wait"]) if c.get("cpu_wait") is not None else None,
             )
             for c in d.get("calibration", ())
         ),

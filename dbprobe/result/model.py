@@ -116,11 +116,16 @@ class CalibrationRound:
     ``cpu_ms``: a fixed CPU-bound loop, timed on the measuring thread (it
     slows only when the machine does); ``select_1_ms``: a ``SELECT 1`` round
     trip on a connection of its own, the median of a few (the driver's hand-offs
-    and the server at rest), None where it could not be measured.
+    and the server at rest), None where it could not be measured;
+    ``cpu_wait``: the time the run's threads spent ready to run but waiting
+    for a CPU (the kernel's run-queue delay), over the round's wall-clock
+    time: another process competing for the CPUs raises it, None where the
+    kernel does not say (not Linux).
     """
 
     cpu_ms: float
     select_1_ms: float | None = None
+    cpu_wait: float | None = None
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,39 @@ def test_a_change_the_machine_can_explain_is_never_a_verdict_either_way(
     assert exit_status(comparison) == 0
 
 
+def test_other_processes_busy_on_the_cpus_are_told_by_the_time_waited_for_one() -> None:
+    # Seen in CI: a repo run beside a CPU-bound process, compared with its
+    # identical baseline, had every operation 25-40 % slower in every round
+    # while the CPU loop did not move (a process back from sleep is run first,
+    # and a 5 ms loop rarely loses its slice); two operations were called
+    # regressed. Its threads' wait for a CPU is what moved: 1 % to 38 %.
+    rng = random.Random(17)
+    base, cur = _ops(rng, {"a": 1.35, "b": 1.3, "c": 1.4, "write": 1.35 * 2.5})
+    cpu = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    idle = [0.01 + 0.002 * (i % 4) for i in range(10)]
+    busy = [0.38 + 0.01 * (i % 4) for i in range(10)]
+    comparison = compare_reports(
+        synthetic.report(base, cpu_ms=cpu, cpu_wait=idle),
+        synthetic.report(cur, cpu_ms=cpu, cpu_wait=busy),
+    )
+    assert comparison.judged_by is not None
+    assert comparison.judged_by.reference is Reference.CPU_WAIT
+    assert comparison.machine_factor == pytest.approx((1 - 0.013) / (1 - 0.395), rel=0.03)
+    # What the wait explains is set aside; what lies beyond it still stands out.
+    assert [r.operation for r in comparison.regressions()] == ["write"]
+    assert any(
+        w.startswith("the machine itself changed: time waiting for a CPU") and "set aside" in w
+        for w in comparison.warnings
+    )
+    # The same figures with the wait unchanged: the machine is not the reason.
+    steady = compare_reports(
+        synthetic.report(base, cpu_ms=cpu, cpu_wait=idle),
+        synthetic.report(cur, cpu_ms=cpu, cpu_wait=idle),
+    )
+    assert steady.judged_by is None
+    assert [r.operation for r in steady.regressions()] == ["a", "b", "c", "write"]
+
+
 def test_a_slower_round_trip_is_warned_of_and_never_divided_out() -> None:
     # Measured: two runs of the same code on SQLite, every operation and
     # SELECT 1 40 % slower, the CPU loop unchanged; but a run whose operations
