@@ -370,11 +370,10 @@ async def _isolation_command(
         sqlite_busy_timeout_ms=args.busy_timeout_ms,
         lock_wait_limit_s=args.lock_wait_limit,
     )
+    # Its scripts bring their own table: no seeded data, so no scale, seed or --force.
     target_options = TargetOptions(
         target=target,
-        scale=args.scale,
-        seed=args.seed,
-        force=args.force,
+        scale=None,
         pool=PoolOptions(size=1, connect_timeout_s=args.connect_timeout),
     )
     return await _measure(

@@ -356,7 +356,7 @@ def _add_isolation_parser(sub: Any) -> None:
         "isolation",
         help="Hermitage anomaly tests (G0 ... G2) at each isolation level: prevented or allowed",
     )
-    add_target_options(p)
+    add_target_options(p, seeded=False)
     p.add_argument(
         "--level",
         action="append",

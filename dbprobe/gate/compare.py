@@ -129,9 +129,13 @@ class Comparison:
         plan_changes: statements explained in both runs (``--explain``) whose
             plan has another shape now, whatever their timings say.
         references: each machine reference's change (empty when a run lacks them).
-        machine_factor: the CPU reference's change when it moved and the
-            verdicts set it aside (1.0: they did not): 1.3 means the machine
-            was 30 % slower now; :attr:`judged_by` is that reference's change.
+        machine_factor: the change of the reference that moved most, when
+            the verdicts set the machine's change aside (1.0: they did not):
+            1.3 means the machine was 30 % slower now; :attr:`judged_by` is
+            that reference's change.
+        machine_band: the changes set aside as the machine's, from the
+            lowest to the highest of 1 and every moved reference's change
+            that may set it ((1.0, 1.0): none).
     """
 
     baseline: RunRef
@@ -145,6 +149,7 @@ class Comparison:
     machine_factor: float = 1.0
     references: tuple[ReferenceChange, ...] = ()
     judged_by: ReferenceChange | None = None
+    machine_band: tuple[float, float] = (1.0, 1.0)
     plan_changes: tuple[PlanChangeEvidence, ...] = ()
 
     @property
@@ -190,7 +195,7 @@ def compare_operations(
     levels: Levels | None = None,
     alpha: float = DEFAULT_ALPHA,
     family: int = 1,
-    machine_factor: float = 1.0,
+    machine_band: tuple[float, float] = (1.0, 1.0),
     rounds_hint: Callable[[int], str] | None = None,
 ) -> CompareResult:
     """Compare one operation of two runs on its round figures (pure).
@@ -199,13 +204,13 @@ def compare_operations(
     for the ``family`` of operations compared together, see
     :func:`compare_reports`); "unchanged" needs the power to see a change of
     the threshold at the family's level, ``DEFAULT_ALPHA / family``.
-    ``machine_factor`` is the CPU reference's change when it moved (1.0:
-    it did not): the change it can explain is set aside
+    ``machine_band`` is the range of changes the machine's moved references
+    explain ((1.0, 1.0): none moved): that much is set aside
     (:func:`~dbprobe.gate.rounds.judged_samples`). ``rounds_hint(n)`` says
     how to run ``n`` rounds (the options), for an insufficient-data verdict.
     """
     levels = levels or Levels()
-    judged = judged_samples(baseline, current, metric, machine_factor)
+    judged = judged_samples(baseline, current, metric, machine_band)
     base, cur = judged.baseline, judged.current
     base_value, cur_value = overall_value(baseline, metric), overall_value(current, metric)
     make = functools.partial(
@@ -215,7 +220,7 @@ def compare_operations(
         baseline_value=base_value,
         current_value=cur_value,
         raw_ratio=cur_value / base_value if base_value and not math.isnan(base_value) else math.nan,
-        machine_factor=machine_factor,
+        machine_band=machine_band,
         shift=judged.shift,
         within_machine=judged.within_machine,
         levels=levels,
@@ -255,7 +260,7 @@ def compare_operations(
         # All of the change is what the machine alone could have done: no
         # regression, and "unchanged" only if the interval stays within the
         # band widened by the threshold on both sides.
-        band_low, band_high = sorted((1.0, machine_factor))
+        band_low, band_high = min(1.0, *machine_band), max(1.0, *machine_band)
         floor, ceiling = band_low / (1 + levels.minor), band_high * (1 + levels.minor)
         if floor <= worse_low and worse_high <= ceiling:
             return measured(p_value=1.0, verdict=Verdict.UNCHANGED, level=None)
@@ -423,15 +428,17 @@ def compare_reports(
     moved = sorted(
         (r for r in references if r.moved), key=lambda r: abs(math.log(r.ratio)), reverse=True
     )
-    judging = [r for r in moved if r.reference.judges]
-    judged_by = judging[0] if normalize and judging else None
+    judging = [r for r in moved if r.reference.judges] if normalize else []
+    judged_by = judging[0] if judging else None
+    ratios = [r.ratio for r in judging]
+    machine_band = (min([1.0, *ratios]), max([1.0, *ratios]))
     if not references:
         warnings.append(
             "no machine reference in both runs (a report written before dbprobe measured one): "
             "the verdicts are absolute, a slower machine cannot be told from slower code"
         )
     for change in moved:
-        if change is judged_by:
+        if change in judging:
             warnings.append(
                 f"the machine itself changed: {change.describe()}; a change up to as much is "
                 "set aside as the machine's (--absolute to judge the raw figures)"
@@ -453,7 +460,7 @@ def compare_reports(
     cur_names = [op.name for op in current.operations]
     pairs = [(base_ops[op.name], op) for op in current.operations if op.name in base_ops]
     machine_factor = judged_by.ratio if judged_by else 1.0
-    p_values = [p_value(judged_samples(b, c, metric, machine_factor)) for b, c in pairs]
+    p_values = [p_value(judged_samples(b, c, metric, machine_band)) for b, c in pairs]
     family = max(1, sum(p is not None for p in p_values))
     hint = _rounds_hint(current)
     results = tuple(
@@ -464,7 +471,7 @@ def compare_reports(
             levels=thresholds.for_operation(c.name),
             alpha=level,
             family=family,
-            machine_factor=machine_factor,
+            machine_band=machine_band,
             rounds_hint=hint,
         )
         for (b, c), level in zip(pairs, holm_levels(p_values, alpha), strict=True)
@@ -481,5 +488,6 @@ def compare_reports(
         machine_factor=machine_factor,
         references=references,
         judged_by=judged_by,
+        machine_band=machine_band,
         plan_changes=plan_changes(baseline.plans, current.plans),
     )

@@ -34,9 +34,10 @@ class CompareResult:
         baseline_value, current_value: the metric over the whole run, in
             ``metric.unit`` (latency from the run's histogram, as its table shows).
         raw_ratio: ``current_value / baseline_value``.
-        machine_factor: the CPU reference's change when it moved (1.0: it did not).
-        shift: the machine's share set aside (1.0: none; else the edge of the
-            band from 1 to ``machine_factor`` that the change lies beyond).
+        machine_band: the changes the machine's moved references explain,
+            lowest to highest ((1.0, 1.0): none moved).
+        shift: the machine's share set aside (1.0: none; else the edge of
+            ``machine_band`` that the change lies beyond).
         within_machine: the whole change lies inside that band.
         ratio: the ratio judged: the Hodges-Lehmann ratio of the round figures,
             the machine's share set aside (the raw ratio ``within_machine``).
@@ -63,7 +64,7 @@ class CompareResult:
     baseline_value: float
     current_value: float
     raw_ratio: float
-    machine_factor: float
+    machine_band: tuple[float, float]
     ratio: float
     worse: float
     interval: RatioInterval | None
@@ -134,7 +135,9 @@ class CompareResult:
         return text + (f" ({self.level.value})" if self.level is not None else "")
 
     def _judged(self) -> str:
-        machine = f"the machine reference's {self.machine_factor - 1:+.1%}"
+        low, high = self.machine_band
+        edges = [f"{edge - 1:+.1%}" for edge in (low, high) if edge != 1.0]
+        machine = f"the machine's own {'..'.join(edges)}"
         if self.within_machine:
             return f"judged, within {machine}"
         if self.shift != 1.0:

@@ -75,7 +75,8 @@ class TargetOptions:
     """Where to probe and on which data (validated where built)."""
 
     target: Target
-    scale: str = "small"
+    #: None: the probe brings its own table and reads no seeded data (isolation).
+    scale: str | None = "small"
     seed: int = 1
     isolation: Isolation | None = None
     pool: PoolOptions = field(default_factory=PoolOptions)
@@ -134,12 +135,18 @@ class PreparedTarget:
 async def prepared_target(
     options: TargetOptions, *, stop: asyncio.Event, hooks: ProbeHooks
 ) -> AsyncIterator[PreparedTarget]:
-    """Connect and seed if needed (interruptible), yield, and always dispose the engine."""
+    """Connect and seed if needed (interruptible), yield, and always dispose the engine.
+
+    Without a scale nothing is seeded: the report says scale ``none``.
+    """
     started_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
-    scale = load_scale(options.scale)
+    scale = load_scale(options.scale) if options.scale is not None else None
     db = await open_database(options.target, options.pool, options.isolation)
     try:
+        if scale is None:
+            yield PreparedTarget(db, "none", options.seed, "", started_at, started)
+            return
         seeded: SeedResult = await run_until_stopped(
             ensure_seeded(
                 db, scale, options.seed, on_progress=hooks.on_seed_progress, force=options.force

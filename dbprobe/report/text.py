@@ -107,8 +107,12 @@ def thresholds_line(comparison: Comparison) -> str:
         text += " (some operations have their own)"
     text += "; samples: one figure per round, Mann-Whitney U"
     if comparison.judged_by is not None:
-        text += (
-            f"; changes up to the {comparison.judged_by.reference.label}'s own "
-            f"({comparison.machine_factor - 1:+.1%}) set aside"
-        )
+        low, high = comparison.machine_band
+        if low != 1.0 and high != 1.0:  # references that moved in opposite directions
+            text += f"; changes from {low - 1:+.1%} to {high - 1:+.1%} set aside as the machine's"
+        else:
+            text += (
+                f"; changes up to the {comparison.judged_by.reference.label}'s own "
+                f"({comparison.machine_factor - 1:+.1%}) set aside"
+            )
     return text

@@ -63,7 +63,7 @@ def test_every_command_refuses_bad_input_in_one_line(
     env = {k: v for k, v in os.environ.items() if k not in ("DBPROBE_DB_URL", "DBPROBE_HISTORY")}
     env["DBPROBE_DATA_DIR"] = str(scenario_files / "data")
     argv = [a.replace("{d}", str(scenario_files)) for a in args]
-    scaled = argv[0] in ("uow", "repo", "select", "pool", "deadlock", "isolation", "run")
+    scaled = argv[0] in ("uow", "repo", "select", "pool", "deadlock", "run")
     proc = run_with_env([*argv, "--scale", "tiny"] if scaled else argv, env, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     (line,) = proc.stderr.strip().splitlines()

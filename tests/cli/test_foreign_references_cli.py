@@ -80,9 +80,7 @@ def test_sqlite_isolation_probe_refuses_to_reset_a_referenced_probe_table(
         conn.execute("CREATE TABLE isolation_test (id int primary key, value int)")
         conn.execute("INSERT INTO isolation_test VALUES (1, 10), (2, 20)")
     _sqlite_notes(app, "isolation_test")
-    proc = run_dbprobe(
-        ["isolation", "--db", url, "--scale", "tiny", "--test", "P4", "--quiet"], tmp_path
-    )
+    proc = run_dbprobe(["isolation", "--db", url, "--test", "P4", "--quiet"], tmp_path)
     _refused(proc, "notes.owner -> isolation_test")
     assert _sqlite_count(app) == NOTES
 
@@ -139,7 +137,7 @@ def test_postgresql_reseed_and_clean_never_reach_a_user_table_in_another_schema(
         "test int REFERENCES dbprobe.isolation_test(id) ON DELETE CASCADE)",
         "INSERT INTO public.remarks VALUES (1, 1)",
     )
-    isolation = ["isolation", "--db", own_pg, "--scale", "tiny", "--test", "P4", "--quiet"]
+    isolation = ["isolation", "--db", own_pg, "--test", "P4", "--quiet"]
     _refused(run_dbprobe(isolation, tmp_path), "public.remarks.test -> dbprobe.isolation_test")
     assert _pg(own_pg, table="public.remarks") == 1
 

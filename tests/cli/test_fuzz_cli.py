@@ -108,7 +108,7 @@ BASE: dict[str, list[str]] = {
     "deadlock": ["--scale", "tiny", "--threads", "2", "--duration", "0.1", "--rounds", "2"],
     "pool": ["--scale", "tiny", "--threads", "2", "--duration", "0.2", "--pool-size", "1",
              "--max-overflow", "0", "--hold-ms", "1", "--pool-timeout", "1"],
-    "isolation": ["--scale", "tiny", "--test", "G1a", "--level", "deferred", "--busy-timeout-ms",
+    "isolation": ["--test", "G1a", "--level", "deferred", "--busy-timeout-ms",
                   "20", "--lock-wait-limit", "1"],
     "suite": ["--scale", "tiny", "--threads", "1", "--duration", "0.1", "--warmup", "0",
               "--repo-transactions", "1", "--no-html", "--out", "{out}/suite"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -42,3 +43,21 @@ def test_list_prints_every_script_and_a_foreign_level_is_refused(tmp_path: Path)
     assert refused.returncode == 2
     assert len(refused.stderr.strip().splitlines()) == 1
     assert "repeatable_read" in refused.stderr
+
+
+def test_the_probe_seeds_nothing_and_adds_only_its_own_table(tmp_path: Path) -> None:
+    # Its scripts read and write one table of their own: seeding the
+    # workload's tables cost a run of the default scale for nothing.
+    db = tmp_path / "iso.sqlite3"
+    out = tmp_path / "iso.json"
+    proc = _run(["--db", f"sqlite+aiosqlite:///{db}", "--test", "P4", "--json", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(db) as conn:
+        tables = [
+            row[0] for row in conn.execute("select name from sqlite_master where type='table'")
+        ]
+    assert tables == ["isolation_test"]
+    report = json.loads(out.read_text())
+    assert report["target"]["scale"] == "none"
+    assert "scale small" not in proc.stdout
+    assert "seed 1" not in proc.stdout

@@ -55,7 +55,7 @@ def test_report_renders_the_isolation_matrix_and_the_deadlock_ledger(tmp_path: P
 def test_isolation_writes_its_matrix_to_markdown_and_html(tmp_path: Path) -> None:
     md, page = tmp_path / "iso.md", tmp_path / "iso.html"
     done = _run(
-        ["isolation", "--scale", "tiny", "--test", "P4", "--test", "G1a",
+        ["isolation", "--test", "P4", "--test", "G1a",
          "--busy-timeout-ms", "50", "--markdown", str(md), "--html", str(page), "--quiet"],
         tmp_path,
     )  # fmt: skip

@@ -43,7 +43,7 @@ def test_no_output_file_or_store_ever_holds_the_password(tmp_path: Path, pg_targ
              tmp_path),
         _run(["deadlock", *db, "--threads", "4", "--transactions", "5", "--pattern", "naive",
               "--json", str(out / "deadlock.json")], tmp_path),
-        _run(["isolation", *db, "--test", "P4", "--json", str(out / "isolation.json")], tmp_path),
+        _run(["isolation", "--db", url, "--test", "P4", "--json", str(out / "isolation.json")], tmp_path),
         _run(["compare", "b", str(out / "uow.json"), "--html", str(out / "cmp.html")], tmp_path),
         _run(["report", str(out / "uow.json"), "--markdown", str(out / "report.md")], tmp_path),
         _run(["baseline", "show", "b"], tmp_path),

@@ -198,6 +198,7 @@ def test_repo_help_says_what_its_duration_defaults_to() -> None:
     ("command", "absent"),
     [
         ("clean", ("--scale", "--seed", "--force")),
+        ("isolation", ("--scale", "--seed", "--force")),
         ("select", ("--n-plus-one-threshold",)),
         ("deadlock", ("--n-plus-one-threshold",)),
     ],

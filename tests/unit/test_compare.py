@@ -198,7 +198,7 @@ def test_a_slower_machine_is_told_by_its_reference_and_the_operation_that_change
     assert [r.operation for r in comparison.regressions()] == ["write"]
     (write,) = comparison.regressions()
     assert write.ratio == pytest.approx(2.5, rel=0.1)
-    assert "judged beyond the machine reference's +40.0%" in write.describe()
+    assert "judged beyond the machine's own +40.0%" in write.describe()
     assert any("the machine itself changed: machine reference" in w for w in comparison.warnings)
     others = [r for r in comparison.results if r.operation != "write"]
     assert all(r.verdict in (Verdict.UNCHANGED, Verdict.INSUFFICIENT) for r in others)
@@ -263,6 +263,30 @@ def test_other_processes_busy_on_the_cpus_are_told_by_the_time_waited_for_one() 
     )
     assert steady.judged_by is None
     assert [r.operation for r in steady.regressions()] == ["a", "b", "c", "write"]
+
+
+@pytest.mark.parametrize("ops", [1.15, 0.8], ids=["slower", "faster"])
+def test_references_that_moved_in_opposite_directions_set_a_band_across_both(ops: float) -> None:
+    # Measured beside a CPU-bound process: the CPU loop ran 32 % faster (a
+    # process back from sleep is run first, at a higher clock) while the wait
+    # for a CPU stretched operations by up to 18 %. Taking only the one that
+    # moved most would leave a slowdown the wait explains to be judged.
+    rng = random.Random(18)
+    base, cur = _ops(rng, {"a": ops, "b": ops, "c": ops})
+    cpu = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    idle = [0.01 + 0.002 * (i % 4) for i in range(10)]
+    busy = [0.16 + 0.01 * (i % 4) for i in range(10)]
+    comparison = compare_reports(
+        synthetic.report(base, cpu_ms=cpu, cpu_wait=idle),
+        synthetic.report(cur, cpu_ms=[0.68 * v for v in cpu], cpu_wait=busy),
+    )
+    low, high = comparison.machine_band
+    assert low == pytest.approx(0.68, rel=0.02)
+    assert high == pytest.approx((1 - 0.013) / (1 - 0.175), rel=0.03)
+    assert comparison.regressions() == ()
+    assert all(r.verdict is not Verdict.IMPROVED for r in comparison.results)
+    assert all(r.within_machine for r in comparison.results)
+    assert "the machine's own -32" in comparison.results[0].describe()
 
 
 def test_a_slower_round_trip_is_warned_of_and_never_divided_out() -> None:

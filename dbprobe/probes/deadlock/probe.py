@@ -354,6 +354,8 @@ async def run_deadlock(
     """
     stop = stop or asyncio.Event()
     hooks = hooks or ProbeHooks()
+    if options.scale is None:
+        raise ConfigError("the deadlock probe transfers between seeded accounts: give a --scale")
     scale = load_scale(options.scale)
     if probe.accounts > scale.accounts:
         raise ConfigError(
