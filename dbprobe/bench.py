@@ -23,7 +23,7 @@ from dbprobe.instrument.nplusone import (
     find_unused_eager_loads,
 )
 from dbprobe.instrument.statements import count_statements
-from dbprobe.load.calibration import cpu_loop_ms
+from dbprobe.load.calibration import RunQueueWait, cpu_loop_ms
 from dbprobe.metrics import LatencyHistogram, LatencySummary
 from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.findings import Finding
@@ -106,12 +106,16 @@ async def bench(
     n_plus_one_threshold: int = DEFAULT_THRESHOLD,
     timed: bool = True,
     clock_ns: Callable[[], int] = time.perf_counter_ns,
+    run_queue: RunQueueWait | None = None,
 ) -> BenchStats:
     """Await ``fn(*args)`` ``rounds`` times after ``warmup`` untimed calls, in this loop.
 
     ``concurrency`` tasks share the rounds. ``timed=False`` makes one plain
     call (pytest ``--dbprobe-disable``). Only the ``await`` is timed; setting up
-    the statement recorder around it is not.
+    the statement recorder around it is not. Each of the gate's samples (a group
+    of consecutive calls) carries the machine's references: the CPU loop, and
+    the share of its time the process's threads waited for a CPU
+    (``run_queue``, read from the kernel by default).
     """
     name = name or str(getattr(fn, "__qualname__", repr(fn)))
     threshold = n_plus_one_threshold
@@ -134,6 +138,22 @@ async def bench(
     group_hist = [SparseHistogram() for _ in range(groups)]
     group_ns = [0] * groups
     group_cpu: list[float | None] = [None] * groups
+    # Per group: ns its threads waited for a CPU, and ns of wall-clock time read.
+    group_wait: list[list[int] | None] = [None] * groups
+    run_queue = run_queue or RunQueueWait()
+    reading: list[int | None] = [None, None]  # the group being read, and since when (ns)
+
+    def read_wait(next_group: int | None) -> None:
+        # At each group's first call and at the end: the wait since the last
+        # reading belongs to the group that was running.
+        waited, now = run_queue.since_last(), clock_ns()
+        group, since = reading
+        if group is not None and since is not None and waited is not None:
+            totals = group_wait[group] or [0, 0]
+            totals[0] += waited
+            totals[1] += now - since
+            group_wait[group] = totals
+        reading[:] = [next_group, now]
 
     async def worker(n: int) -> None:
         for _ in range(n):
@@ -141,6 +161,7 @@ async def bench(
             if group_cpu[group] is None:
                 # The machine's reference, taken between calls, never inside a timing.
                 group_cpu[group] = cpu_loop_ms(clock_ns)
+                read_wait(group)
             with count_statements() as recorder:
                 started = clock_ns()
                 await fn(*args)
@@ -164,6 +185,7 @@ async def bench(
         await worker(rounds)
     else:
         await asyncio.gather(*(worker(share + (i < extra)) for i in range(concurrency)))
+    read_wait(None)
     p25_ms, p75_ms = histogram.percentiles_ms(25.0, 75.0)
     return BenchStats(
         name=name,
@@ -182,8 +204,9 @@ async def bench(
                 ns / 1e9 / concurrency,
                 tuple((value, hist.counts[value]) for value in sorted(hist.counts)),
                 cpu,
+                cpu_wait=wait[0] / wait[1] if wait and wait[1] > 0 else None,
             )
-            for hist, ns, cpu in zip(group_hist, group_ns, group_cpu, strict=True)
+            for hist, ns, cpu, wait in zip(group_hist, group_ns, group_cpu, group_wait, strict=True)
             if hist.total
         )
         if timed

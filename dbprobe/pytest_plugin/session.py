@@ -99,7 +99,10 @@ def session_report(config: pytest.Config, started_at: Any, duration_s: float) ->
         findings=tuple(f for s in results for f in s.findings),
         resources=Resources(0.0, 0.0, 0.0),
         calibration=tuple(
-            CalibrationRound(r.cpu_ms) for s in results for r in s.samples if r.cpu_ms is not None
+            CalibrationRound(r.cpu_ms, None, r.cpu_wait)
+            for s in results
+            for r in s.samples
+            if r.cpu_ms is not None
         ),
     )
 

@@ -146,7 +146,11 @@ def _round_to_dict(r: RoundFigures) -> dict[str, Any]:
         "histogram": [list(pair) for pair in r.histogram],
     } | {
         key: round(value, 4)
-        for key, value in (("cpu_ms", r.cpu_ms), ("round_trip_ms", r.round_trip_ms))
+        for key, value in (
+            ("cpu_ms", r.cpu_ms),
+            ("round_trip_ms", r.round_trip_ms),
+            ("cpu_wait", r.cpu_wait),
+        )
         if value is not None
     }
 
@@ -157,6 +161,7 @@ def _round_from_dict(d: Mapping[str, Any]) -> RoundFigures:
         histogram=tuple((int(us), int(n)) for us, n in d["histogram"]),
         cpu_ms=float(d["cpu_ms"]) if d.get("cpu_ms") is not None else None,
         round_trip_ms=float(d["round_trip_ms"]) if d.get("round_trip_ms") is not None else None,
+        cpu_wait=float(d["cpu_wait"]) if d.get("cpu_wait") is not None else None,
     )
 
 

@@ -126,12 +126,14 @@ def _merged_rounds(parts: Sequence[OperationReport]) -> tuple[RoundFigures, ...]
         # The slowest process's references: the ones its own figures had to live with.
         cpus = [f.cpu_ms for f in present if f.cpu_ms is not None]
         trips = [f.round_trip_ms for f in present if f.round_trip_ms is not None]
+        waits = [f.cpu_wait for f in present if f.cpu_wait is not None]
         merged.append(
             RoundFigures(
                 max(f.duration_s for f in present),
                 pairs,
                 max(cpus) if cpus else None,
                 max(trips) if trips else None,
+                max(waits) if waits else None,
             )
         )
     return tuple(merged)

@@ -88,13 +88,17 @@ class RoundFigures:
     processes merge exactly; ``duration_s`` is how long the round lasted;
     ``cpu_ms`` and ``round_trip_ms`` the machine's references measured in the
     round (a fixed CPU loop; a ``SELECT 1`` round trip, the median of a few:
-    :mod:`dbprobe.load.calibration`), None where they were not.
+    :mod:`dbprobe.load.calibration`), None where they were not; ``cpu_wait``
+    the share of the round the process's threads waited for a CPU, where the
+    round itself measured it (the pytest plugin's benchmarks: a probe's run
+    keeps it in its calibration).
     """
 
     duration_s: float
     histogram: tuple[tuple[int, int], ...]
     cpu_ms: float | None = None
     round_trip_ms: float | None = None
+    cpu_wait: float | None = None
 
     @property
     def count(self) -> int:

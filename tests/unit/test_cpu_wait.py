@@ -4,6 +4,7 @@ readings: the kernel's figures are the one thing a test cannot set)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from dbprobe.bench import bench
 from dbprobe.load.calibration import Calibrator, RunQueueWait
 from dbprobe.result.jsonio import read_report, report_from_dict, report_to_dict, write_report
 from tests import synthetic
@@ -24,6 +26,7 @@ class _Kernel:
     def __init__(self) -> None:
         self.delays: dict[str, int] = {"1": 0, "2": 0}
         self.now_ns = 0
+        self.calls = 0
 
     def read(self) -> dict[str, int]:
         return dict(self.delays)
@@ -121,3 +124,29 @@ def test_a_report_keeps_each_rounds_cpu_wait_and_an_old_report_has_none(tmp_path
     old = synthetic.report({"a": [1.0] * 40}, cpu_ms=[1.0] * 10)
     assert "cpu_wait" not in json.dumps(report_to_dict(old))
     assert all(c.cpu_wait is None for c in report_from_dict(report_to_dict(old)).calibration)
+
+
+def test_each_benchmark_sample_carries_the_wait_of_its_own_calls() -> None:
+    # The pytest plugin's samples (groups of consecutive calls) are judged by
+    # the same gate: a session beside a CPU-bound process must say so too.
+    kernel = _Kernel()
+
+    async def call() -> None:
+        # Every call lasts 1 ms; the second half of the calls wait 0.5 ms each for a CPU.
+        kernel.advance(1, {})
+        if kernel.calls >= 10:
+            kernel.delays["1"] += 500_000
+        kernel.calls += 1
+
+    stats = asyncio.run(
+        bench(call, rounds=20, warmup=0, clock_ns=kernel.clock, run_queue=RunQueueWait(kernel.read))
+    )
+    waits = [s.cpu_wait for s in stats.samples]
+    assert len(waits) == 10  # two calls a sample
+    assert waits[:5] == [0.0] * 5
+    assert waits[5:] == [pytest.approx(0.5, rel=0.05)] * 5
+    # A sample's wait is written with it and read back.
+    op = dataclasses.replace(synthetic.operation("a", [1.0] * 40), rounds=stats.samples)
+    report = dataclasses.replace(synthetic.report({"a": [1.0] * 40}), operations=(op,))
+    (back,) = report_from_dict(report_to_dict(report)).operations
+    assert [r.cpu_wait for r in back.rounds] == [pytest.approx(w) for w in waits]
