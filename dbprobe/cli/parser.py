@@ -270,12 +270,14 @@ def _add_pool_parser(sub: Any) -> None:
         "concurrent demand: workers, each holding one connection at a time",
     )
     p.add_argument(
-        "--hold-ms",
+        "--hold",
+        "--hold-ms",  # its first name: a plain number is still milliseconds
+        dest="hold_ms",
         type=whole_milliseconds(0),
         default=100,
         metavar="MS",
         help="how long a worker keeps its connection: pg_sleep on PostgreSQL, a short read "
-        "then a sleep on SQLite (default 100)",
+        "then a sleep on SQLite; milliseconds, or 2s, 250ms (default 100ms)",
     )
     p.add_argument(
         "-T",
@@ -375,12 +377,14 @@ def _add_isolation_parser(sub: Any) -> None:
     )
     p.add_argument("--list", action="store_true", help="print the test scripts and exit")
     p.add_argument(
-        "--busy-timeout-ms",
+        "--busy-timeout",
+        "--busy-timeout-ms",  # its first name: a plain number is still milliseconds
+        dest="busy_timeout_ms",
         type=whole_milliseconds(1),
         default=200,
         metavar="MS",
-        help="SQLite: how long a write waits for the lock before it counts as refused "
-        "(default 200)",
+        help="SQLite: how long a write waits for the lock before it counts as refused; "
+        "milliseconds, or 1s, 500ms (default 200ms)",
     )
     p.add_argument(
         "--lock-wait-limit",

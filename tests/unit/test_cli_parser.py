@@ -125,8 +125,10 @@ def test_a_duration_takes_a_unit_and_a_plain_number_keeps_the_options_unit(
 @pytest.mark.parametrize(
     ("argv", "dest", "value"),
     [
-        (["pool", "--hold-ms", "1s"], "hold_ms", 1000),
-        (["pool", "--hold-ms", "250"], "hold_ms", 250),
+        (["pool", "--hold", "1s"], "hold_ms", 1000),
+        (["pool", "--hold", "250"], "hold_ms", 250),
+        (["pool", "--hold-ms", "250ms"], "hold_ms", 250),  # the older name still works
+        (["isolation", "--busy-timeout", "1.5s"], "busy_timeout_ms", 1500),
         (["pool", "--pool-timeout", "2m"], "pool_timeout", 120.0),
         (["isolation", "--busy-timeout-ms", "2s"], "busy_timeout_ms", 2000),
         (["isolation", "--lock-wait-limit", "500ms"], "lock_wait_limit", 0.5),
