@@ -58,7 +58,7 @@ from dataclasses import dataclass
 
 from dbprobe.errors import ComparisonMismatchError, ConfigError
 from dbprobe.gate.plan_changes import plan_changes
-from dbprobe.gate.references import ReferenceChange, reference_changes
+from dbprobe.gate.references import ReferenceChange, operation_wait_change, reference_changes
 from dbprobe.gate.rounds import MIN_ROUNDS, judged_samples, overall_value, p_value
 from dbprobe.gate.stats import (
     hodges_lehmann_ratio,
@@ -460,7 +460,17 @@ def compare_reports(
     cur_names = [op.name for op in current.operations]
     pairs = [(base_ops[op.name], op) for op in current.operations if op.name in base_ops]
     machine_factor = judged_by.ratio if judged_by else 1.0
-    p_values = [p_value(judged_samples(b, c, metric, machine_band)) for b, c in pairs]
+
+    def band_of(b: OperationReport, c: OperationReport) -> tuple[float, float]:
+        # The run's band, widened by the operation's own rounds' CPU wait when it moved.
+        own = operation_wait_change(b, c, alpha) if normalize else None
+        if own is None or not own.moved:
+            return machine_band
+        return min(machine_band[0], own.ratio), max(machine_band[1], own.ratio)
+
+    bands = [band_of(b, c) for b, c in pairs]
+    judged = [judged_samples(b, c, metric, band) for (b, c), band in zip(pairs, bands, strict=True)]
+    p_values = [p_value(j) for j in judged]
     family = max(1, sum(p is not None for p in p_values))
     hint = _rounds_hint(current)
     results = tuple(
@@ -471,10 +481,10 @@ def compare_reports(
             levels=thresholds.for_operation(c.name),
             alpha=level,
             family=family,
-            machine_band=machine_band,
+            machine_band=band,
             rounds_hint=hint,
         )
-        for (b, c), level in zip(pairs, holm_levels(p_values, alpha), strict=True)
+        for (b, c), band, level in zip(pairs, bands, holm_levels(p_values, alpha), strict=True)
     )
     return Comparison(
         baseline=RunRef.of(baseline, baseline_label),

@@ -15,12 +15,12 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from dbprobe.gate.rounds import MIN_ROUNDS, Reference
+from dbprobe.gate.rounds import MIN_ROUNDS, Reference, wait_stretch
 from dbprobe.gate.stats import RatioInterval, hodges_lehmann_ratio, mann_whitney_u
 from dbprobe.metrics.distribution import Distribution
-from dbprobe.result.model import Report
+from dbprobe.result.model import OperationReport, Report
 
-__all__ = ["REFERENCE_MOVED", "ReferenceChange", "reference_changes"]
+__all__ = ["REFERENCE_MOVED", "ReferenceChange", "operation_wait_change", "reference_changes"]
 
 #: The machine reference moved when it changed significantly by at least this much.
 REFERENCE_MOVED = 0.05
@@ -65,35 +65,54 @@ def reference_changes(
 ) -> tuple[ReferenceChange, ...]:
     """Each machine reference's change between the runs, where both have enough of it.
 
-    Both references are tested, each at ``alpha / 2`` (Bonferroni), so that
-    two chances to "move" are not twice the false ones.
+    Every reference is tested at ``alpha`` over their number (Bonferroni),
+    so that several chances to "move" are not as many false ones.
     """
     changes = []
     for reference in Reference:
         base = [v for c in baseline.calibration if (v := reference.of_calibration(c)) and v > 0]
         cur = [v for c in current.calibration if (v := reference.of_calibration(c)) and v > 0]
-        if min(len(base), len(cur)) < MIN_ROUNDS:
-            continue
-        test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
-        ratio, interval = hodges_lehmann_ratio(base, cur)
-        # Hundreds of reference rounds make a 1 % drift significant; only a change
-        # that matters next to the thresholds is the machine having changed.
-        moved = (
-            test.p_value < alpha / len(Reference)
-            and (interval.low > 1 or interval.high < 1)
-            and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
-        )
-        changes.append(
-            ReferenceChange(
-                reference,
-                ratio,
-                interval,
-                test.p_value,
-                len(base),
-                len(cur),
-                moved,
-                statistics.median(base),
-                statistics.median(cur),
-            )
-        )
+        if (change := _change(reference, base, cur, alpha)) is not None:
+            changes.append(change)
     return tuple(changes)
+
+
+def operation_wait_change(
+    baseline: OperationReport, current: OperationReport, alpha: float
+) -> ReferenceChange | None:
+    """The CPU wait of an operation's own rounds, where both runs measured it.
+
+    A catalogue runs each operation alone in its round; another process's
+    burst may land on one operation's rounds only, which the run's wait,
+    averaged over every operation of a round, dilutes.
+    """
+    base = [v for r in baseline.rounds if (v := wait_stretch(r.cpu_wait)) is not None]
+    cur = [v for r in current.rounds if (v := wait_stretch(r.cpu_wait)) is not None]
+    return _change(Reference.CPU_WAIT, base, cur, alpha)
+
+
+def _change(
+    reference: Reference, base: list[float], cur: list[float], alpha: float
+) -> ReferenceChange | None:
+    if min(len(base), len(cur)) < MIN_ROUNDS:
+        return None
+    test = mann_whitney_u(Distribution.from_values(base), Distribution.from_values(cur))
+    ratio, interval = hodges_lehmann_ratio(base, cur)
+    # Hundreds of reference rounds make a 1 % drift significant; only a change
+    # that matters next to the thresholds is the machine having changed.
+    moved = (
+        test.p_value < alpha / len(Reference)
+        and (interval.low > 1 or interval.high < 1)
+        and abs(math.log(ratio)) >= math.log(1 + REFERENCE_MOVED)
+    )
+    return ReferenceChange(
+        reference,
+        ratio,
+        interval,
+        test.p_value,
+        len(base),
+        len(cur),
+        moved,
+        statistics.median(base),
+        statistics.median(cur),
+    )

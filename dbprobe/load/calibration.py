@@ -183,20 +183,22 @@ class Calibrator:
         self._run_queue.restart()
         self._last_ns = None
 
-    def account_wait(self, key: int | None) -> None:
+    def account_wait(self, key: int | None) -> tuple[int, int] | None:
         """Add the CPU wait since the last call to round ``key`` (None: to no round).
 
         Called every few milliseconds while a phase runs, so each round gets
-        the wait that fell in it, give or take one interval.
+        the wait that fell in it, give or take one interval. Returns what was
+        added, (ns waited, ns of wall-clock time), for the phase's own rounds.
         """
         waited = self._run_queue.since_last()
         now = self._clock_ns()
         last, self._last_ns = self._last_ns, now
         if key is None or waited is None or last is None:
-            return
+            return None
         totals = self._waits.setdefault(key, [0, 0])
         totals[0] += waited
         totals[1] += now - last
+        return waited, now - last
 
     async def measure(self, key: int | None = None) -> CalibrationRound:
         """The CPU loop and the round trip now (``key``: the round they are of)."""

@@ -65,9 +65,12 @@ class RoundRecorder:
         op: int,
         duration_ns: Callable[[int, int | None, int | None], int],
         references: Mapping[int, CalibrationRound],
+        cpu_waits: Mapping[int, float] | None = None,
     ) -> tuple[RoundFigures, ...]:
         """The operation's rounds: each with the duration ``duration_ns(r, first, last)``
-        gives and the machine's references measured in it (``references[r]``)."""
+        gives, the machine's references measured in it (``references[r]``) and
+        the share of it the process's threads waited for a CPU (``cpu_waits[r]``)."""
+        cpu_waits = cpu_waits or {}
         out = []
         for r, hist in enumerate(self._hist[op]):
             ns = duration_ns(r, self._starts[r], self._ends[r])
@@ -76,9 +79,13 @@ class RoundRecorder:
             pairs = tuple((value, hist.counts[value]) for value in sorted(hist.counts))
             reference = references.get(r)
             out.append(
-                RoundFigures(ns / 1e9, pairs)
-                if reference is None
-                else RoundFigures(ns / 1e9, pairs, reference.cpu_ms, reference.select_1_ms)
+                RoundFigures(
+                    ns / 1e9,
+                    pairs,
+                    reference.cpu_ms if reference else None,
+                    reference.select_1_ms if reference else None,
+                    cpu_waits.get(r),
+                )
             )
         return tuple(out)
 

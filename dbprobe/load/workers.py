@@ -485,21 +485,31 @@ async def run_workload(
                 loop_lag.record_ns(max(0, woke - asked - _LAG_PROBE_NS))
 
     references: dict[int, CalibrationRound] = {}
+    # Per round of this phase: [ns waited for a CPU, ns of wall-clock time]. A catalogue's
+    # phase is one operation's round: its own wait, undiluted by the round's other phases.
+    waits: dict[int, list[int]] = {}
+
+    def account_wait(calibrator: Calibrator, now: int) -> int | None:
+        """The CPU wait since the last reading, to the round it fell in; that round."""
+        if now < measure_from:
+            calibrator.account_wait(None)  # the warm-up's: no round's
+            return None
+        r = recorder.round_of(now, done[0])
+        key = r if round_index is None else round_index
+        if (added := calibrator.account_wait(key)) is not None:
+            totals = waits.setdefault(r, [0, 0])
+            totals[0] += added[0]
+            totals[1] += added[1]
+        return r
 
     async def calibrate(calibrator: Calibrator) -> None:
         # The references once in each round, while the operations of that round
         # run; the CPU wait at every poll, to the round it fell in.
-        calibrator.restart_wait()
         while True:
-            now = clock_ns()
-            if now >= measure_from:
-                r = recorder.round_of(now, done[0])
+            r = account_wait(calibrator, clock_ns())
+            if r is not None and r not in references:
                 key = r if round_index is None else round_index
-                calibrator.account_wait(key)
-                if r not in references:
-                    references[r] = await calibrator.reference_for(key)
-            else:
-                calibrator.account_wait(None)
+                references[r] = await calibrator.reference_for(key)
             await asyncio.sleep(_CALIBRATION_POLL_S)
 
     worker = open_worker if open_loop else closed_worker
@@ -508,6 +518,9 @@ async def run_workload(
     ]
     helpers = [asyncio.create_task(watch_loop_lag(), name="dbprobe-loop-lag")]
     if calibrator is not None:
+        # The first reading now, so that a phase shorter than a poll has its wait too.
+        calibrator.restart_wait()
+        calibrator.account_wait(None)
         helpers.append(asyncio.create_task(calibrate(calibrator), name="dbprobe-calibration"))
     give_up_at = deadline + int(plan.grace_s * 1e9) if deadline is not None else None
     interrupted = False
@@ -536,6 +549,8 @@ async def run_workload(
     finally:
         ended = clock_ns()
         cpu_s = time.thread_time() - cpu_begin_s
+        if calibrator is not None:
+            account_wait(calibrator, ended)  # the last reading: the phase's end
         for task in (*workers, *helpers):
             task.cancel()
         await asyncio.wait([*workers, *helpers], timeout=_CANCEL_GRACE_S)
@@ -556,7 +571,12 @@ async def run_workload(
         return last - first if first is not None and last is not None else 0
 
     for k, stats in enumerate(measured_list):
-        stats.rounds = recorder.figures(k, round_ns_of, references)
+        stats.rounds = recorder.figures(
+            k,
+            round_ns_of,
+            references,
+            {r: waited / wall for r, (waited, wall) in waits.items() if wall > 0},
+        )
     generator = GeneratorLoad(
         loop_cpu_s=cpu_s,
         wall_s=(ended - begin) / 1e9,

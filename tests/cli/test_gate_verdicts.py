@@ -55,6 +55,12 @@ def test_two_identical_runs_compared_pass_while_another_process_competes(tmp_pat
         ["repo", "--scale", "tiny", "--json", str(tmp_path / "a.json"), "--quiet"], env
     )
     assert first.returncode == 0, first.stderr
+    # Every round measured the machine: the round trip (once lost after a
+    # phase ended inside one) and the wait for a CPU, the run's and each
+    # operation's own.
+    run = json.loads((tmp_path / "a.json").read_text())
+    assert all(c["select_1_ms"] and "cpu_wait" in c for c in run["calibration"])
+    assert all("cpu_wait" in r for op in run["operations"] for r in op["rounds"])
     second = [
         "repo",
         "--scale",

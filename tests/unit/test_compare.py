@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 
@@ -22,6 +23,7 @@ from dbprobe.gate.thresholds import (
     parse_operation_threshold,
 )
 from dbprobe.result.findings import Severity
+from dbprobe.result.model import Report
 from tests import synthetic
 
 # Latencies per round a run records per operation: from a few to hundreds.
@@ -287,6 +289,43 @@ def test_references_that_moved_in_opposite_directions_set_a_band_across_both(ops
     assert all(r.verdict is not Verdict.IMPROVED for r in comparison.results)
     assert all(r.within_machine for r in comparison.results)
     assert "the machine's own -32" in comparison.results[0].describe()
+
+
+def test_an_operation_whose_own_rounds_waited_for_a_cpu_is_judged_beyond_its_own_wait() -> None:
+    # A catalogue runs each operation alone in its round: a neighbour's bursts
+    # can land on one operation's rounds, while the run's wait, averaged over
+    # every operation of a round, hardly moves.
+    rng = random.Random(19)
+    base, cur = _ops(rng, {"hit": 1.4, "slower": 1.4, "same": 1.0})
+    cpu = [1.0 + 0.01 * (i % 3) for i in range(10)]
+    idle = [0.01 + 0.002 * (i % 4) for i in range(10)]
+
+    def with_waits(report: Report, name: str, waits: list[float]) -> Report:
+        ops = tuple(
+            dataclasses.replace(
+                op,
+                rounds=tuple(
+                    dataclasses.replace(r, cpu_wait=w)
+                    for r, w in zip(op.rounds, waits if op.name == name else idle, strict=True)
+                ),
+            )
+            for op in report.operations
+        )
+        return dataclasses.replace(report, operations=ops)
+
+    before = with_waits(synthetic.report(base, cpu_ms=cpu, cpu_wait=idle), "hit", idle)
+    after = with_waits(
+        synthetic.report(cur, cpu_ms=cpu, cpu_wait=idle),
+        "hit",
+        [0.35 + 0.01 * (i % 3) for i in range(10)],
+    )
+    comparison = compare_reports(before, after)
+    assert comparison.machine_band == (1.0, 1.0)  # the run's own wait did not move
+    by_name = {r.operation: r for r in comparison.results}
+    assert by_name["hit"].within_machine
+    assert by_name["hit"].verdict is not Verdict.REGRESSED
+    assert by_name["slower"].verdict is Verdict.REGRESSED
+    assert [r.operation for r in comparison.regressions()] == ["slower"]
 
 
 def test_a_slower_round_trip_is_warned_of_and_never_divided_out() -> None:
