@@ -35,7 +35,7 @@ def workload_facts(report: Report) -> list[str]:
     facts = []
     threads = report.config.threads
     if threads:
-        facts.append(f"{threads} workers")
+        facts.append(f"{threads} worker{'s' if threads != 1 else ''}")
     isolation = report.target.isolation
     if isolation and report.run.probe not in _NO_ISOLATION:
         facts.append(f"isolation {isolation}")
