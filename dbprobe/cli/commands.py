@@ -355,6 +355,7 @@ async def _deadlock_command(
             argv=argv,
             hooks=hooks,
             max_error_rate=args.max_error_rate,
+            slos=args.slo,
         ),
     )
 

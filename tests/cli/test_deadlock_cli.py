@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from dbprobe.database.url import Target
 from tests.cli import run_with_env
 
@@ -40,3 +42,17 @@ def test_a_single_account_is_refused(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         "dbprobe: error: deadlock: argument --accounts: must be 2 or more, got 1"
     ]
+
+
+@pytest.mark.parametrize(("slo", "status"), [("p50<1us", 1), ("p99<1000s", 0)])
+def test_an_slo_judges_the_transfers(tmp_path: Path, slo: str, status: int) -> None:
+    # --slo was offered, and silently ignored: a violated objective exited 0.
+    out = tmp_path / "deadlock.json"
+    args = ["--threads", "2", "--transactions", "3", "--pattern", "for_update", "--lock-order",
+            "sorted", "--slo", slo, "--json", str(out), "--quiet"]  # fmt: skip
+    proc = _run(args, tmp_path)
+    assert proc.returncode == status, proc.stderr
+    violations = [
+        f for f in json.loads(out.read_text())["findings"] if f["kind"] == "slo_violation"
+    ]
+    assert [f["evidence"]["slo"] for f in violations] == ([slo] if status else [])

@@ -39,6 +39,7 @@ from dbprobe.database.engine import Database
 from dbprobe.database.url import Backend
 from dbprobe.domain.models import Account, Base, Transfer
 from dbprobe.errors import ConfigError, ErrorClass, classify_error
+from dbprobe.gate.slo import SloCheck, evaluate_slos
 from dbprobe.load.failures import DEFAULT_MAX_ERROR_RATE, error_rate_findings
 from dbprobe.load.harness import (
     ProbeHooks,
@@ -345,6 +346,7 @@ async def run_deadlock(
     argv: Sequence[str] = (),
     hooks: ProbeHooks | None = None,
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
+    slos: Sequence[SloCheck] = (),
 ) -> Report:
     """Run the deadlock probe against ``options.target``; seeds first if needed.
 
@@ -397,6 +399,7 @@ async def run_deadlock(
     if section.deadlocks:
         findings.append(deadlock_finding(section))
     findings += operation_findings(result)
+    findings += evaluate_slos(slos, (op,))
     if probe.plan.rate_per_s is not None and result.generator is not None:
         findings += rate_findings(
             result.schedule,
