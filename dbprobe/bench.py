@@ -23,7 +23,7 @@ from dbprobe.instrument.nplusone import (
     find_unused_eager_loads,
 )
 from dbprobe.instrument.statements import count_statements
-from dbprobe.load.calibration import RunQueueWait, cpu_loop_ms
+from dbprobe.load.calibration import RunQueueWait, WaitTally, cpu_loop_ms
 from dbprobe.metrics import LatencyHistogram, LatencySummary
 from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.findings import Finding
@@ -138,8 +138,7 @@ async def bench(
     group_hist = [SparseHistogram() for _ in range(groups)]
     group_ns = [0] * groups
     group_cpu: list[float | None] = [None] * groups
-    # Per group: ns its threads waited for a CPU, and ns of wall-clock time read.
-    group_wait: list[list[int] | None] = [None] * groups
+    group_wait = [WaitTally() for _ in range(groups)]
     run_queue = run_queue or RunQueueWait()
     reading: list[int | None] = [None, None]  # the group being read, and since when (ns)
 
@@ -149,10 +148,7 @@ async def bench(
         waited, now = run_queue.since_last(), clock_ns()
         group, since = reading
         if group is not None and since is not None and waited is not None:
-            totals = group_wait[group] or [0, 0]
-            totals[0] += waited
-            totals[1] += now - since
-            group_wait[group] = totals
+            group_wait[group].add(waited, now - since)
         reading[:] = [next_group, now]
 
     async def worker(n: int) -> None:
@@ -204,7 +200,7 @@ async def bench(
                 ns / 1e9 / concurrency,
                 tuple((value, hist.counts[value]) for value in sorted(hist.counts)),
                 cpu,
-                cpu_wait=wait[0] / wait[1] if wait and wait[1] > 0 else None,
+                cpu_wait=wait.share,
             )
             for hist, ns, cpu, wait in zip(group_hist, group_ns, group_cpu, group_wait, strict=True)
             if hist.total

@@ -37,7 +37,8 @@ same rounds (:mod:`dbprobe.load.calibration`: a fixed CPU-bound loop, a
 A shift common to every operation is exactly what a missing index, a slower
 driver or an N+1 everywhere looks like, so it is never divided out on its
 own. The verdicts are absolute unless the CPU loop or the CPU wait itself
-moved significantly, by a factor ``m`` (the one that moved most); then a
+moved significantly, by a factor ``m`` (the band spans every moved one, and
+an operation's own rounds' wait); then a
 change of anything from 1 to ``m`` is what the machine alone could have
 done (an operation that waits does not slow with the CPU, one that computes
 slows as much), so only what lies beyond that band is judged

@@ -56,7 +56,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from dbprobe.database.engine import Database, PoolOptions, build_engine
 from dbprobe.result.model import CalibrationRound
 
-__all__ = ["ROUND_TRIPS", "Calibrator", "RunQueueWait", "cpu_loop_ms"]
+__all__ = ["ROUND_TRIPS", "Calibrator", "RunQueueWait", "WaitTally", "cpu_loop_ms"]
 
 #: ``SELECT 1`` round trips a round's reference takes the median of: one
 #: alone is a fraction of a millisecond and as noisy as a single latency.
@@ -131,6 +131,24 @@ class RunQueueWait:
         return sum(max(0, delay - last.get(tid, 0)) for tid, delay in now.items())
 
 
+class WaitTally:
+    """Time spent waiting for a CPU over wall-clock time, added up reading by reading."""
+
+    __slots__ = ("waited_ns", "wall_ns")
+
+    def __init__(self) -> None:
+        self.waited_ns = 0
+        self.wall_ns = 0
+
+    def add(self, waited_ns: int, wall_ns: int) -> None:
+        self.waited_ns += waited_ns
+        self.wall_ns += wall_ns
+
+    @property
+    def share(self) -> float | None:
+        return self.waited_ns / self.wall_ns if self.wall_ns > 0 else None
+
+
 class Calibrator:
     """Measures a :class:`CalibrationRound` on demand, on a connection of its own,
     and accounts the time the run's threads waited for a CPU to the round it fell in."""
@@ -150,8 +168,7 @@ class Calibrator:
         self._run_queue = run_queue or RunQueueWait()
         self._clock_ns = clock_ns
         self._last_ns: int | None = None
-        # round key -> [ns waited for a CPU, ns of wall-clock time accounted]
-        self._waits: dict[int, list[int]] = {}
+        self._waits: dict[int, WaitTally] = {}  # by round key
         # Set while a round trip is under way: a measurement cancelled there
         # (the phase ended) leaves the connection's transaction to roll back.
         self._interrupted = False
@@ -173,9 +190,8 @@ class Calibrator:
         """The rounds measured so far, in order, each with its CPU wait where accounted."""
         out = []
         for key, c in self._measured:
-            waited = self._waits.get(key) if key is not None else None
-            share = waited[0] / waited[1] if waited and waited[1] > 0 else None
-            out.append(replace(c, cpu_wait=share))
+            tally = self._waits.get(key) if key is not None else None
+            out.append(replace(c, cpu_wait=tally.share if tally else None))
         return tuple(out)
 
     def restart_wait(self) -> None:
@@ -195,9 +211,7 @@ class Calibrator:
         last, self._last_ns = self._last_ns, now
         if key is None or waited is None or last is None:
             return None
-        totals = self._waits.setdefault(key, [0, 0])
-        totals[0] += waited
-        totals[1] += now - last
+        self._waits.setdefault(key, WaitTally()).add(waited, now - last)
         return waited, now - last
 
     async def measure(self, key: int | None = None) -> CalibrationRound:

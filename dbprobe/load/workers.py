@@ -55,7 +55,7 @@ from dbprobe.instrument.nplusone import (
 )
 from dbprobe.instrument.statements import failed_load
 from dbprobe.load.arrivals import ArrivalSchedule, apportion
-from dbprobe.load.calibration import Calibrator
+from dbprobe.load.calibration import Calibrator, WaitTally
 from dbprobe.load.health import GeneratorLoad
 from dbprobe.load.operations import Operation, OperationContext, OperationStats
 from dbprobe.load.plan import LoadPlan, RetryPolicy
@@ -487,7 +487,7 @@ async def run_workload(
     references: dict[int, CalibrationRound] = {}
     # Per round of this phase: [ns waited for a CPU, ns of wall-clock time]. A catalogue's
     # phase is one operation's round: its own wait, undiluted by the round's other phases.
-    waits: dict[int, list[int]] = {}
+    waits: dict[int, WaitTally] = {}
 
     def account_wait(calibrator: Calibrator, now: int) -> int | None:
         """The CPU wait since the last reading, to the round it fell in; that round."""
@@ -497,9 +497,7 @@ async def run_workload(
         r = recorder.round_of(now, done[0])
         key = r if round_index is None else round_index
         if (added := calibrator.account_wait(key)) is not None:
-            totals = waits.setdefault(r, [0, 0])
-            totals[0] += added[0]
-            totals[1] += added[1]
+            waits.setdefault(r, WaitTally()).add(*added)
         return r
 
     async def calibrate(calibrator: Calibrator) -> None:
@@ -575,7 +573,7 @@ async def run_workload(
             k,
             round_ns_of,
             references,
-            {r: waited / wall for r, (waited, wall) in waits.items() if wall > 0},
+            {r: share for r, tally in waits.items() if (share := tally.share) is not None},
         )
     generator = GeneratorLoad(
         loop_cpu_s=cpu_s,
