@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -80,11 +81,13 @@ def test_commands_that_write_say_what_they_wrote_after_the_table(tmp_path: Path)
     # The comparison's verdicts come after the run's table, whose figures they judge.
     again = _run(["uow", "--scale", "tiny", "--threads", "2", "--transactions", "15",
                   "--compare", "main"], tmp_path)  # fmt: skip
-    assert again.returncode == 0, again.stderr
+    # The layout is under test, not the verdicts (tests/cli/test_gate_verdicts.py):
+    # 15 transactions on a busy machine may yet honestly see a change.
+    assert again.returncode in (0, 1), again.stderr
     lines = again.stdout.strip().splitlines()
     table_end = max(i for i, line in enumerate(lines) if operations[-1]["name"] in line
                     and "%" not in line)  # fmt: skip
-    (summary,) = [i for i, line in enumerate(lines) if line.startswith("no regression")]
+    (summary,) = [i for i, line in enumerate(lines) if re.match(r"(no|\d+) regression", line)]
     assert summary == len(lines) - 1
     names = tuple(f"{op['name']} p50 " for op in operations)
     verdicts = [i for i, line in enumerate(lines) if line.startswith(names)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from pathlib import Path
 from collections import Counter
 
 import pytest
@@ -23,8 +24,11 @@ from dbprobe.gate.thresholds import (
     parse_operation_threshold,
 )
 from dbprobe.result.findings import Severity
+from dbprobe.result.jsonio import read_report
 from dbprobe.result.model import Report
 from tests import synthetic
+
+GATE = Path(__file__).resolve().parents[2] / "fixtures" / "gate"
 
 # Latencies per round a run records per operation: from a few to hundreds.
 PER_ROUND = (5, 30, 300)
@@ -265,6 +269,28 @@ def test_other_processes_busy_on_the_cpus_are_told_by_the_time_waited_for_one() 
     )
     assert steady.judged_by is None
     assert [r.operation for r in steady.regressions()] == ["a", "b", "c", "write"]
+
+
+def test_a_machine_busier_at_p_under_5_percent_is_credited_not_blamed_on_the_code() -> None:
+    # Measured here, and seen on CI's oldest-versions run: two identical
+    # `uow --threads 2 --transactions 15` runs, the second while the machine
+    # was busier. read_program was +80 % per round (p=0.003, 8 vs 8 rounds,
+    # under alpha 0.01) and was called a critical regression; its own rounds'
+    # wait for a CPU went from 28 % to 56 % (a stretch of +62 %, p=0.015) but
+    # was not credited, being held to alpha / 3. Crediting the machine
+    # wrongly only widens the band by its own measured change; not crediting
+    # it is a false alarm of the whole of it.
+    baseline = read_report(GATE / "uow_busier_machine_baseline.json")
+    current = read_report(GATE / "uow_busier_machine_current.json")
+    comparison = compare_reports(baseline, current)
+    assert comparison.regressions() == ()
+    (read,) = [r for r in comparison.results if r.operation == "read_program"]
+    assert read.machine_band[1] == pytest.approx(1.62, abs=0.01)
+    assert read.verdict is Verdict.INSUFFICIENT
+    assert "+10.9% judged beyond the machine's own +62.1%" in read.describe()
+    # The change is there in the raw figures: the band is what explains it.
+    absolute = compare_reports(baseline, current, normalize=False)
+    assert [r.operation for r in absolute.regressions()] == ["read_program"]
 
 
 @pytest.mark.parametrize("ops", [1.15, 0.8], ids=["slower", "faster"])
