@@ -20,7 +20,13 @@ from dbprobe.gate.stats import RatioInterval, hodges_lehmann_ratio, mann_whitney
 from dbprobe.metrics.distribution import Distribution
 from dbprobe.result.model import OperationReport, Report
 
-__all__ = ["REFERENCE_ALPHA", "REFERENCE_MOVED", "ReferenceChange", "operation_wait_change", "reference_changes"]
+__all__ = [
+    "REFERENCE_ALPHA",
+    "REFERENCE_MOVED",
+    "ReferenceChange",
+    "operation_wait_change",
+    "reference_changes",
+]
 
 #: The machine reference moved when it changed significantly by at least this much.
 REFERENCE_MOVED = 0.05
