@@ -37,18 +37,23 @@ async def _alter_database(target: Target, setting: str) -> None:
 async def _release_after_timed_out_waits(
     holder: asyncpg.Connection, observer: asyncpg.Connection, database: str, run_done: asyncio.Event
 ) -> set[int]:
-    """Roll ``holder`` back once ten sessions have each ended a lock wait; return their pids.
+    """Roll ``holder`` back once ten sessions have each timed out on its lock; return their pids.
 
-    While ``holder`` keeps the row locked, a wait the server lists can only end
-    in a lock timeout, so the release waits on what the server shows rather than
-    on a timer, which a busy machine would make too short.
+    The first session to want the row holds its tuple lock and waits for
+    ``holder``'s transaction; the others queue on the tuple lock, and when the
+    first times out the next is *granted* it and starts waiting for the
+    transaction. So only a wait for the transaction (``transactionid``) that
+    ends while ``holder`` keeps the row can only have ended in a lock timeout
+    (counting the tuple waits too, one run saw ten "ended" waits and nine
+    timeouts). The release waits on what the server shows rather than on a
+    timer, which a busy machine would make too short.
     """
     open_waits: set[tuple[int, object]] = set()
     timed_out: set[int] = set()
     while len(timed_out) < 10 and not run_done.is_set():
         rows = await observer.fetch(
             "SELECT l.pid, l.waitstart FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
-            " WHERE NOT l.granted AND a.datname = $1",
+            " WHERE NOT l.granted AND l.locktype = 'transactionid' AND a.datname = $1",
             database,
         )
         now_waiting = {(row["pid"], row["waitstart"]) for row in rows}
