@@ -28,6 +28,7 @@ __all__ = [
     "positive_int",
     "profile",
     "rate",
+    "scales",
     "seconds",
     "slo",
     "whole_milliseconds",
@@ -218,5 +219,15 @@ def fraction(text: str) -> float:
 
     try:
         return parse_fraction(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def scales(text: str) -> tuple[str, ...]:
+    from dbprobe.errors import ConfigError
+    from dbprobe.probes.scaling import order_scales
+
+    try:
+        return order_scales([name.strip() for name in text.split(",") if name.strip()])
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None

@@ -23,6 +23,7 @@ from dbprobe.cli.option_types import (
     int_between,
     mix,
     output_path,
+    scales,
     seconds,
     slo,
     whole_milliseconds,
@@ -99,6 +100,19 @@ def _add_explain_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_scales_option(p: argparse.ArgumentParser) -> None:
+    """``--scales``: the run repeated at several data sizes, each operation's growth fitted."""
+    p.add_argument(
+        "--scales",
+        type=scales,
+        metavar="A,B[,C]",
+        help="run at each of these scales (smallest first; they replace --scale), each "
+        "operation measured alone in its rounds and every statement explained, and fit each "
+        "operation's p50 against the rows of the largest table it reads: constant, "
+        "logarithmic, linear or worse (a scales_with_data finding)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dbprobe",
@@ -159,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_repo.add_argument("--list", action="store_true", help="list the catalogue and exit")
     _add_explain_options(p_repo)
+    _add_scales_option(p_repo)
 
     p_select = sub.add_parser(
         "select", help="point selects by primary key through the ORM, Core and the bare driver"
@@ -196,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("--list", action="store_true", help="list the scenarios and exit")
     _add_explain_options(p_run)
+    _add_scales_option(p_run)
     p_run.add_argument(
         "--hook-timeout",
         type=seconds(False),

@@ -18,7 +18,7 @@ from pathlib import Path
 from dbprobe.cli.gate_parser import EXPORT_KINDS
 from dbprobe.cli.outputs import OutputFile, exports, history_store, requested_files
 from dbprobe.database.url import Target
-from dbprobe.errors import OutputFileError
+from dbprobe.errors import ConfigError, OutputFileError
 from dbprobe.gate.decide import load_baseline
 from dbprobe.gate.slo import check_slo_scopes
 from dbprobe.gate.store import HistoryStore, check_baseline_name
@@ -53,6 +53,16 @@ def _scenario_operations(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(s.name for s in load_scenarios(args.scenarios).select(args.only))
 
 
+def _check_scenarios_scale(args: argparse.Namespace) -> None:
+    from dbprobe.probes.scenarios.declare import load_scenarios
+
+    if not load_scenarios(args.scenarios).reference_domain:
+        raise ConfigError(
+            f"--scales sizes dbprobe's reference domain: {args.scenarios} must set "
+            "REFERENCE_DOMAIN = True and read its tables"
+        )
+
+
 def _pool_operations(args: argparse.Namespace) -> tuple[str, ...]:
     from dbprobe.probes.pool.probe import OPERATION
 
@@ -84,6 +94,8 @@ def preflight(args: argparse.Namespace, target: Target | None) -> None:
         from dbprobe.suite import SUITE_PROBES
 
         suite_probes = tuple(args.only) or tuple(p.name for p in SUITE_PROBES)
+    if args.command == "run" and getattr(args, "scales", None):
+        _check_scenarios_scale(args)
     check_outputs(
         args,
         operations=planned(args) if planned is not None and scoped else None,

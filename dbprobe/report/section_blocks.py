@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
+from dbprobe.probes.scaling import ScalingSection
 from dbprobe.report.blocks import Block, Cell, Heading, Lines, Tone, cell
 from dbprobe.report.blocks import table as make_table
 from dbprobe.report.probe_blocks import deadlock_blocks, isolation_blocks, pool_blocks
@@ -47,6 +48,8 @@ def section_blocks(view: SectionView) -> tuple[Block, ...]:
         return isolation_blocks(view)
     if isinstance(view, SelectView):
         return _select(view)
+    if isinstance(view, ScalingSection):
+        return _scaling(view)
     if isinstance(view, MergeView):
         return _merge(view)
     return _other(view)
@@ -243,6 +246,52 @@ def _merge(view: MergeView) -> tuple[Block, ...]:
             rows,
             left=(0, 1, 3),
         ),
+    )
+
+
+# --------------------------------------------------------------------------- scaling
+
+
+def _scaling(view: ScalingSection) -> tuple[Block, ...]:
+    rows = []
+    for op in view.operations:
+        fit = op.fit
+        tone = Tone.WARN if fit is not None and fit.growth.scales_with_data else Tone.PLAIN
+        rows.append(
+            (
+                cell(op.name, code=True),
+                cell(op.table or "—"),
+                cell(" / ".join(f"{n:,}" for n in op.rows) or "—"),
+                cell(" / ".join(f"{ms:.2f}" for ms in op.p50_ms) or "—"),
+                cell(
+                    f"{fit.exponent:.2f} ({fit.low:.2f}..{fit.high:.2f})"
+                    if fit is not None
+                    else "—"
+                ),
+                cell(str(fit.growth) if fit is not None else f"not fitted: {op.not_fitted}", tone),
+            )
+        )
+    # What would tell an undetermined growth, under the table.
+    notes = [f"{op.name}: {op.fit.note}" for op in view.operations if op.fit and op.fit.note]
+    return (
+        Heading("Cost against data volume"),
+        Lines(
+            (
+                f"each operation at scales {', '.join(view.scales)}: its p50 (the median of its "
+                "rounds') against the rows of the largest table it reads; constant when under "
+                "1.5 times the smallest scale's at the largest, else the shape that fits best "
+                "with a constant cost per call, each only when 95% of 1,000 resamples of the "
+                "rounds agree; the exponent is the log-log slope between the two largest scales",
+            ),
+            Tone.DIM,
+        ),
+        make_table(
+            "growth with the data (per scale, smallest first)",
+            ("operation", "table", "rows", "p50 ms", "exponent (95% CI)", "growth"),
+            rows,
+            left=(0, 1, 5),
+        ),
+        *([Lines(tuple(notes), Tone.DIM)] if notes else []),
     )
 
 

@@ -10,7 +10,8 @@ The JSON of each section is written by its probe (``timeline`` and ``load`` in
 :mod:`dbprobe.load.sections`, ``pool`` in :mod:`dbprobe.probes.pool.section`,
 ``deadlock`` in :mod:`dbprobe.probes.deadlock.section`, ``isolation`` in
 :mod:`dbprobe.probes.isolation.matrix`, ``select`` in
-:mod:`dbprobe.probes.select.probe`, ``merge`` in :mod:`dbprobe.report.merge`).
+:mod:`dbprobe.probes.select.probe`, ``scaling`` in :mod:`dbprobe.probes.scaling`,
+``merge`` in :mod:`dbprobe.report.merge`); the ``scaling`` view is the section itself.
 A section of another name, or one this dbprobe cannot read (written by a
 newer or older version), becomes an :class:`OtherSection`, shown as its keys
 and values rather than dropped. The probes' own sections (pool, deadlock,
@@ -26,6 +27,7 @@ from typing import Any
 
 from dbprobe.load.sections import timeline_from_json
 from dbprobe.load.timeline import Timeline
+from dbprobe.probes.scaling import ScalingSection, scaling_from_json
 from dbprobe.probes.select.probe import LayerFigures
 from dbprobe.report.probe_views import (
     DeadlockView,
@@ -233,6 +235,7 @@ SectionView = (
     | DeadlockView
     | IsolationView
     | SelectView
+    | ScalingSection
     | MergeView
     | OtherSection
 )
@@ -244,6 +247,7 @@ _READERS: dict[str, Callable[[Mapping[str, Any]], SectionView]] = {
     "deadlock": read_deadlock,
     "isolation": read_isolation,
     "select": _select,
+    "scaling": scaling_from_json,
     "merge": _merge,
 }
 

@@ -2,7 +2,8 @@
 
 A run with a timeline gets its time series drawn (throughput, p50/p99,
 errors per second; at a fixed rate also the target rate and the schedule
-lag), the pool probe its connections per second. Plots are inline PNG, as
+lag), the pool probe its connections per second, a run at several scales
+each operation's p50 against the rows it reads. Plots are inline PNG, as
 everywhere in the HTML report: the page references nothing outside itself.
 """
 
@@ -12,12 +13,14 @@ import base64
 import html
 from collections.abc import Iterable
 
+from dbprobe.probes.scaling import ScalingSection
 from dbprobe.report.blocks import Block, Bullets, Cell, Heading, Lines, Preformatted, Table, Tone
 from dbprobe.report.probe_views import PoolView
 from dbprobe.report.section_blocks import coarsen_timeline, section_blocks
 from dbprobe.report.section_views import SectionView, TimelineView
 
 __all__ = [
+    "GROWTH_PLOT_ALT",
     "POOL_PLOT_ALT",
     "SECTIONS_CSS",
     "format_block_html",
@@ -101,6 +104,9 @@ def format_blocks_html(blocks: Iterable[Block | None]) -> str:
     return "\n".join(format_block_html(b) for b in blocks if b is not None)
 
 
+GROWTH_PLOT_ALT = "p50 against the rows read, per operation, log-log, with the fitted power"
+
+
 def timeline_plot_alt(view: TimelineView) -> str:
     text = "throughput, p50/p99 latency and errors per second"
     return text + (", target rate and schedule lag" if view.open_loop else "")
@@ -113,6 +119,10 @@ def _figures(view: SectionView) -> list[str]:
     if isinstance(view, TimelineView) and view.timeline.points:
         points = coarsen_timeline(view.timeline, timeseries_plots.MAX_POINTS)
         return [_img(timeseries_plots.timeline_plot(points), timeline_plot_alt(view))]
+    if isinstance(view, ScalingSection) and any(op.fit for op in view.operations):
+        from dbprobe.report.growth_plot import growth_plot
+
+        return [_img(growth_plot(view), GROWTH_PLOT_ALT)]
     if isinstance(view, PoolView) and view.timeline:
         png = timeseries_plots.pool_timeline_plot(view.timeline, view.pool_size, view.connections)
         return [_img(png, POOL_PLOT_ALT)]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Self
 
 from dbprobe.result.evidence import Evidence
-from dbprobe.result.plan_evidence import IndexEvidence, PlanChangeEvidence
+from dbprobe.result.plan_evidence import GrowthEvidence, IndexEvidence, PlanChangeEvidence
 
 __all__ = [
     "EVIDENCE_TYPES",
@@ -33,6 +33,7 @@ __all__ = [
     "Finding",
     "FindingKind",
     "GeneratorSaturatedEvidence",
+    "GrowthEvidence",
     "IndexEvidence",
     "LeakedConnectionEvidence",
     "LostUpdateEvidence",
@@ -91,6 +92,7 @@ class FindingKind(enum.StrEnum):
     UNINDEXED_FOREIGN_KEY = "unindexed_foreign_key"
     SEQ_SCAN = "seq_scan"
     PLAN_CHANGED = "plan_changed"
+    SCALES_WITH_DATA = "scales_with_data"
     WORKER_LOST = "worker_lost"
 
 
@@ -492,6 +494,7 @@ EVIDENCE_TYPES: Mapping[FindingKind, type[Evidence]] = {
     FindingKind.UNINDEXED_FOREIGN_KEY: IndexEvidence,
     FindingKind.SEQ_SCAN: IndexEvidence,
     FindingKind.PLAN_CHANGED: PlanChangeEvidence,
+    FindingKind.SCALES_WITH_DATA: GrowthEvidence,
     FindingKind.WORKER_LOST: WorkerLostEvidence,
 }
 

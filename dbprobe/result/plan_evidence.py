@@ -1,4 +1,5 @@
-"""The evidence of findings about query plans (``--explain``): indexes missing, plans changed.
+"""The evidence of findings about query plans (``--explain``): indexes missing, plans changed,
+cost that grows with the data (``--scales``).
 
 Registered with their kinds in :data:`dbprobe.result.findings.EVIDENCE_TYPES`.
 Standard library only, as the rest of :mod:`dbprobe.result`.
@@ -11,7 +12,7 @@ from typing import ClassVar
 
 from dbprobe.result.evidence import Evidence
 
-__all__ = ["IndexEvidence", "PlanChangeEvidence"]
+__all__ = ["GrowthEvidence", "IndexEvidence", "PlanChangeEvidence"]
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,25 @@ class IndexEvidence(Evidence):
     plan: str
     references: str | None = None
     distinct_values: int | None = None
+
+
+@dataclass(frozen=True)
+class GrowthEvidence(Evidence):
+    """An operation whose latency grows with the rows it reads (``--scales``).
+
+    ``table`` is the largest table its statements read, ``scales``/``rows``/
+    ``p50_ms`` the medians of its rounds' p50 at each scale, ``exponent`` the
+    fitted power of the rows with its interval ``low``..``high``, ``growth``
+    the name the interval gives (``linear``, ``worse than linear``), and
+    ``plan`` how its statements read that table at the largest scale.
+    """
+
+    table: str
+    scales: tuple[str, ...]
+    rows: tuple[int, ...]
+    p50_ms: tuple[float, ...]
+    exponent: float
+    low: float
+    high: float
+    growth: str
+    plan: str

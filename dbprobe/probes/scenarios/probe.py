@@ -118,9 +118,11 @@ class _ScenarioBuild:
 
     source: str
     only: tuple[str, ...]
+    alone: bool = False
 
     async def __call__(self, db: Database) -> Workload:
-        return Workload(tuple(load_scenarios(self.source).operations(self.only)))
+        operations = tuple(load_scenarios(self.source).operations(self.only))
+        return Workload(operations, catalogue=self.alone)
 
 
 #: What a user's hook may raise that is its failure: SystemExit and KeyboardInterrupt
@@ -173,6 +175,7 @@ async def run_scenarios(
     hook_timeout_s: float = DEFAULT_HOOK_TIMEOUT_S,
     explain: bool = False,
     explain_min_rows: int = DEFAULT_MIN_ROWS,
+    alone: bool = False,
 ) -> Report:
     """Run the scenarios of a user's file or module (see :mod:`dbprobe.scenarios`) under ``plan``.
 
@@ -299,7 +302,7 @@ async def run_scenarios(
         "run",
         options,
         config,
-        _ScenarioBuild(source, tuple(only)),
+        _ScenarioBuild(source, tuple(only), alone),
         plan,
         retry,
         n_plus_one_threshold=n_plus_one_threshold,

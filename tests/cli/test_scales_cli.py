@@ -1,0 +1,97 @@
+"""`--scales`: the same operations at several data sizes, and how each one's cost grows."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+from dbprobe.database.url import Target
+from tests.cli import run_dbprobe
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _readme_command() -> list[str]:
+    """The README's --scales example (on examples/growth.py: its own queries)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (line,) = re.findall(r"^python -m dbprobe run examples/growth.py --scales .+$", readme, re.M)
+    return shlex.split(line)[3:]
+
+
+def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return run_dbprobe(args, tmp_path)
+
+
+def test_a_primary_key_lookup_is_constant_and_an_unindexed_filter_linear(
+    own_target: Target, tmp_path: Path
+) -> None:
+    out = tmp_path / "scales.json"
+    db = own_target.url.render_as_string(hide_password=False)
+    proc = run_dbprobe([*_readme_command(), "--db", db, "--json", str(out)], tmp_path, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    # The largest scale's report (the README names them smallest first; any order is run so).
+    assert data["target"]["scale"] == "medium"
+    growth = {op["name"]: op for op in data["scaling"]["operations"]}
+    assert data["scaling"]["scales"] == ["tiny", "small", "medium"]
+    for op in growth.values():
+        assert op["table"] == "session_exercises"
+        assert op["rows"][0] < op["rows"][1] < op["rows"][2]
+        assert op["rounds"] == [10, 10, 10]
+    assert growth["by_primary_key"]["growth"] == "constant", growth["by_primary_key"]
+    assert growth["unindexed_filter"]["growth"] == "linear", growth["unindexed_filter"]
+    # Linear or worse is a finding pointing at the plan that reads every row.
+    (finding,) = [f for f in data["findings"] if f["kind"] == "scales_with_data"]
+    assert finding["operation"] == "unindexed_filter"
+    evidence = finding["evidence"]
+    assert evidence["table"] == "session_exercises"
+    assert evidence["low"] >= 0.5
+    assert "session_exercises" in evidence["plan"]
+    console = " ".join(proc.stdout.split())
+    assert "growth with the data" in console
+    assert "unindexed_filter grows with the rows of session_exercises: linear (exponent" in console
+
+
+def test_scales_need_two_known_scales_and_a_scenario_file_on_the_reference_domain(
+    tmp_path: Path,
+) -> None:
+    own = tmp_path / "own_tables.py"
+    own.write_text("import dbprobe\n\n@dbprobe.scenario\nasync def noop(ctx):\n    pass\n")
+    for args, says in (
+        (["repo", "--scales", "tiny"], "--scales needs at least two different scales"),
+        (["repo", "--scales", "tiny,huge"], "unknown scale 'huge' in --scales"),
+        (["run", str(own), "--scales", "tiny,small"], "must set REFERENCE_DOMAIN = True"),
+    ):
+        proc = _cli(args, tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert says in line
+        assert not (tmp_path / "data").exists() or not any((tmp_path / "data").glob("*.sqlite3"))
+
+
+def test_repo_at_two_scales_names_the_table_each_entry_reads_and_what_two_can_tell(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "repo.json"
+    proc = _cli(
+        ["repo", "--scales", "tiny,small", "--only", "movement_get", "--only",
+         "microcycle_sessions", "--transactions", "200", "--json", str(out)],
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["target"]["scale"] == "small"
+    assert data["plans"]  # --scales explains every statement
+    growth = {op["name"]: op for op in data["scaling"]["operations"]}
+    assert growth["movement_get"]["table"] == "movements"
+    assert growth["movement_get"]["rows"] == [48, 160]
+    assert growth["microcycle_sessions"]["table"] == "sessions"
+    assert growth["microcycle_sessions"]["rounds"] == [10, 10]
+    # Both read through an index (the primary key; sessions by microcycle): on two
+    # scales, a p50 that grew by less than half, interval and all, is constant.
+    assert growth["movement_get"]["growth"] == "constant", growth["movement_get"]
+    assert growth["microcycle_sessions"]["growth"] == "constant", growth["microcycle_sessions"]
+    assert not [f for f in data["findings"] if f["kind"] == "scales_with_data"]

@@ -1,0 +1,118 @@
+"""Latency against rows: a growth is named only when the resampled rounds agree on it."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+from dbprobe.metrics.growth import Growth, GrowthFit, SizeSample, fit_growth
+
+ROWS = (1_312, 33_883, 450_237)  # session_exercises at scales tiny, small and medium
+
+Cost = Callable[[float], float]
+
+
+def _sizes(
+    cost_ms: Cost, *, rounds: int = 5, noise: float = 0.1, seed: int = 1
+) -> list[SizeSample]:
+    rng = random.Random(seed)
+    return [
+        SizeSample(n, tuple(cost_ms(n) * math.exp(rng.gauss(0, noise)) for _ in range(rounds)))
+        for n in ROWS
+    ]
+
+
+def _fit(cost_ms: Cost, **kwargs: float) -> GrowthFit:
+    fit = fit_growth(_sizes(cost_ms, **kwargs))  # type: ignore[arg-type]
+    assert isinstance(fit, GrowthFit), fit
+    return fit
+
+
+def test_a_lookup_whose_cost_does_not_follow_the_rows_is_constant() -> None:
+    fit = _fit(lambda n: 0.3)
+    assert fit.growth is Growth.CONSTANT
+    assert fit.low < 0 < fit.high
+
+
+def test_an_index_depth_of_a_few_percent_is_constant_too() -> None:
+    # A B-tree one level deeper at the largest size: 6 % more.
+    fit = _fit(lambda n: 0.8 + 0.008 * math.log(n), noise=0.03)
+    assert fit.growth is Growth.CONSTANT
+
+
+def test_a_scan_whose_fixed_cost_outweighs_its_rows_at_the_smallest_size_is_linear() -> None:
+    # As measured on SQLite: 0.98, 2.08 and 17.2 ms, a cost of 0.9 ms per call
+    # and 36 ns per row; the log-log slope through all three is 0.48.
+    fit = _fit(lambda n: 0.9 + 36e-6 * n)
+    assert fit.growth is Growth.LINEAR
+    assert fit.growth.scales_with_data
+    # The exponent is the slope between the two largest sizes.
+    assert 0.75 < fit.exponent < 1.0
+    assert fit.describe().startswith(f"linear (exponent {fit.exponent:.2f}, 95% CI ")
+
+
+def test_a_cost_growing_with_the_square_of_the_rows_is_worse_than_linear() -> None:
+    fit = _fit(lambda n: 0.5 + 1e-9 * n**2)
+    assert fit.growth is Growth.WORSE_THAN_LINEAR
+    assert 1.5 < fit.exponent < 2.1  # the constant cost still flattens the line a little
+
+
+def test_a_cost_growing_with_the_logarithm_of_the_rows_is_logarithmic() -> None:
+    fit = _fit(lambda n: 0.5 + 0.3 * math.log(n), noise=0.03)
+    assert fit.growth is Growth.LOGARITHMIC
+    assert not fit.growth.scales_with_data
+
+
+def test_rounds_too_noisy_to_tell_the_shape_leave_the_growth_undetermined() -> None:
+    fit = _fit(lambda n: 0.5 + 0.3 * math.log(n), noise=0.4, seed=3)
+    assert fit.growth is Growth.UNDETERMINED
+    assert "more rounds" in fit.note
+
+
+def test_one_slow_round_of_five_names_no_shape_for_a_flat_lookup() -> None:
+    # Measured beside a CPU-bound process, SQLite, a primary-key lookup: one
+    # round at scale medium 80 % slower. It was once called "logarithmic".
+    sizes = [
+        SizeSample(1_312, (0.486, 0.444, 0.451, 0.445, 0.448)),
+        SizeSample(33_883, (0.46, 0.45, 0.459, 0.458, 0.485)),
+        SizeSample(450_237, (0.449, 0.433, 0.799, 0.439, 0.449)),
+    ]
+    fit = fit_growth(sizes)
+    assert isinstance(fit, GrowthFit)
+    assert fit.growth is Growth.UNDETERMINED
+    assert fit.note.endswith("more rounds would tell whether it grows at all")
+    # Twice the rounds, the same one slow: the median no longer moves with it.
+    doubled = [SizeSample(s.rows, s.values * 2) for s in sizes[:2]]
+    doubled.append(
+        SizeSample(450_237, (0.449, 0.433, 0.799, 0.439, 0.449, 0.45, 0.44) + (0.445,) * 3)
+    )
+    fit = fit_growth(doubled)
+    assert isinstance(fit, GrowthFit)
+    assert fit.growth is Growth.CONSTANT
+
+
+def test_two_sizes_name_linear_only_beyond_what_a_constant_cost_can_bend() -> None:
+    two = _sizes(lambda n: 0.9 + 36e-6 * n)[:2]  # tiny and small: 0.95 and 2.1 ms
+    fit = fit_growth(two)
+    assert isinstance(fit, GrowthFit)
+    assert fit.growth is Growth.UNDETERMINED
+    assert fit.note.endswith("add a third scale")
+    steep = fit_growth(_sizes(lambda n: 0.9 + 36e-6 * n)[1:])  # small and medium
+    assert isinstance(steep, GrowthFit)
+    assert steep.growth is Growth.LINEAR
+    square = fit_growth(_sizes(lambda n: 1e-9 * n**2)[1:])
+    assert isinstance(square, GrowthFit)
+    assert square.growth is Growth.WORSE_THAN_LINEAR
+
+
+def test_too_few_rounds_or_one_size_is_said_not_fitted() -> None:
+    few = [SizeSample(100, (1.0, 1.1, 0.9)), SizeSample(1000, (2.0,) * 10)]
+    assert fit_growth(few) == "3 rounds at 100 rows, need at least 5 at each size"
+    same = [SizeSample(400, (1.0,) * 6), SizeSample(400, (1.1,) * 6)]
+    assert fit_growth(same) == "the rows it reads are the same at every scale"
+
+
+def test_the_same_samples_give_the_same_fit() -> None:
+    sizes = _sizes(lambda n: 0.3 + 80e-6 * n)
+    assert fit_growth(sizes) == fit_growth(sizes)
