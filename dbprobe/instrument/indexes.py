@@ -1,6 +1,6 @@
 """Missing indexes proven by query plans: the ``--explain`` findings (pure).
 
-Two kinds, each with the ``CREATE INDEX`` that resolves it:
+Three kinds, each with the ``CREATE INDEX`` that resolves it:
 
 - ``unindexed_foreign_key``: a foreign key whose columns lead no index, which
   a captured statement filters or joins on. Every lazy load of the child
@@ -9,7 +9,11 @@ Two kinds, each with the ``CREATE INDEX`` that resolves it:
 - ``seq_scan``: a statement read a table by a sequential scan (PostgreSQL
   ``Seq Scan``, SQLite ``SCAN`` without an index) while filtering, joining
   or (with a LIMIT) ordering on a column no index leads, where an index on
-  that column would serve.
+  that column would serve;
+- ``sort_without_index``: such a read for an ORDER BY ... LIMIT (a page),
+  where the plan sorts what it read (PostgreSQL ``Sort``, SQLite ``USE TEMP
+  B-TREE FOR ORDER BY``): every row is read and sorted to return the first
+  few, which an index on the column would give in order.
 
 What is kept out, so that a finding is worth acting on:
 
@@ -138,6 +142,15 @@ def _reads(statement: ExplainedStatement, table: str) -> str:
     return "; ".join(lines) or statement.plan.summary()
 
 
+def _sorts(statement: ExplainedStatement) -> bool:
+    """Whether the plan sorts rows itself (rather than reading them in an index's order)."""
+    return any(
+        n.node_type in ("Sort", "Incremental Sort")
+        or "TEMP B-TREE FOR ORDER BY" in (n.detail or "")
+        for n in statement.plan.nodes
+    )
+
+
 def _seq_scanned(statement: ExplainedStatement, table: TableInfo) -> tuple[float | None, ...]:
     """The row estimates of each sequential read of ``table`` in the plan (None: no estimate)."""
     return tuple(n.rows for n in statement.plan.nodes if n.seq_read and n.relation == table.name)
@@ -251,7 +264,7 @@ def index_findings(
     *,
     min_rows: int = DEFAULT_MIN_ROWS,
 ) -> list[Finding]:
-    """The ``unindexed_foreign_key`` and ``seq_scan`` findings of explained statements.
+    """The ``unindexed_foreign_key``, ``seq_scan`` and ``sort_without_index`` findings.
 
     ``distinct`` holds the distinct values of the columns
     :func:`seq_scan_candidates` named. A column reported as an unindexed
@@ -287,17 +300,25 @@ def index_findings(
         count = distinct.get((name, column))
         usage = found[0][1]
         values = f", {count:,} distinct values" if count else ""
+        sorted_page = usage == "order" and any(_sorts(s) for s in using)
+        if sorted_page:
+            # The sort is no node on the table: show the whole plan.
+            plan = "; ".join(n.line().strip() for n in using[0].plan.nodes)
+        what = (
+            f"sort without index: {_statements(len(using), usage)} (with a LIMIT) on "
+            f"{name}.{column} but read and sorted all {table.rows:,} rows of {name} "
+            "for the first few"
+            if sorted_page
+            else f"sequential scan: {_statements(len(using), usage)}"
+            f"{' (with a LIMIT)' if usage == 'order' else ''} on {name}.{column} "
+            f"but read all {table.rows:,} rows of {name}"
+        )
         findings.append(
             Finding(
-                kind=FindingKind.SEQ_SCAN,
+                kind=FindingKind.SORT_WITHOUT_INDEX if sorted_page else FindingKind.SEQ_SCAN,
                 severity=Severity.WARNING,
                 operation=using[0].plan.operations[0] if using[0].plan.operations else None,
-                message=(
-                    f"sequential scan: {_statements(len(using), usage)}"
-                    f"{' (with a LIMIT)' if usage == 'order' else ''} on {name}.{column} "
-                    f"but read all {table.rows:,} rows of {name} "
-                    f"(plan: {plan}{values}); create an index: {sql}"
-                ),
+                message=f"{what} (plan: {plan}{values}); create an index: {sql}",
                 evidence=IndexEvidence(
                     table=name,
                     columns=(column,),

@@ -91,6 +91,7 @@ class FindingKind(enum.StrEnum):
     RATE_NOT_MET = "rate_not_met"
     UNINDEXED_FOREIGN_KEY = "unindexed_foreign_key"
     SEQ_SCAN = "seq_scan"
+    SORT_WITHOUT_INDEX = "sort_without_index"
     PLAN_CHANGED = "plan_changed"
     SCALES_WITH_DATA = "scales_with_data"
     WORKER_LOST = "worker_lost"
@@ -493,6 +494,7 @@ EVIDENCE_TYPES: Mapping[FindingKind, type[Evidence]] = {
     FindingKind.RATE_NOT_MET: RateNotMetEvidence,
     FindingKind.UNINDEXED_FOREIGN_KEY: IndexEvidence,
     FindingKind.SEQ_SCAN: IndexEvidence,
+    FindingKind.SORT_WITHOUT_INDEX: IndexEvidence,
     FindingKind.PLAN_CHANGED: PlanChangeEvidence,
     FindingKind.SCALES_WITH_DATA: GrowthEvidence,
     FindingKind.WORKER_LOST: WorkerLostEvidence,

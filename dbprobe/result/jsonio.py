@@ -19,8 +19,9 @@ Schema history:
   ``calibration`` (each round's ``cpu_ms``, ``select_1_ms`` and ``cpu_wait``). A report
   without rounds still reads; the gate then says it can give no verdict.
   ``plans`` (with ``--explain``): one compact plan per statement fingerprint
-  (:class:`~dbprobe.result.plans.StatementPlan`), absent without it; and the
-  finding kinds ``unindexed_foreign_key`` and ``seq_scan``.
+  (:class:`~dbprobe.result.plans.StatementPlan`), absent without it; the
+  finding kinds ``unindexed_foreign_key``, ``seq_scan`` and ``sort_without_index``;
+  and, with ``--scales``, the ``scaling`` section and ``scales_with_data`` findings.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ dbprobe's schema.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dbprobe.data.scales import load_scale
@@ -20,13 +22,18 @@ from dbprobe.instrument.fingerprint import fingerprint
 from dbprobe.load.harness import TargetOptions
 from dbprobe.load.plan import LoadPlan
 from dbprobe.probes.repo.probe import run_repo
+from dbprobe.probes.scenarios.probe import run_scenarios
 from dbprobe.probes.select.probe import SelectOptions, run_select
 from dbprobe.result.findings import FindingKind, IndexEvidence, Severity
 from dbprobe.result.model import Report
 
 pytestmark = pytest.mark.asyncio
 
-INDEX_FINDINGS = {FindingKind.UNINDEXED_FOREIGN_KEY, FindingKind.SEQ_SCAN}
+INDEX_FINDINGS = {
+    FindingKind.UNINDEXED_FOREIGN_KEY,
+    FindingKind.SEQ_SCAN,
+    FindingKind.SORT_WITHOUT_INDEX,
+}
 # The lazy load of TrainingSession.exercises filters on session_exercises.session_id.
 ENTRIES = ("session_exercises_lazy", "session_exercises_eager", "movement_get")
 LAZY_EXERCISES = "FROM session_exercises WHERE ? = session_exercises.session_id"
@@ -207,3 +214,47 @@ async def test_compare_reports_the_plan_a_dropped_index_changed_and_no_change_ot
     assert finding.severity is Severity.WARNING
     assert finding.operation == "session_exercises_lazy"
     assert "no longer uses ix_session_exercises_session_id" in finding.message
+
+
+PAGE = """
+import dbprobe
+from sqlalchemy import text
+
+REFERENCE_DOMAIN = True
+
+@dbprobe.scenario
+async def shortest_rests(ctx):
+    async with ctx.session_factory() as session:
+        await session.execute(
+            text("SELECT id FROM session_exercises ORDER BY rest_s LIMIT 20 OFFSET 20")
+        )
+"""
+
+
+async def test_a_page_that_sorts_the_whole_table_is_found_and_its_index_clears_it(
+    own_target: Target, tmp_path: Path
+) -> None:
+    source = tmp_path / "page.py"
+    source.write_text(PAGE)
+    options = TargetOptions(own_target, scale="tiny")  # session_exercises: 1,312 rows
+    plan = LoadPlan(workers=1, transactions_per_worker=2, rounds=1)
+    report = await run_scenarios(options, str(source), plan, explain=True)
+    (finding,) = [f for f in report.findings if f.kind is FindingKind.SORT_WITHOUT_INDEX]
+    evidence = finding.evidence
+    assert isinstance(evidence, IndexEvidence)
+    assert (evidence.table, evidence.columns, evidence.operations) == (
+        "session_exercises",
+        ("rest_s",),
+        ("shortest_rests",),
+    )
+    assert "read and sorted all 1,312 rows of session_exercises" in finding.message
+    (before,) = report.plans
+    assert any(n.node_type == "Sort" or "TEMP B-TREE" in (n.detail or "") for n in before.nodes)
+
+    await _execute(own_target, evidence.create_index)
+
+    again = await run_scenarios(options, str(source), plan, explain=True)
+    assert [f for f in again.findings if f.kind in INDEX_FINDINGS] == []
+    (after,) = again.plans
+    assert "ix_session_exercises_rest_s" in after.indexes
+    assert not any(n.node_type == "Sort" or "TEMP B-TREE" in (n.detail or "") for n in after.nodes)

@@ -316,6 +316,29 @@ def test_an_indexed_column_a_whole_table_read_or_an_order_without_limit_is_no_fi
     assert "1 statement orders (with a LIMIT) on movements.name" in finding.message
 
 
+def test_a_page_that_sorts_the_whole_table_is_a_sort_without_index() -> None:
+    tables = {"movements": _table("movements", 5000)}
+    page = "SELECT movements.id FROM movements ORDER BY movements.name LIMIT ? OFFSET ?"
+    sqlite_sort = (*SCAN_MOVEMENTS, PlanNode(0, "USE", detail="USE TEMP B-TREE FOR ORDER BY"))
+    postgres_sort = (
+        PlanNode(0, "Limit"),
+        PlanNode(1, "Sort", detail="Sort Key: movements.name"),
+        PlanNode(2, "Seq Scan", True, "movements", rows=5000),
+    )
+    for nodes in (sqlite_sort, postgres_sort):
+        (finding,) = index_findings([_explained(page, nodes)], tables, {})
+        assert finding.kind is FindingKind.SORT_WITHOUT_INDEX
+        assert finding.message.startswith(
+            "sort without index: 1 statement orders (with a LIMIT) on movements.name but read "
+            "and sorted all 5,000 rows of movements for the first few (plan: "
+        )
+        assert isinstance(finding.evidence, IndexEvidence)
+        assert finding.evidence.create_index.endswith('ON "movements" ("name")')
+    # Read in order without a sort (the planner walked another index): a scan, not a sort.
+    (unsorted,) = index_findings([_explained(page, SCAN_MOVEMENTS)], tables, {})
+    assert unsorted.kind is FindingKind.SEQ_SCAN
+
+
 def test_a_column_reported_as_unindexed_foreign_key_is_not_reported_again_as_a_scan() -> None:
     tables = {"session_exercises": _table("session_exercises", 5000, foreign_keys=(FK,))}
     statement = _explained(LAZY_EXERCISES, SCAN_EXERCISES)
