@@ -47,7 +47,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MEASURE = HERE / "measure.py"
 ANALYSIS = HERE / "ANALYSIS.md"
-SECTIONS = ("seeding", "memory", "startup", "overhead", "ceiling", "accuracy")
+SECTIONS = ("seeding", "memory", "startup", "overhead", "ceiling", "accuracy", "indexes")
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/dbprobe_bench"
 LAYERS = ("driver", "core", "orm")
 # Operations per second of each layer with 10 workers on a 2-core machine,
@@ -835,6 +835,93 @@ narrow, so its median and mean agree to a few µs.
     )
 
 
+#: The foreign-key index the ``indexes`` section drops, and the catalogue entry it serves.
+_LAZY_INDEX = "ix_session_exercises_session_id"
+_LAZY_ENTRY = "session_exercises_lazy"
+
+
+def _repo_p50(pg: Pg, s: Settings, out: Path) -> tuple[float, list[dict[str, Any]]]:
+    """p50 (ms) of the lazy exercises entry, and the run's index findings."""
+    transactions = "2" if s.smoke else "20"
+    args = ["repo", "--db", pg.url, "--scale", s.scale, "--only", _LAZY_ENTRY]
+    args += ["--transactions", transactions, "--explain", "--quiet", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "dbprobe", *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"dbprobe repo failed:\n{done.stderr[-3000:]}")
+    report = json.loads(out.read_text())
+    (op,) = report["operations"]
+    index_kinds = ("unindexed_foreign_key", "seq_scan", "sort_without_index")
+    return float(op["latency_ms"]["p50"]), [
+        f for f in report["findings"] if f["kind"] in index_kinds
+    ]
+
+
+def indexes(s: Settings, pg: Pg) -> Section:
+    method = f"""
+The advice of `--explain`, applied. `{_LAZY_ENTRY}` (a session, then its exercises
+lazily, then each exercise's movement) at scale {s.scale}, with dbprobe's index
+`{_LAZY_INDEX}` dropped, against the same run after executing the `CREATE INDEX`
+that run's `unindexed_foreign_key` finding gave, interleaved: the index is dropped
+before each sample without it and created from the finding before each sample with it.
+Each sample is `dbprobe repo --explain` in a fresh process.
+"""
+    out = Path(tempfile.mkstemp(suffix=".json")[1])
+    advice: list[str] = []
+
+    async def execute(sql: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(pg.url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def without() -> float:
+        asyncio.run(execute(f"DROP INDEX IF EXISTS dbprobe.{_LAZY_INDEX}"))
+        p50, findings = _repo_p50(pg, s, out)
+        found = [f["evidence"]["create_index"] for f in findings]
+        if not found:
+            raise RuntimeError(f"no index finding with {_LAZY_INDEX} dropped")
+        advice[:] = found
+        return p50
+
+    def with_advice() -> float:
+        for sql in advice:
+            asyncio.run(execute(sql))
+        p50, findings = _repo_p50(pg, s, out)
+        if findings:
+            raise RuntimeError(f"the advice left index findings: {findings}")
+        return p50
+
+    try:
+        slow, fast = _interleaved(s.repeat, without, with_advice, label="indexes")
+    finally:
+        asyncio.run(
+            execute(
+                f"CREATE INDEX IF NOT EXISTS {_LAZY_INDEX} "
+                "ON dbprobe.session_exercises (session_id)"
+            )
+        )
+        out.unlink(missing_ok=True)
+    return Section(
+        "indexes",
+        "The advice of --explain, applied",
+        method,
+        (
+            Figure(
+                f"`{_LAZY_ENTRY}` p50, scale {s.scale}, foreign-key index dropped",
+                "ms",
+                slow,
+                f"after its CREATE INDEX ({'; '.join(advice)})",
+                fast,
+            ),
+        ),
+    )
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -861,6 +948,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections.append(ceiling(s, pg) if have_pgbench else _no_pgbench("ceiling", "Ceiling"))
     if "accuracy" in s.sections:
         sections.append(accuracy(s, pg) if have_pgbench else _no_pgbench("accuracy", "Accuracy"))
+    if "indexes" in s.sections:
+        sections.append(indexes(s, pg))
     load_after = os.getloadavg()
     took = time.perf_counter() - started
     preamble = (

@@ -29,6 +29,7 @@ SECTIONS = (
     "## Overhead of the instrumentation",
     "## Ceiling: one process against pgbench",
     "## Accuracy",
+    "## The advice of --explain, applied",
 )
 TARGET_ROWS = (
     "`dbprobe seed --scale tiny`, PostgreSQL",
