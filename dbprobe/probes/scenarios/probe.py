@@ -175,6 +175,7 @@ async def run_scenarios(
     hook_timeout_s: float = DEFAULT_HOOK_TIMEOUT_S,
     explain: bool = False,
     explain_min_rows: int = DEFAULT_MIN_ROWS,
+    explain_analyze: bool = False,
     alone: bool = False,
 ) -> Report:
     """Run the scenarios of a user's file or module (see :mod:`dbprobe.scenarios`) under ``plan``.
@@ -316,6 +317,7 @@ async def run_scenarios(
         max_error_rate=max_error_rate,
         explain=explain,
         explain_min_rows=explain_min_rows,
+        explain_analyze=explain_analyze,
         # Without a teardown there is nothing to write the report ahead of.
         after=teardown if scenarios.teardown is not None else None,
     )
