@@ -229,7 +229,7 @@ def _at_scales(
     from dbprobe.probes.scaling import run_at_scales
 
     return lambda stop, hooks: run_at_scales(
-        args.scales, lambda scale: at(scale, stop, hooks), target, stop=stop
+        args.scales, lambda scale: at(scale, stop, hooks), stop=stop
     )
 
 

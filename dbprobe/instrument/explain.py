@@ -211,4 +211,16 @@ async def explain_samples(
         finally:
             await conn.rollback()
     findings = index_findings(explained, counted, distinct, min_rows=min_rows)
-    return ExplainResult(tuple(s.plan for s in explained), tuple(findings))
+    plans = tuple(
+        replace(
+            s.plan,
+            table_rows=tuple(
+                (t, counted[t].rows)
+                for t in dict.fromkeys(n.relation for n in s.plan.nodes if n.relation)
+                if t in counted
+            )
+            or None,
+        )
+        for s in explained
+    )
+    return ExplainResult(plans, tuple(findings))

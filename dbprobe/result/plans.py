@@ -84,10 +84,12 @@ class StatementPlan(Record):
 
     ``statement`` is the SQL explained (one execution's text, its parameters
     left out), ``operations`` the operations that issued it, ``error`` why it
-    could not be explained (then ``nodes`` is empty).
+    could not be explained (then ``nodes`` is empty), ``table_rows`` the rows
+    of each table it reads, counted after the run (``(table, rows)`` pairs;
+    absent from reports written before they were kept).
     """
 
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"error"})
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"error", "table_rows"})
 
     fingerprint: str
     backend: str
@@ -95,6 +97,7 @@ class StatementPlan(Record):
     operations: tuple[str, ...]
     nodes: tuple[PlanNode, ...]
     error: str | None = None
+    table_rows: tuple[tuple[str, int], ...] | None = None
 
     @property
     def sorts(self) -> bool:
