@@ -5,6 +5,7 @@
     async with dbprobe.capture(engine) as cap:
         await service.list_programs(user_id)
     cap.count, cap.statements, cap.findings
+    explained = await cap.explain(engine)  # plans, and the indexes they prove missing
 
     async with dbprobe.assert_max_queries(5):
         ...
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dbprobe.instrument.explain import ExplainResult, StatementSamples, explain_samples
+from dbprobe.instrument.indexes import DEFAULT_MIN_ROWS
 from dbprobe.instrument.nplusone import (
     DEFAULT_THRESHOLD,
     find_n_plus_one,
@@ -116,6 +119,26 @@ class Capture:
             )
             + self._extra
         )
+
+    async def explain(
+        self,
+        engine: AsyncEngine,
+        *,
+        analyze: bool = False,
+        min_rows: int = DEFAULT_MIN_ROWS,
+        operation: str = "captured",
+    ) -> ExplainResult:
+        """Each distinct statement captured, explained once on ``engine`` (as ``--explain``).
+
+        With the parameters it first ran with, in one transaction rolled back;
+        ``analyze`` uses PostgreSQL's ``EXPLAIN (ANALYZE, BUFFERS)``. The plans
+        name ``operation`` as their issuer; the findings are the index ones
+        (``unindexed_foreign_key``, ``seq_scan``, ``sort_without_index``) on
+        tables of ``min_rows`` rows or more. Call it after the block.
+        """
+        samples = StatementSamples()
+        samples.add(operation, self._recorder.statements.values())
+        return await explain_samples(engine, samples, min_rows=min_rows, analyze=analyze)
 
     def _note_missing_greenlet(self) -> None:
         self._extra.append(missing_greenlet_finding(failed_load(self._recorder), operation=None))

@@ -185,8 +185,9 @@ async def _uow_command(
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
             max_error_rate=args.max_error_rate,
-            explain=args.explain,
+            explain=args.explain is not None,
             explain_min_rows=args.explain_min_rows,
+            explain_analyze=args.explain == "analyze",
         ),
     )
 
@@ -208,8 +209,9 @@ async def _repo_command(
             hooks=hooks,
             n_plus_one_threshold=args.n_plus_one_threshold,
             max_error_rate=args.max_error_rate,
-            explain=args.explain or scale is not None,
+            explain=args.explain is not None or scale is not None,
             explain_min_rows=args.explain_min_rows,
+            explain_analyze=args.explain == "analyze",
         )
 
     return await _measure(args, out, err, _at_scales(args, target, at))
@@ -227,7 +229,7 @@ def _at_scales(
     from dbprobe.probes.scaling import run_at_scales
 
     return lambda stop, hooks: run_at_scales(
-        args.scales, lambda scale: at(scale, stop, hooks), target, stop=stop
+        args.scales, lambda scale: at(scale, stop, hooks), stop=stop
     )
 
 
@@ -256,8 +258,9 @@ async def _run_scenarios_command(
             n_plus_one_threshold=args.n_plus_one_threshold,
             max_error_rate=args.max_error_rate,
             hook_timeout_s=args.hook_timeout,
-            explain=args.explain or scale is not None,
+            explain=args.explain is not None or scale is not None,
             explain_min_rows=args.explain_min_rows,
+            explain_analyze=args.explain == "analyze",
             # Each alone, so that a neighbour's cost does not bleed into its own:
             # mixed with a scan of 450,000 rows, a primary-key lookup on
             # PostgreSQL measured 36 % slower at scale medium than at tiny; alone, 11 %.
@@ -304,8 +307,9 @@ async def _select_command(
             hooks=hooks,
             slos=args.slo,
             max_error_rate=args.max_error_rate,
-            explain=args.explain,
+            explain=args.explain is not None,
             explain_min_rows=args.explain_min_rows,
+            explain_analyze=args.explain == "analyze",
         ),
     )
 

@@ -84,11 +84,14 @@ def _add_explain_options(p: argparse.ArgumentParser) -> None:
     """``--explain``: the workload probes' statements explained after the run."""
     p.add_argument(
         "--explain",
-        action="store_true",
+        nargs="?",
+        const="plan",
+        choices=("plan", "analyze"),
         help="after the run, explain each distinct statement once (PostgreSQL EXPLAIN (FORMAT "
         "JSON), SQLite EXPLAIN QUERY PLAN) with the parameters it ran with; keep the plans in "
-        "the report and report unindexed foreign keys and sequential scans, each with its "
-        "CREATE INDEX",
+        "the report and report unindexed foreign keys, sequential scans and sorted pages, "
+        "each with its CREATE INDEX. --explain analyze: on PostgreSQL EXPLAIN (ANALYZE, "
+        "BUFFERS), each statement run once more in a transaction rolled back, for actual rows",
     )
     p.add_argument(
         "--explain-min-rows",

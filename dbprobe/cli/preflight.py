@@ -56,10 +56,10 @@ def _scenario_operations(args: argparse.Namespace) -> tuple[str, ...]:
 def _check_scenarios_scale(args: argparse.Namespace) -> None:
     from dbprobe.probes.scenarios.declare import load_scenarios
 
-    if not load_scenarios(args.scenarios).reference_domain:
+    if not load_scenarios(args.scenarios).scaled:
         raise ConfigError(
-            f"--scales sizes dbprobe's reference domain: {args.scenarios} must set "
-            "REFERENCE_DOMAIN = True and read its tables"
+            f"--scales sizes the data your scenarios read: {args.scenarios} must set "
+            "REFERENCE_DOMAIN = True, or define async def scale_data(engine, scale)"
         )
 
 

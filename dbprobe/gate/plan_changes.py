@@ -20,18 +20,9 @@ from dbprobe.result.plans import PlanNode, StatementPlan
 
 __all__ = ["plan_changes"]
 
-_SORTS = frozenset({"Sort", "Incremental Sort", "USE"})  # SQLite: USE TEMP B-TREE FOR ORDER BY
-
 
 def _shape(nodes: Iterable[PlanNode]) -> tuple[tuple[int, str, str | None, str | None, bool], ...]:
     return tuple((n.depth, n.node_type, n.relation, n.index, n.seq_read) for n in nodes)
-
-
-def _sorts(plan: StatementPlan) -> bool:
-    return any(
-        n.node_type in _SORTS and (n.node_type != "USE" or "ORDER BY" in (n.detail or ""))
-        for n in plan.nodes
-    )
 
 
 def plan_changes(
@@ -61,7 +52,7 @@ def plan_changes(
                 after=plan.summary(),
                 new_full_reads=tuple(dict.fromkeys(r for r in full_now if r not in full_before)),
                 lost_indexes=tuple(dict.fromkeys(i for i in old.indexes if i not in used_now)),
-                new_sort=_sorts(plan) and not _sorts(old),
+                new_sort=plan.sorts and not old.sorts,
             )
         )
     return tuple(found)

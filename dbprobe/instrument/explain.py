@@ -4,9 +4,10 @@ While the run measures, :class:`StatementSamples` keeps the first execution
 of each fingerprint (its SQL and parameters, as the driver received them)
 and the operations that issued it. After the run, :func:`explain_samples`
 explains each one with those parameters (PostgreSQL ``EXPLAIN (FORMAT
-JSON)``, SQLite ``EXPLAIN QUERY PLAN``) inside a transaction that is rolled
-back (EXPLAIN without ANALYZE executes nothing; the rollback makes sure of
-it for writes), reads the tables' foreign keys and indexes through
+JSON)``, or with ``--explain analyze`` ``EXPLAIN (ANALYZE, BUFFERS, FORMAT
+JSON)``; SQLite ``EXPLAIN QUERY PLAN``) inside a transaction that is rolled
+back (EXPLAIN without ANALYZE executes nothing; with it, or for writes, the
+rollback undoes what ran), reads the tables' foreign keys and indexes through
 SQLAlchemy's inspector, counts rows, and hands it all to the pure decisions
 of :mod:`dbprobe.instrument.indexes`. The I/O shell; nothing here decides.
 """
@@ -123,13 +124,18 @@ async def _scalar(conn: AsyncConnection, sql: str) -> int:
 
 
 async def _explain(
-    conn: AsyncConnection, sample: StatementSample, aliases: Mapping[str, str]
+    conn: AsyncConnection, sample: StatementSample, aliases: Mapping[str, str], analyze: bool
 ) -> StatementPlan:
     postgres = conn.dialect.name == "postgresql"
     parameters = sample.parameters
     if isinstance(parameters, list):  # executemany: the first row's parameters
         parameters = parameters[0] if parameters else ()
-    prefix = "EXPLAIN (FORMAT JSON) " if postgres else "EXPLAIN QUERY PLAN "
+    # SQLite has no EXPLAIN ANALYZE: its plan is the same either way.
+    prefix = (
+        ("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " if analyze else "EXPLAIN (FORMAT JSON) ")
+        if postgres
+        else "EXPLAIN QUERY PLAN "
+    )
     plan = StatementPlan(
         fingerprint=sample.fingerprint,
         backend=conn.dialect.name,
@@ -158,12 +164,19 @@ async def _explain(
 
 
 async def explain_samples(
-    engine: AsyncEngine, samples: StatementSamples, *, min_rows: int = DEFAULT_MIN_ROWS
+    engine: AsyncEngine,
+    samples: StatementSamples,
+    *,
+    min_rows: int = DEFAULT_MIN_ROWS,
+    analyze: bool = False,
 ) -> ExplainResult:
     """Explain every sampled statement once; the plans and the index findings they prove.
 
     Everything runs in one transaction that is rolled back: nothing is
-    written, whatever the statements were.
+    written, whatever the statements were. ``analyze`` (PostgreSQL) runs each
+    statement too, under ``EXPLAIN (ANALYZE, BUFFERS)``, for its actual rows
+    and buffers: a write then changes rows inside that transaction only (a
+    sequence it draws from still moves on, as for any rolled-back insert).
     """
     if not samples.samples:
         return ExplainResult((), ())
@@ -178,7 +191,7 @@ async def explain_samples(
             explained = []
             for sample in samples.samples.values():
                 searched = statement_columns(sample.statement, columns)
-                plan = await _explain(conn, sample, searched.aliases)
+                plan = await _explain(conn, sample, searched.aliases, analyze)
                 explained.append(ExplainedStatement(plan, searched))
             used = {n.relation for s in explained for n in s.plan.nodes if n.relation}
             used |= {a for s in explained for a in s.columns.aliases.values()}
@@ -198,4 +211,16 @@ async def explain_samples(
         finally:
             await conn.rollback()
     findings = index_findings(explained, counted, distinct, min_rows=min_rows)
-    return ExplainResult(tuple(s.plan for s in explained), tuple(findings))
+    plans = tuple(
+        replace(
+            s.plan,
+            table_rows=tuple(
+                (t, counted[t].rows)
+                for t in dict.fromkeys(n.relation for n in s.plan.nodes if n.relation)
+                if t in counted
+            )
+            or None,
+        )
+        for s in explained
+    )
+    return ExplainResult(plans, tuple(findings))

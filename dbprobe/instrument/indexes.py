@@ -142,15 +142,6 @@ def _reads(statement: ExplainedStatement, table: str) -> str:
     return "; ".join(lines) or statement.plan.summary()
 
 
-def _sorts(statement: ExplainedStatement) -> bool:
-    """Whether the plan sorts rows itself (rather than reading them in an index's order)."""
-    return any(
-        n.node_type in ("Sort", "Incremental Sort")
-        or "TEMP B-TREE FOR ORDER BY" in (n.detail or "")
-        for n in statement.plan.nodes
-    )
-
-
 def _seq_scanned(statement: ExplainedStatement, table: TableInfo) -> tuple[float | None, ...]:
     """The row estimates of each sequential read of ``table`` in the plan (None: no estimate)."""
     return tuple(n.rows for n in statement.plan.nodes if n.seq_read and n.relation == table.name)
@@ -300,7 +291,7 @@ def index_findings(
         count = distinct.get((name, column))
         usage = found[0][1]
         values = f", {count:,} distinct values" if count else ""
-        sorted_page = usage == "order" and any(_sorts(s) for s in using)
+        sorted_page = usage == "order" and any(s.plan.sorts for s in using)
         if sorted_page:
             # The sort is no node on the table: show the whole plan.
             plan = "; ".join(n.line().strip() for n in using[0].plan.nodes)

@@ -44,7 +44,8 @@ def _condition(text: str) -> str:
 
 
 def parse_postgres_plan(explained: Any) -> tuple[PlanNode, ...]:
-    """The nodes of ``EXPLAIN (FORMAT JSON)`` output (the JSON text or its parsed list).
+    """The nodes of ``EXPLAIN (FORMAT JSON)`` output (the JSON text or its parsed list),
+    with their actual rows and buffers when it was ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)``.
 
     Raises ValueError when it is not such output.
     """
@@ -63,6 +64,10 @@ def parse_postgres_plan(explained: Any) -> tuple[PlanNode, ...]:
         if node.get("Sort Key"):
             parts.append("Sort Key: " + ", ".join(str(k) for k in node["Sort Key"]))
         rows = node.get("Plan Rows")
+        # EXPLAIN ANALYZE: "Actual Rows" is per loop; "Never Executed" nodes have loops 0.
+        actual = node.get("Actual Rows")
+        loops = node.get("Actual Loops", 1)
+        blocks = [node.get(k) for k in ("Shared Hit Blocks", "Shared Read Blocks")]
         nodes.append(
             PlanNode(
                 depth=depth,
@@ -72,6 +77,10 @@ def parse_postgres_plan(explained: Any) -> tuple[PlanNode, ...]:
                 index=node.get("Index Name"),
                 rows=float(rows) if rows is not None else None,
                 detail="; ".join(parts) or None,
+                actual_rows=float(actual) * float(loops) if actual is not None else None,
+                buffers=sum(int(b) for b in blocks if b is not None)
+                if any(b is not None for b in blocks)
+                else None,
             )
         )
         for child in node.get("Plans", ()):

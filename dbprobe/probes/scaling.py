@@ -1,10 +1,11 @@
 """``--scales``: one probe run at several data sizes, and how each operation's cost grows.
 
-The probe runs once per scale, smallest first, on the reference domain
-seeded at that scale, with every statement explained (the plans say which
-tables an operation reads). After each run the rows of those tables are
-counted. Each operation's latency (the median of its rounds' p50, per scale)
-is then fitted against the rows of the largest table it reads
+The probe runs once per scale, smallest first, on the data of that scale
+(the reference domain seeded at it, or a scenario file's own ``scale_data``
+hook), with every statement explained: the plans say which tables an
+operation reads, and how many rows each held after the run. Each
+operation's latency (the median of its rounds' p50, per scale) is then
+fitted against the rows of the largest table it reads
 (:mod:`dbprobe.metrics.growth`): constant, logarithmic, linear or worse. An
 operation linear or worse is a ``scales_with_data`` finding that points at
 its plan, and at the index that would serve it when ``--explain`` found one.
@@ -21,14 +22,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import text
-
-from dbprobe.database.engine import PoolOptions, open_database
-from dbprobe.database.url import Target
 from dbprobe.errors import ConfigError
 from dbprobe.gate.rounds import round_values
 from dbprobe.gate.thresholds import Metric
-from dbprobe.instrument.indexes import quote_identifier
 from dbprobe.metrics.growth import Growth, GrowthFit, SizeSample, fit_growth
 from dbprobe.result.findings import Finding, FindingKind, GrowthEvidence, IndexEvidence, Severity
 from dbprobe.result.model import Report
@@ -253,25 +249,7 @@ def growth_findings(section: ScalingSection, report: Report) -> list[Finding]:
     return findings
 
 
-async def _count_rows(target: Target, tables: set[str]) -> dict[str, int]:
-    db = await open_database(target, PoolOptions(size=1))
-    try:
-        async with db.engine.connect() as conn:
-            return {
-                t: int(
-                    (
-                        await conn.execute(text(f"SELECT COUNT(*) FROM {quote_identifier(t)}"))
-                    ).scalar_one()
-                )
-                for t in sorted(tables)
-            }
-    finally:
-        await db.dispose()
-
-
-async def run_at_scales(
-    scales: Sequence[str], run: ScaleRun, target: Target, *, stop: asyncio.Event
-) -> Report:
+async def run_at_scales(scales: Sequence[str], run: ScaleRun, *, stop: asyncio.Event) -> Report:
     """Run at each scale in turn (smallest first); the largest's report, with the growth.
 
     A stop ends the scale running and skips the rest: the report is the last
@@ -282,8 +260,8 @@ async def run_at_scales(
         report = await run(scale)
         if report.run.interrupted or stop.is_set():
             break
-        tables = {n.relation for p in report.plans for n in p.nodes if n.relation}
-        measured.append(ScaleMeasurement(scale, report, await _count_rows(target, tables)))
+        rows = {t: n for p in report.plans for t, n in p.table_rows or ()}
+        measured.append(ScaleMeasurement(scale, report, rows))
     if not measured:
         return report
     section = scaling_section(measured)

@@ -237,6 +237,7 @@ async def run_uow(
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
     explain: bool = False,
     explain_min_rows: int = DEFAULT_MIN_ROWS,
+    explain_analyze: bool = False,
 ) -> Report:
     """Run the uow probe against ``options.target``; seeds first if needed."""
     return await run_workload_probe(
@@ -254,4 +255,5 @@ async def run_uow(
         max_error_rate=max_error_rate,
         explain=explain,
         explain_min_rows=explain_min_rows,
+        explain_analyze=explain_analyze,
     )

@@ -89,6 +89,7 @@ async def run_workload_probe(
     after: Callable[[Database], Awaitable[list[Finding]]] | None = None,
     explain: bool = False,
     explain_min_rows: int = DEFAULT_MIN_ROWS,
+    explain_analyze: bool = False,
 ) -> Report:
     """Connect, seed if needed, then run each phase (a set of operations) under ``plan``.
 
@@ -105,6 +106,7 @@ async def run_workload_probe(
     the measured run (:mod:`dbprobe.instrument.explain`), keeps the plans in
     the report and adds the index findings they prove (tables of at least
     ``explain_min_rows`` rows); it needs one process, whose statements it sees.
+    ``explain_analyze`` explains under ``EXPLAIN (ANALYZE, BUFFERS)`` on PostgreSQL.
     """
     if explain and plan.processes > 1:
         raise ConfigError(
@@ -151,7 +153,9 @@ async def run_workload_probe(
         # an interrupt, which must end the run within seconds.
         explained = None
         if explain and samples is not None and not stop.is_set():
-            explained = await explain_samples(db.engine, samples, min_rows=explain_min_rows)
+            explained = await explain_samples(
+                db.engine, samples, min_rows=explain_min_rows, analyze=explain_analyze
+            )
         # A catalogue ran its entries in a shuffled order: report them in its own.
         order = {op.name: i for i, op in enumerate(workload.operations)}
         ops = tuple(sorted(measured.operations, key=lambda op: order.get(op.name, len(order))))

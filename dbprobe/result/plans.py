@@ -32,10 +32,14 @@ class PlanNode(Record):
     (PostgreSQL only), ``detail`` the condition or SQLite's own line.
     ``seq_read``: the node reads every row of ``relation`` (a PostgreSQL
     ``Seq Scan``; a SQLite ``SCAN`` without an index, or a SEARCH through an
-    automatic index SQLite builds for that one statement).
+    automatic index SQLite builds for that one statement). With ``--explain
+    analyze`` (PostgreSQL), ``actual_rows`` is what the node returned over all
+    its loops and ``buffers`` the shared blocks it hit or read.
     """
 
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"relation", "index", "rows", "detail"})
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset(
+        {"relation", "index", "rows", "detail", "actual_rows", "buffers"}
+    )
 
     depth: int
     node_type: str
@@ -44,9 +48,12 @@ class PlanNode(Record):
     index: str | None = None
     rows: float | None = None
     detail: str | None = None
+    actual_rows: float | None = None
+    buffers: int | None = None
 
     def line(self) -> str:
-        """The node as one line, indented by its depth: ``Seq Scan on sessions (rows 270)``.
+        """The node as one line, indented by its depth: ``Seq Scan on sessions (rows 270)``
+        (with ``, actual 266, 12 buffers`` after an ``--explain analyze``).
 
         A SQLite node is SQLite's own line (``SEARCH sessions USING INDEX ...``).
         """
@@ -57,8 +64,15 @@ class PlanNode(Record):
             text += f" on {self.relation}"
         if self.index:
             text += f" using {self.index}"
+        figures = []
         if self.rows is not None:
-            text += f" (rows {self.rows:g})"
+            figures.append(f"rows {self.rows:g}")
+        if self.actual_rows is not None:
+            figures.append(f"actual {self.actual_rows:g}")
+        if self.buffers is not None:
+            figures.append(f"{self.buffers:,} buffers")
+        if figures:
+            text += f" ({', '.join(figures)})"
         if self.detail:
             text += f" [{self.detail}]"
         return "  " * self.depth + text
@@ -70,10 +84,12 @@ class StatementPlan(Record):
 
     ``statement`` is the SQL explained (one execution's text, its parameters
     left out), ``operations`` the operations that issued it, ``error`` why it
-    could not be explained (then ``nodes`` is empty).
+    could not be explained (then ``nodes`` is empty), ``table_rows`` the rows
+    of each table it reads, counted after the run (``(table, rows)`` pairs;
+    absent from reports written before they were kept).
     """
 
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"error"})
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"error", "table_rows"})
 
     fingerprint: str
     backend: str
@@ -81,6 +97,17 @@ class StatementPlan(Record):
     operations: tuple[str, ...]
     nodes: tuple[PlanNode, ...]
     error: str | None = None
+    table_rows: tuple[tuple[str, int], ...] | None = None
+
+    @property
+    def sorts(self) -> bool:
+        """Whether the plan sorts rows itself: a PostgreSQL ``Sort`` or ``Incremental Sort``
+        node, SQLite's ``USE TEMP B-TREE FOR ORDER BY``."""
+        return any(
+            n.node_type in ("Sort", "Incremental Sort")
+            or (n.node_type == "USE" and "ORDER BY" in (n.detail or ""))
+            for n in self.nodes
+        )
 
     @property
     def indexes(self) -> tuple[str, ...]:

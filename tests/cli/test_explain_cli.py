@@ -80,3 +80,19 @@ def test_repo_without_explain_writes_no_plans_and_explain_refuses_processes(
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1
     assert "--explain-min-rows" in bad.stderr
+
+
+def test_explain_takes_analyze_and_refuses_any_other_word(tmp_path: Path) -> None:
+    out = tmp_path / "analyzed.json"
+    proc = _cli(["repo", "--scale", "tiny", "--transactions", "1", "--only", "movement_get",
+                 "--explain", "analyze", "--json", str(out)], tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (plan,) = json.loads(out.read_text())["plans"]
+    assert plan["operations"] == ["movement_get"]
+    assert plan["nodes"]  # SQLite: EXPLAIN QUERY PLAN, as without analyze
+    bad = _cli(["repo", "--explain", "everything"], tmp_path)
+    assert bad.returncode == 2
+    (line,) = bad.stderr.strip().splitlines()
+    assert "argument --explain: invalid choice: 'everything' (choose from " in line
+    assert "plan" in line.rsplit("choose from", 1)[1]
+    assert "analyze" in line.rsplit("choose from", 1)[1]

@@ -63,7 +63,7 @@ def test_scales_need_two_known_scales_and_a_scenario_file_on_the_reference_domai
     for args, says in (
         (["repo", "--scales", "tiny"], "--scales needs at least two different scales"),
         (["repo", "--scales", "tiny,huge"], "unknown scale 'huge' in --scales"),
-        (["run", str(own), "--scales", "tiny,small"], "must set REFERENCE_DOMAIN = True"),
+        (["run", str(own), "--scales", "tiny,small"], "must set REFERENCE_DOMAIN = True, or "),
     ):
         proc = _cli(args, tmp_path)
         assert proc.returncode == 2, proc.stderr
@@ -95,3 +95,55 @@ def test_repo_at_two_scales_names_the_table_each_entry_reads_and_what_two_can_te
     assert growth["movement_get"]["growth"] == "constant", growth["movement_get"]
     assert growth["microcycle_sessions"]["growth"] == "constant", growth["microcycle_sessions"]
     assert not [f for f in data["findings"] if f["kind"] == "scales_with_data"]
+
+
+OWN_DATA = """
+import dbprobe
+from sqlalchemy import text
+
+ROWS = {"tiny": 2_000, "small": 20_000, "medium": 200_000}
+
+
+async def scale_data(engine, scale):
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP TABLE IF EXISTS items"))
+        await conn.execute(text("CREATE TABLE items (id INTEGER PRIMARY KEY, colour INTEGER)"))
+        await conn.execute(
+            text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :rows) "
+                "INSERT INTO items SELECT i, i % 97 FROM n"
+            ),
+            {"rows": ROWS[scale]},
+        )
+
+
+@dbprobe.scenario
+async def item_by_id(ctx):
+    async with ctx.session_factory() as session:
+        await session.execute(text("SELECT colour FROM items WHERE id = :id"), {"id": 1 + ctx.rng.randrange(1000)})
+
+
+@dbprobe.scenario
+async def items_of_a_colour(ctx):
+    async with ctx.session_factory() as session:
+        await session.execute(text("SELECT COUNT(*) FROM items WHERE colour = 5"))
+"""
+
+
+def test_a_scenario_files_own_data_is_sized_by_its_scale_data_hook(tmp_path: Path) -> None:
+    scenarios = tmp_path / "own_data.py"
+    scenarios.write_text(OWN_DATA)
+    out = tmp_path / "own.json"
+    proc = _cli(
+        ["run", str(scenarios), "--scales", "tiny,small,medium", "--threads", "1",
+         "--transactions", "200", "--json", str(out)],
+        tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["target"]["scale"] == "medium"  # as the hook was given it
+    growth = {op["name"]: op for op in data["scaling"]["operations"]}
+    for op in growth.values():
+        assert (op["table"], op["rows"]) == ("items", [2_000, 20_000, 200_000])
+    assert growth["item_by_id"]["growth"] == "constant", growth["item_by_id"]
+    assert growth["items_of_a_colour"]["growth"] == "linear", growth["items_of_a_colour"]

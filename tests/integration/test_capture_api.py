@@ -476,3 +476,21 @@ async def test_tasks_gathered_in_one_capture_never_take_each_others_labels(
         assert labelled[get] is None, labelled
         assert "FROM books" in load, labelled
         assert [s.executions for s in cap.statements if s.fingerprint == load] == [6]
+
+
+async def test_a_capture_explains_its_statements_and_the_index_its_lazy_loads_lack(
+    engine: AsyncEngine,
+) -> None:
+    async with AsyncSession(engine) as session, dbprobe.capture(engine) as cap:
+        for author in await _authors(session):
+            await author.awaitable_attrs.books  # filters on books.author_id, never indexed
+    explained = await cap.explain(engine, min_rows=1)
+    assert len(explained.plans) == len(cap.statements) == 2
+    assert all(p.error is None and p.operations == ("captured",) for p in explained.plans)
+    (finding,) = explained.findings
+    assert finding.kind == "unindexed_foreign_key"
+    assert finding.evidence.columns == ("author_id",)
+    # Its CREATE INDEX, executed, resolves it: explained again, the finding is gone.
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql(finding.evidence.create_index)
+    assert (await cap.explain(engine, min_rows=1)).findings == ()

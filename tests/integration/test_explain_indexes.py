@@ -24,6 +24,7 @@ from dbprobe.load.plan import LoadPlan
 from dbprobe.probes.repo.probe import run_repo
 from dbprobe.probes.scenarios.probe import run_scenarios
 from dbprobe.probes.select.probe import SelectOptions, run_select
+from dbprobe.probes.uow import UowOptions, run_uow
 from dbprobe.result.findings import FindingKind, IndexEvidence, Severity
 from dbprobe.result.model import Report
 
@@ -258,3 +259,38 @@ async def test_a_page_that_sorts_the_whole_table_is_found_and_its_index_clears_i
     (after,) = again.plans
     assert "ix_session_exercises_rest_s" in after.indexes
     assert not any(n.node_type == "Sort" or "TEMP B-TREE" in (n.detail or "") for n in after.nodes)
+
+
+async def test_explain_analyze_keeps_actual_rows_on_postgres_and_rolls_back_what_it_ran(
+    own_target: Target,
+) -> None:
+    await _seed(own_target, "tiny")
+    options = TargetOptions(own_target, scale="tiny")
+    report = await run_uow(
+        options,
+        UowOptions(
+            plan=LoadPlan(workers=1, transactions_per_worker=5, rounds=1),
+            mix={"create_program": 1, "read_program": 1},
+        ),
+        explain=True,
+        explain_analyze=True,
+    )
+    created = report.operation("create_program").commits
+    assert created > 0
+    db = await open_database(own_target, PoolOptions())
+    try:
+        async with db.engine.connect() as conn:
+            programs = (await conn.exec_driver_sql("SELECT COUNT(*) FROM programs")).scalar_one()
+    finally:
+        await db.dispose()
+    # The seeded programs and the run's own: the analyzed inserts were rolled back.
+    assert programs == load_scale("tiny").programs + created
+    inserts = [p for p in report.plans if p.statement.lstrip().upper().startswith("INSERT")]
+    assert inserts
+    assert all(p.error is None for p in report.plans)
+    nodes = [n for p in report.plans for n in p.nodes]
+    if own_target.backend is Backend.POSTGRESQL:
+        assert all(n.actual_rows is not None for n in nodes)
+        assert any(n.buffers for n in nodes)
+    else:  # SQLite has no EXPLAIN ANALYZE: the plan as without it
+        assert all(n.actual_rows is None and n.buffers is None for n in nodes)

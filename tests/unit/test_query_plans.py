@@ -80,6 +80,29 @@ def test_a_postgres_plan_keeps_node_types_relations_indexes_and_estimates() -> N
     assert [n.depth for n in indexed] == [0, 1, 1, 2]
 
 
+def test_an_analyzed_postgres_plan_keeps_actual_rows_over_every_loop_and_its_buffers() -> None:
+    analyzed = """[{"Plan": {"Node Type": "Nested Loop", "Plan Rows": 30, "Actual Rows": 28,
+      "Actual Loops": 1, "Shared Hit Blocks": 40, "Shared Read Blocks": 2,
+      "Plans": [{"Node Type": "Index Scan", "Relation Name": "sessions",
+        "Index Name": "sessions_pkey", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 4,
+        "Shared Hit Blocks": 12},
+        {"Node Type": "Seq Scan", "Relation Name": "movements", "Plan Rows": 9,
+         "Actual Rows": 0, "Actual Loops": 0}]}}]"""
+    loop, lookup, never = parse_postgres_plan(analyzed)
+    assert (loop.actual_rows, loop.buffers) == (28.0, 42)
+    assert (lookup.actual_rows, lookup.buffers) == (4.0, 12)  # 1 row on each of 4 loops
+    assert (never.actual_rows, never.buffers) == (0.0, None)  # never executed
+    assert (
+        lookup.line()
+        == "  Index Scan on sessions using sessions_pkey (rows 1, actual 4, 12 buffers)"
+    )
+    assert PlanNode.from_json(lookup.to_json()) == lookup
+    # A plan without ANALYZE writes neither key.
+    (plain, _) = parse_postgres_plan(PG_SEQ_SCAN)
+    assert "actual_rows" not in plain.to_json()
+    assert "buffers" not in plain.to_json()
+
+
 def test_a_postgres_write_is_named_by_its_operation() -> None:
     nodes = parse_postgres_plan(PG_INSERT)
     assert [(n.node_type, n.relation) for n in nodes] == [("Insert", "programs"), ("Result", None)]

@@ -55,6 +55,7 @@ async def run_repo(
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
     explain: bool = False,
     explain_min_rows: int = DEFAULT_MIN_ROWS,
+    explain_analyze: bool = False,
 ) -> Report:
     """Run the repo probe: each catalogue entry (or those in ``only``) measured on its own.
 
@@ -85,4 +86,5 @@ async def run_repo(
         max_error_rate=max_error_rate,
         explain=explain,
         explain_min_rows=explain_min_rows,
+        explain_analyze=explain_analyze,
     )

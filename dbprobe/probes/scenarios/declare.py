@@ -33,7 +33,10 @@ The file may also define, all optional:
   busy timeout, and on PostgreSQL ``search_path=dbprobe`` so that unqualified
   names resolve in dbprobe's own schema and never touch your tables;
 - ``REFERENCE_DOMAIN = True``: seed dbprobe's reference domain (at ``--scale``
-  and ``--seed``) before ``setup``, as the built-in probes do.
+  and ``--seed``) before ``setup``, as the built-in probes do;
+- ``async def scale_data(engine, scale)``: build your own data at the named
+  scale (``tiny``, ``small``, ``medium``, ``large``: ``--scale``, or each of
+  ``--scales`` in turn), before ``setup``; the report then states that scale.
 
 Loading a file puts its directory at the front of ``sys.path`` (as running
 it with ``python`` would), so it can import its neighbours.
@@ -178,6 +181,12 @@ class ScenarioSet:
     teardown: Callable[[AsyncEngine], Awaitable[Any]] | None = None
     make_engine: Callable[[str], Any] | None = None
     reference_domain: bool = False
+    scale_data: Callable[[AsyncEngine, str], Awaitable[Any]] | None = None
+
+    @property
+    def scaled(self) -> bool:
+        """Whether ``--scale`` sizes the data it reads (the reference domain, or its own)."""
+        return self.reference_domain or self.scale_data is not None
 
     def select(self, only: Iterable[str] = ()) -> tuple[Scenario, ...]:
         """The scenarios named in ``only`` (all with a positive weight if empty)."""
@@ -367,4 +376,5 @@ def load_scenarios(source: str) -> ScenarioSet:
         teardown=_hook(source, module, "teardown", must_be_async=True),
         make_engine=_hook(source, module, "make_engine", must_be_async=False),
         reference_domain=bool(getattr(module, "REFERENCE_DOMAIN", False)),
+        scale_data=_hook(source, module, "scale_data", must_be_async=True),
     )

@@ -175,6 +175,7 @@ async def run_scenarios(
     hook_timeout_s: float = DEFAULT_HOOK_TIMEOUT_S,
     explain: bool = False,
     explain_min_rows: int = DEFAULT_MIN_ROWS,
+    explain_analyze: bool = False,
     alone: bool = False,
 ) -> Report:
     """Run the scenarios of a user's file or module (see :mod:`dbprobe.scenarios`) under ``plan``.
@@ -202,7 +203,9 @@ async def run_scenarios(
     async def prepare() -> AsyncIterator[PreparedTarget]:
         started_at = dt.datetime.now(dt.UTC)
         started = time.perf_counter()
-        scale, checksum = "none", ""
+        # The file's own data is sized by its scale_data hook (in ``around``).
+        scale = options.scale if scenarios.scale_data is not None and options.scale else "none"
+        checksum = ""
         if scenarios.reference_domain:
             async with prepared_target(options, stop=stop, hooks=hooks) as seeded:
                 scale, checksum = seeded.scale, seeded.checksum
@@ -255,23 +258,26 @@ async def run_scenarios(
             )
         ]
 
+    async def before_load(name: str, call: Awaitable[Any]) -> None:
+        """A hook run before the load, within ``hook_timeout_s``; a failure is a UsageError."""
+        try:
+            await run_until_stopped(asyncio.wait_for(_contained(call), hook_timeout_s), stop)
+        except (Interrupted, asyncio.CancelledError):
+            raise
+        except TimeoutError:
+            raise UsageError(
+                f"{name}() in {source} did not return within {hook_timeout_s:g} s (--hook-timeout)"
+            ) from None
+        except _HOOK_ERRORS as exc:
+            raise UsageError(_hook_failure(name, source, exc)) from None
+
     @contextlib.asynccontextmanager
     async def around(db: Database) -> AsyncIterator[list[Finding]]:
         late: list[Finding] = []
+        if scenarios.scale_data is not None and options.scale is not None:
+            await before_load("scale_data", scenarios.scale_data(db.engine, options.scale))
         if scenarios.setup is not None:
-            try:
-                await run_until_stopped(
-                    asyncio.wait_for(_contained(scenarios.setup(db.engine)), hook_timeout_s), stop
-                )
-            except (Interrupted, asyncio.CancelledError):
-                raise
-            except TimeoutError:
-                raise UsageError(
-                    f"setup() in {source} did not return within {hook_timeout_s:g} s "
-                    "(--hook-timeout)"
-                ) from None
-            except _HOOK_ERRORS as exc:
-                raise UsageError(_hook_failure("setup", source, exc)) from None
+            await before_load("setup", scenarios.setup(db.engine))
         # A connection a scenario never returns is a leaked_connection finding naming
         # it (the pool probe's tracer; no frame walk per checkout: the scenario's name
         # comes from the task's context). Load processes have pools of their own.
@@ -316,6 +322,7 @@ async def run_scenarios(
         max_error_rate=max_error_rate,
         explain=explain,
         explain_min_rows=explain_min_rows,
+        explain_analyze=explain_analyze,
         # Without a teardown there is nothing to write the report ahead of.
         after=teardown if scenarios.teardown is not None else None,
     )

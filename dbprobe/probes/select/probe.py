@@ -286,6 +286,7 @@ async def run_select(
     max_error_rate: float = DEFAULT_MAX_ERROR_RATE,
     explain: bool = False,
     explain_min_rows: int = DEFAULT_MIN_ROWS,
+    explain_analyze: bool = False,
 ) -> Report:
     """Run the select probe against ``options.target``; seeds first if needed.
 
@@ -334,7 +335,9 @@ async def run_select(
                 await drivers.aclose()
         # After the measured run, and not after an interrupt (see run_workload_probe).
         if samples is not None and not stop.is_set():
-            explained = await explain_samples(db.engine, samples, min_rows=explain_min_rows)
+            explained = await explain_samples(
+                db.engine, samples, min_rows=explain_min_rows, analyze=explain_analyze
+            )
     order = [layer.value for layer in layers]
     ops = tuple(sorted(measured.operations, key=lambda op: order.index(op.name)))
     findings: list[Finding] = error_rate_findings(ops, max_error_rate)

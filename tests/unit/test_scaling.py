@@ -1,4 +1,5 @@
-"""Runs at several scales put together: the rows counted, the growth fitted, an interrupt kept."""
+"""Runs at several scales put together: the rows their plans read, the growth fitted, an
+interrupt kept."""
 
 from __future__ import annotations
 
@@ -6,13 +7,11 @@ import asyncio
 import dataclasses
 import io
 import random
-import sqlite3
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from dbprobe.database.url import resolve_target
 from dbprobe.errors import ConfigError
 from dbprobe.probes.scaling import ScalingSection, order_scales, run_at_scales, scaling_from_json
 from dbprobe.report.console import print_report
@@ -41,9 +40,11 @@ def _report(scale: str, *, interrupted: bool = False) -> Report:
     )
     plans = (
         StatementPlan("SELECT ... WHERE id = ?", "sqlite", "SELECT", ("by_id",),
-                      (PlanNode(0, "SEARCH", False, "items", None, None, "SEARCH items"),)),
+                      (PlanNode(0, "SEARCH", False, "items", None, None, "SEARCH items"),),
+                      table_rows=(("items", ROWS[scale]),)),
         StatementPlan("SELECT ... WHERE colour = ?", "sqlite", "SELECT", ("by_colour",),
-                      (PlanNode(0, "SCAN", True, "items", None, None, "SCAN items"),)),
+                      (PlanNode(0, "SCAN", True, "items", None, None, "SCAN items"),),
+                      table_rows=(("items", ROWS[scale]),)),
     )  # fmt: skip
     index = Finding(
         FindingKind.SEQ_SCAN,
@@ -58,27 +59,17 @@ def _report(scale: str, *, interrupted: bool = False) -> Report:
     return dataclasses.replace(report, plans=plans, findings=(index,), run=run)
 
 
-def _items(path: Path, rows: int) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, colour TEXT)")
-        conn.execute("DELETE FROM items")
-        conn.executemany("INSERT INTO items (colour) VALUES (?)", [("red",)] * rows)
-
-
 @pytest.mark.asyncio
-async def test_each_scale_is_run_smallest_first_and_the_rows_its_plans_read_are_counted(
+async def test_each_scale_is_run_smallest_first_and_fitted_on_the_rows_its_plans_read(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "items.sqlite3"
-    target = resolve_target(f"sqlite+aiosqlite:///{path}", {})
     ran = []
 
     async def run(scale: str) -> Report:
         ran.append(scale)
-        _items(path, ROWS[scale])  # as seeding that scale would
         return _report(scale)
 
-    report = await run_at_scales(["medium", "tiny", "small"], run, target, stop=asyncio.Event())
+    report = await run_at_scales(["medium", "tiny", "small"], run, stop=asyncio.Event())
     assert ran == ["tiny", "small", "medium"]
     assert report.target.scale == "medium"
     (section,) = [s for s in report.sections if isinstance(s, ScalingSection)]
@@ -111,19 +102,16 @@ async def test_each_scale_is_run_smallest_first_and_the_rows_its_plans_read_are_
 
 
 @pytest.mark.asyncio
-async def test_an_interrupted_scale_keeps_what_the_finished_scales_tell(tmp_path: Path) -> None:
-    path = tmp_path / "items.sqlite3"
-    target = resolve_target(f"sqlite+aiosqlite:///{path}", {})
+async def test_an_interrupted_scale_keeps_what_the_finished_scales_tell() -> None:
     stop = asyncio.Event()
 
     async def run(scale: str) -> Report:
-        _items(path, ROWS[scale])
         if scale == "medium":
             stop.set()
             return _report(scale, interrupted=True)
         return _report(scale)
 
-    report = await run_at_scales(["tiny", "small", "medium"], run, target, stop=stop)
+    report = await run_at_scales(["tiny", "small", "medium"], run, stop=stop)
     assert report.run.interrupted
     (section,) = [s for s in report.sections if isinstance(s, ScalingSection)]
     assert section.scales == ("tiny", "small")
