@@ -279,9 +279,10 @@ def _scaling(view: ScalingSection) -> tuple[Block, ...]:
             (
                 f"each operation at scales {', '.join(view.scales)}: its p50 (the median of its "
                 "rounds') against the rows of the largest table it reads; constant when under "
-                "1.5 times the smallest scale's at the largest, else the shape that fits best "
-                "with a constant cost per call, each only when 95% of 1,000 resamples of the "
-                "rounds agree; the exponent is the log-log slope between the two largest scales",
+                "1.5 times the smallest scale's at the largest with a slope surely under 0.5, "
+                "else the shape that fits best with a constant cost per call when 95% of 1,000 "
+                "resamples of the rounds agree; the exponent is the log-log slope between the "
+                "two largest scales",
             ),
             Tone.DIM,
         ),
