@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from dbprobe.database.url import Target
 from tests.cli import run_dbprobe
@@ -19,6 +20,23 @@ def _readme_command() -> list[str]:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     (line,) = re.findall(r"^python -m dbprobe run examples/growth.py --scales .+$", readme, re.M)
     return shlex.split(line)[3:]
+
+
+def _flat(op: dict[str, Any]) -> None:
+    """A lookup whose cost does not follow the rows: constant, or undetermined, never growing.
+
+    Which of the two is the machine's to decide: the scales run one after
+    another, and beside the other half of the suite a lookup's fixed cost has
+    jumped from 0.44 to 0.83 ms between them (CI, SQLite), which the tool
+    rightly calls undetermined. The rules themselves are tested on measured
+    samples in tests/unit/test_growth.py; what no machine can move is asserted
+    here: no growth is ever named from such a lookup.
+    """
+    assert op["growth"] in ("constant", "undetermined"), op
+    if op["growth"] == "constant":
+        assert op["high"] < 0.5, op
+    else:
+        assert "more rounds would tell" in op["note"] or "further apart" in op["note"], op
 
 
 def _cli(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -41,7 +59,7 @@ def test_a_primary_key_lookup_is_constant_and_an_unindexed_filter_linear(
         assert op["table"] == "session_exercises"
         assert op["rows"][0] < op["rows"][1] < op["rows"][2]
         assert op["rounds"] == [10, 10, 10]
-    assert growth["by_primary_key"]["growth"] == "constant", growth["by_primary_key"]
+    _flat(growth["by_primary_key"])
     assert growth["unindexed_filter"]["growth"] == "linear", growth["unindexed_filter"]
     # Linear or worse is a finding pointing at the plan that reads every row.
     (finding,) = [f for f in data["findings"] if f["kind"] == "scales_with_data"]
@@ -92,8 +110,8 @@ def test_repo_at_two_scales_names_the_table_each_entry_reads_and_what_two_can_te
     assert growth["microcycle_sessions"]["rounds"] == [10, 10]
     # Both read through an index (the primary key; sessions by microcycle): on two
     # scales, a p50 that grew by less than half, interval and all, is constant.
-    assert growth["movement_get"]["growth"] == "constant", growth["movement_get"]
-    assert growth["microcycle_sessions"]["growth"] == "constant", growth["microcycle_sessions"]
+    _flat(growth["movement_get"])
+    _flat(growth["microcycle_sessions"])
     assert not [f for f in data["findings"] if f["kind"] == "scales_with_data"]
 
 
@@ -145,5 +163,5 @@ def test_a_scenario_files_own_data_is_sized_by_its_scale_data_hook(tmp_path: Pat
     growth = {op["name"]: op for op in data["scaling"]["operations"]}
     for op in growth.values():
         assert (op["table"], op["rows"]) == ("items", [2_000, 20_000, 200_000])
-    assert growth["item_by_id"]["growth"] == "constant", growth["item_by_id"]
+    _flat(growth["item_by_id"])
     assert growth["items_of_a_colour"]["growth"] == "linear", growth["items_of_a_colour"]

@@ -127,3 +127,33 @@ def test_too_few_rounds_or_one_size_is_said_not_fitted() -> None:
 def test_the_same_samples_give_the_same_fit() -> None:
     sizes = _sizes(lambda n: 0.3 + 80e-6 * n)
     assert fit_growth(sizes) == fit_growth(sizes)
+
+
+def test_rows_that_grew_less_than_tenfold_name_no_growth() -> None:
+    # movements at scales tiny and small: 48 and 160 rows. A machine that
+    # drifted 1.9 times between the two runs looks like a linear cost there.
+    drifted = [
+        SizeSample(48, (0.44,) * 5 + (0.45,) * 5),
+        SizeSample(160, (0.83,) * 5 + (0.84,) * 5),
+    ]
+    fit = fit_growth(drifted)
+    assert isinstance(fit, GrowthFit)
+    assert fit.low > 0.5  # the slope alone would have said linear
+    assert fit.growth is Growth.UNDETERMINED
+    assert fit.note.startswith("the rows it reads grew only 3.3 times across the scales")
+    # Flat over the same rows is still constant.
+    flat = [SizeSample(48, (0.44,) * 10), SizeSample(160, (0.45,) * 10)]
+    assert fit_growth(flat).growth is Growth.CONSTANT  # type: ignore[union-attr]
+
+
+def test_a_scan_whose_smallest_scale_ran_on_a_slower_machine_is_linear_not_worse() -> None:
+    # Measured on the oldest versions beside two CPU hogs: a count over 2,000,
+    # 20,000 and 200,000 rows, the machine slower during the first scale only.
+    sizes = [
+        SizeSample(2_000, (0.70, 0.71, 0.72, 0.70, 0.71, 0.70, 0.71, 0.69, 0.71, 0.72)),
+        SizeSample(20_000, (0.75, 0.76, 0.74, 0.75, 0.75, 0.76, 0.75, 0.74, 0.76, 0.75)),
+        SizeSample(200_000, (7.6, 7.5, 7.7, 7.6, 7.6, 7.5, 7.6, 7.7, 7.6, 7.6)),
+    ]
+    fit = fit_growth(sizes)
+    assert isinstance(fit, GrowthFit)
+    assert fit.growth is Growth.LINEAR
