@@ -214,14 +214,14 @@ async def _repo_command(
             explain_analyze=args.explain == "analyze",
         )
 
-    return await _measure(args, out, err, _at_scales(args, target, at))
+    return await _measure(args, out, err, _at_scales(args, at))
 
 
 ScaledRun = Callable[[str | None, asyncio.Event, ProbeHooks], Awaitable[Report]]
 
 
 def _at_scales(
-    args: argparse.Namespace, target: Target, at: ScaledRun
+    args: argparse.Namespace, at: ScaledRun
 ) -> Callable[[asyncio.Event, ProbeHooks], Awaitable[Report]]:
     """The run at ``--scale``, or with ``--scales`` at each scale with the growth fitted."""
     if not args.scales:
@@ -267,7 +267,7 @@ async def _run_scenarios_command(
             alone=scale is not None,
         )
 
-    return await _measure(args, out, err, _at_scales(args, target, at))
+    return await _measure(args, out, err, _at_scales(args, at))
 
 
 def _list_scenarios(args: argparse.Namespace, out: Console) -> int:

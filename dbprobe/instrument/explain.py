@@ -214,11 +214,7 @@ async def explain_samples(
     plans = tuple(
         replace(
             s.plan,
-            table_rows=tuple(
-                (t, counted[t].rows)
-                for t in dict.fromkeys(n.relation for n in s.plan.nodes if n.relation)
-                if t in counted
-            )
+            table_rows=tuple((t, counted[t].rows) for t in s.plan.relations if t in counted)
             or None,
         )
         for s in explained

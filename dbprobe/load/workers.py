@@ -485,12 +485,13 @@ async def run_workload(
                 loop_lag.record_ns(max(0, woke - asked - _LAG_PROBE_NS))
 
     references: dict[int, CalibrationRound] = {}
-    # Per round of this phase: [ns waited for a CPU, ns of wall-clock time]. A catalogue's
-    # phase is one operation's round: its own wait, undiluted by the round's other phases.
+    # The CPU wait of this phase's own rounds: a catalogue's phase is one operation's
+    # round, its own wait undiluted by the round's other phases.
     waits: dict[int, WaitTally] = {}
 
-    def account_wait(calibrator: Calibrator, now: int) -> int | None:
-        """The CPU wait since the last reading, to the round it fell in; that round."""
+    def account_wait(calibrator: Calibrator, now: int) -> tuple[int, int] | None:
+        """The CPU wait since the last reading, to the round it fell in; that round and
+        the calibrator's key for it (the catalogue's round for a catalogue's phase)."""
         if now < measure_from:
             calibrator.account_wait(None)  # the warm-up's: no round's
             return None
@@ -498,16 +499,15 @@ async def run_workload(
         key = r if round_index is None else round_index
         if (added := calibrator.account_wait(key)) is not None:
             waits.setdefault(r, WaitTally()).add(*added)
-        return r
+        return r, key
 
     async def calibrate(calibrator: Calibrator) -> None:
         # The references once in each round, while the operations of that round
         # run; the CPU wait at every poll, to the round it fell in.
         while True:
-            r = account_wait(calibrator, clock_ns())
-            if r is not None and r not in references:
-                key = r if round_index is None else round_index
-                references[r] = await calibrator.reference_for(key)
+            at = account_wait(calibrator, clock_ns())
+            if at is not None and at[0] not in references:
+                references[at[0]] = await calibrator.reference_for(at[1])
             await asyncio.sleep(_CALIBRATION_POLL_S)
 
     worker = open_worker if open_loop else closed_worker

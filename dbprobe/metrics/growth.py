@@ -194,13 +194,12 @@ def fit_growth(sizes: Sequence[SizeSample], *, seed: int = 0) -> GrowthFit | str
     logs = [math.log(n) for n in rows]
     top = (len(rows) - 2, len(rows) - 1)
     rng = random.Random(seed)
-    growth, local, shapes = [], [], Counter[Growth]()
-    for _ in range(_RESAMPLES):
-        medians = [statistics.median(rng.choices(s.values, k=len(s.values))) for s in usable]
-        growth.append(medians[-1] / medians[0])
-        local.append(_slope([logs[i] for i in top], [math.log(medians[i]) for i in top]))
-        if len(rows) >= 3:
-            shapes[_best_shape(rows, medians)] += 1
+    resampled = [
+        [statistics.median(rng.choices(s.values, k=len(s.values))) for s in usable]
+        for _ in range(_RESAMPLES)
+    ]
+    growth = [m[-1] / m[0] for m in resampled]
+    local = [_slope([logs[i] for i in top], [math.log(m[i]) for i in top]) for m in resampled]
     medians = [s.median for s in usable]
     exponent = _slope([logs[i] for i in top], [math.log(medians[i]) for i in top])
     low, high = _interval(local)
@@ -223,8 +222,6 @@ def fit_growth(sizes: Sequence[SizeSample], *, seed: int = 0) -> GrowthFit | str
             "smallest's; more rounds would tell whether it grows at all"
         )
         return GrowthFit(exponent, low, high, Growth.UNDETERMINED, note=note)
-    shape, wins = shapes.most_common(1)[0] if shapes else (Growth.UNDETERMINED, 0)
-    sure = wins >= _CONFIDENCE * _RESAMPLES
     if low >= LINEAR_FROM:
         # It follows the data: only how steeply is left to tell, and by the slope
         # alone. The fitted shapes lean on the smallest size, where a drift of the
@@ -239,7 +236,9 @@ def fit_growth(sizes: Sequence[SizeSample], *, seed: int = 0) -> GrowthFit | str
             "cost per call; add a third scale"
         )
         return GrowthFit(exponent, low, high, Growth.UNDETERMINED, note=note)
-    if sure:
+    # Only now, with three sizes or more and a growth neither flat nor steep: the shape.
+    shape, wins = Counter(_best_shape(rows, m) for m in resampled).most_common(1)[0]
+    if wins >= _CONFIDENCE * _RESAMPLES:
         return GrowthFit(exponent, low, high, shape)
     return GrowthFit(
         exponent,

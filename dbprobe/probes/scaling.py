@@ -156,7 +156,7 @@ def _tables_read(plans: Sequence[StatementPlan]) -> dict[str, set[str]]:
     read: dict[str, set[str]] = {}
     for plan in plans:
         for op in plan.operations:
-            read.setdefault(op, set()).update(n.relation for n in plan.nodes if n.relation)
+            read.setdefault(op, set()).update(plan.relations)
     return read
 
 
@@ -208,11 +208,7 @@ def growth_findings(section: ScalingSection, report: Report) -> list[Finding]:
         fit = op.fit
         if fit is None or op.table is None or not fit.growth.scales_with_data:
             continue
-        plans = [
-            p
-            for p in report.plans
-            if op.name in p.operations and any(n.relation == op.table for n in p.nodes)
-        ]
+        plans = [p for p in report.plans if op.name in p.operations and op.table in p.relations]
         plan = plans[0].summary() if plans else "not explained"
         fixes = [
             f.evidence.create_index

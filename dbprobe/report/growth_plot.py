@@ -25,24 +25,24 @@ _DPI = 96
 
 
 def growth_plot(section: ScalingSection) -> bytes:
-    """One panel per fitted operation: its p50 per scale and the fitted power of the rows.
+    """One panel per fitted operation: its p50 per scale, and the exponent's line between
+    the two largest scales.
 
     A panel whose growth is linear or worse is drawn in red. At least one
     operation of ``section`` must have a fit.
     """
-    fitted = [op for op in section.operations if op.fit is not None]
+    fitted = [(op, op.fit) for op in section.operations if op.fit is not None]
     rows = math.ceil(len(fitted) / _COLUMNS)
     fig = Figure(figsize=(9.0, 0.4 + 2.2 * rows), layout="constrained")
-    for i, op in enumerate(fitted):
-        fit = op.fit
-        assert fit is not None
+    for i, (op, fit) in enumerate(fitted):
         ax = fig.add_subplot(rows, _COLUMNS, i + 1)
         colour = _GROWS if fit.growth.scales_with_data else _MEASURED
         ax.loglog(op.rows, op.p50_ms, "o", color=colour)
-        # The fitted line through the geometric means: the least-squares line passes there.
-        mid_x = math.exp(sum(math.log(n) for n in op.rows) / len(op.rows))
-        mid_y = math.exp(sum(math.log(v) for v in op.p50_ms) / len(op.p50_ms))
-        ends = (min(op.rows), max(op.rows))
+        # The exponent is the slope between the two largest scales: its line is
+        # drawn there, through their geometric mean, as the slope was measured.
+        (x0, x1), (y0, y1) = op.rows[-2:], op.p50_ms[-2:]
+        mid_x, mid_y = math.sqrt(x0 * x1), math.sqrt(y0 * y1)
+        ends = (x0, x1)
         ax.loglog(ends, [mid_y * (n / mid_x) ** fit.exponent for n in ends], color=_FITTED)
         ax.set_title(f"{op.name}\n{fit.growth}, exponent {fit.exponent:.2f}", fontsize=8)
         ax.set_xlabel(f"rows of {op.table}", fontsize=7)

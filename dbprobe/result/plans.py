@@ -100,6 +100,11 @@ class StatementPlan(Record):
     table_rows: tuple[tuple[str, int], ...] | None = None
 
     @property
+    def relations(self) -> tuple[str, ...]:
+        """The tables the plan reads, each once, in plan order."""
+        return tuple(dict.fromkeys(n.relation for n in self.nodes if n.relation))
+
+    @property
     def sorts(self) -> bool:
         """Whether the plan sorts rows itself: a PostgreSQL ``Sort`` or ``Incremental Sort``
         node, SQLite's ``USE TEMP B-TREE FOR ORDER BY``."""
