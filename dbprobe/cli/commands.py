@@ -9,7 +9,6 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -19,20 +18,19 @@ from rich.console import Console
 from dbprobe.cli.outputs import Outputs
 from dbprobe.cli.preflight import preflight
 from dbprobe.cli.printable import one_line
-from dbprobe.cli.progress import ConsoleProgress
+from dbprobe.cli.progress import progress_for as _progress
+from dbprobe.cli.seed_command import seed_command as _seed_command
 from dbprobe.cli.shared_options import (
     DEFAULT_DURATION_S,
-    DEFAULT_PROGRESS_S,
     REPO_DEFAULT_TRANSACTIONS,
 )
 from dbprobe.cli.status import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from dbprobe.cli.stopping import install_stop_signals as _install_stop_signals
 from dbprobe.cli.terminal import make_console
-from dbprobe.data.scales import load_scale
-from dbprobe.data.seeding import SeedResult, seed
 from dbprobe.database.engine import Isolation, PoolOptions, open_database
 from dbprobe.database.url import Target, mask_url_text, resolve_target
 from dbprobe.errors import DbprobeError, Interrupted
-from dbprobe.load.harness import ProbeHooks, TargetOptions, run_until_stopped
+from dbprobe.load.harness import ProbeHooks, TargetOptions
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.probes import uow
 from dbprobe.probes.repo import catalogue as repo
@@ -60,15 +58,6 @@ async def _with_progress(
         return await run(stop, dataclasses.replace(progress.hooks(), on_report=on_report))
 
 
-def _progress(args: argparse.Namespace, err: Console) -> ConsoleProgress:
-    return ConsoleProgress(
-        err,
-        quiet=getattr(args, "quiet", False),
-        interval_s=getattr(args, "progress", None),
-        default_interval_s=DEFAULT_PROGRESS_S,
-    )
-
-
 def _keep_early(args: argparse.Namespace) -> Callable[[Report], None]:
     """Write the report files as the run made them, before user code runs again (a
     scenario file's teardown); :func:`_finish` writes them again with all it adds."""
@@ -91,38 +80,6 @@ async def _measure(
 ) -> int:
     """What every probe command shares: stop on signals, show progress, finish."""
     return _finish(await _with_progress(args, err, run, _keep_early(args)), args, out)
-
-
-def _install_stop_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-
-async def _seed_command(
-    args: argparse.Namespace, target: Target, argv: Sequence[str], out: Console, err: Console
-) -> int:
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
-    scale = load_scale(args.scale)
-    db = await open_database(target, PoolOptions(size=1, connect_timeout_s=args.connect_timeout))
-    try:
-        with _progress(args, err) as progress:
-            result: SeedResult = await run_until_stopped(
-                seed(db, scale, args.seed, on_progress=progress.seed_progress, force=args.force),
-                stop,
-            )
-    finally:
-        await db.dispose()
-    rate = result.total_rows / result.duration_s if result.duration_s > 0 else 0.0
-    out.print(
-        f"seeded scale {result.scale} (seed {result.seed}) into {target.masked} "
-        f"in {result.duration_s:.2f} s ({rate:,.0f} rows/s)",
-        highlight=False,
-    )
-    out.print("  " + ", ".join(f"{t} {n:,}" for t, n in result.rows.items()), highlight=False)
-    out.print(f"checksum {result.checksum}", highlight=False)
-    return EXIT_OK
 
 
 def _plan(args: argparse.Namespace, default_duration_s: float | None, default_tx: int) -> LoadPlan:

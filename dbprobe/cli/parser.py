@@ -129,6 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         "seed", help="(re)load the reference domain at a scale; print its checksum"
     )
     add_target_options(p_seed)
+    p_seed.add_argument(
+        "--verify",
+        action="store_true",
+        help="read every table back and commit only if the rows equal those generated "
+        "(the checksum is otherwise of the rows as generated)",
+    )
 
     p_uow = sub.add_parser("uow", help="Unit-of-Work transactions under concurrent workers")
     add_target_options(p_uow)

@@ -12,6 +12,7 @@ writes.
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,11 +21,18 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.text import Text
 
+from dbprobe.cli.shared_options import DEFAULT_PROGRESS_S
 from dbprobe.load.harness import ProbeHooks
 from dbprobe.load.timeline import TimelinePoint
 from dbprobe.report.console import format_live
 
-__all__ = ["ConsoleProgress", "ProgressState", "format_live_status", "format_progress_line"]
+__all__ = [
+    "ConsoleProgress",
+    "ProgressState",
+    "format_live_status",
+    "format_progress_line",
+    "progress_for",
+]
 
 _BAR_WIDTH = 16
 
@@ -223,3 +231,13 @@ class ConsoleProgress:
         return ProbeHooks(
             self.seed_progress, self.run_start, self.run_progress, on_tick=self.run_tick
         )
+
+
+def progress_for(args: argparse.Namespace, err: Console) -> ConsoleProgress:
+    """The progress display a command's options ask for (-q, -P S)."""
+    return ConsoleProgress(
+        err,
+        quiet=getattr(args, "quiet", False),
+        interval_s=getattr(args, "progress", None),
+        default_interval_s=DEFAULT_PROGRESS_S,
+    )

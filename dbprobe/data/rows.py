@@ -212,33 +212,61 @@ def _accounts(scale: Scale) -> Iterator[tuple[Any, ...]]:
 
 
 class Checksum:
-    """SHA-256 over rows in a canonical text form that both backends read back alike.
+    """SHA-256 of the seeded rows in a canonical text form that both backends read back alike.
+
+    Each table is hashed on its own, its rows in id order, and the checksum is
+    the hash of the tables' digests in :data:`TABLE_ORDER`. So the rows can be
+    added as the generator makes them (its batches interleave the program
+    tables) and compared with a read-back that goes table by table.
 
     SQLite returns booleans as integers and both return naive datetimes, so
-    each value is folded to text the same way whatever the driver gave.
+    each value is folded to text the same way whatever the driver gave. The
+    text function is chosen once per column, not per value: the fold ran for
+    each of the 3.7 million values of a ``medium`` seed, a third of its time.
     """
 
     def __init__(self) -> None:
-        self._hash = hashlib.sha256()
+        self._tables: dict[str, Any] = {}
         self.rows = 0
 
-    def add_table(self, table: str) -> None:
-        self._hash.update(f"\x1e{table}\x1e".encode())
-
-    def add_rows(self, rows: Sequence[Sequence[Any]]) -> None:
-        update = self._hash.update
-        for row in rows:
-            update("\x1f".join(map(_canonical, row)).encode())
-            update(b"\n")
+    def add_rows(self, table: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Add ``rows`` of ``table`` (tuples in :data:`COLUMNS` order, ids ascending)."""
+        if not rows:
+            return
+        texts = _COLUMN_TEXTS[table]
+        digest = self._tables.get(table)
+        if digest is None:
+            digest = self._tables[table] = hashlib.sha256()
+        columns = [map(text, values) for text, values in zip(texts, zip(*rows), strict=True)]
+        digest.update("\n".join(map("\x1f".join, zip(*columns))).encode())
+        digest.update(b"\n")
         self.rows += len(rows)
 
     def hexdigest(self) -> str:
-        return self._hash.hexdigest()
+        whole = hashlib.sha256()
+        for table in TABLE_ORDER:
+            part = self._tables.get(table) or hashlib.sha256()
+            whole.update(f"\x1e{table}\x1e{part.hexdigest()}".encode())
+        return whole.hexdigest()
 
 
-def _canonical(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, dt.datetime):
-        return value.replace(tzinfo=None).isoformat(sep=" ")
-    return str(value)
+def _bool_text(value: Any) -> str:
+    return "1" if value else "0"
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    return value.replace(tzinfo=None).isoformat(sep=" ")
+
+
+_BOOL_COLUMNS = frozenset({"is_compound", "is_active"})
+_DATETIME_COLUMNS = frozenset({"created_at"})
+
+# Integers and text are their own str(); only booleans (integers on SQLite)
+# and datetimes need folding.
+_COLUMN_TEXTS: dict[str, tuple[Any, ...]] = {
+    table: tuple(
+        _bool_text if c in _BOOL_COLUMNS else _datetime_text if c in _DATETIME_COLUMNS else str
+        for c in columns
+    )
+    for table, columns in COLUMNS.items()
+}

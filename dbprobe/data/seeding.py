@@ -57,6 +57,8 @@ class SeedResult:
     rows: dict[str, int]
     loaded: bool
     duration_s: float
+    # Whether the rows were read back and found equal to those generated.
+    verified: bool = False
 
     @property
     def total_rows(self) -> int:
@@ -157,10 +159,13 @@ async def seed(
     on_progress: Callable[[int, int], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
     force: bool = False,
+    verify: bool = False,
 ) -> SeedResult:
     """Empty dbprobe's tables and load ``scale`` for ``seed_value`` in one transaction.
 
     ``on_progress(rows_loaded, rows_expected)`` is called after each batch.
+    The checksum is of the rows generated; ``verify`` reads every table back
+    too and commits only if the two agree.
     """
     started = clock()
     await create_schema(db, force=force)
@@ -179,8 +184,12 @@ async def seed(
         await _empty_own_tables(conn, db.backend)
         restore = await _drop_load_checks(conn) if db.backend is Backend.POSTGRESQL else []
         write = _copy_writer(conn) if db.backend is Backend.POSTGRESQL else _sqlite_writer(conn)
+        generated = Checksum()
         for batch in generate(scale, seed_value):
             await write(batch)
+            # Hashed as generated: reading 565,877 rows back cost more than
+            # generating them (--verify does read them back).
+            generated.add_rows(batch.table, batch.rows)
             loaded[batch.table] += len(batch.rows)
             if on_progress is not None:
                 on_progress(sum(loaded.values()), expected)
@@ -188,7 +197,18 @@ async def seed(
             await conn.exec_driver_sql(statement)
         if db.backend is Backend.POSTGRESQL:
             await _reset_sequences(conn)
-        checksum = await table_checksum(conn)
+        checksum = generated.hexdigest()
+        if verify:
+            read_back = await table_checksum(conn)
+            if read_back != checksum:
+                # Raised inside the transaction: the load rolls back, and the
+                # previous seed (if any) stays as it was.
+                raise SeedStateError(
+                    f"the rows read back from {_where(db)} differ from those generated "
+                    f"(checksum {read_back[:12]} read, {checksum[:12]} generated): something "
+                    "in the database changes them on the way in (a trigger, a column default "
+                    "or type); nothing was seeded"
+                )
         conn_state = {
             "id": 1,
             "scale": scale.name,
@@ -198,7 +218,7 @@ async def seed(
             "seeded_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
         }
         await conn.execute(insert(SeedState).values(**conn_state))
-    return SeedResult(scale.name, seed_value, checksum, loaded, True, clock() - started)
+    return SeedResult(scale.name, seed_value, checksum, loaded, True, clock() - started, verify)
 
 
 def _expected_rows(scale: Scale) -> int:
@@ -313,11 +333,10 @@ async def table_checksum(conn: AsyncConnection) -> str:
     checksum = Checksum()
     for name in TABLE_ORDER:
         table = Base.metadata.tables[name]
-        checksum.add_table(name)
         columns = [table.c[c] for c in COLUMNS[name]]
         result = await conn.stream(select(*columns).order_by(table.c.id))
         async for rows in result.partitions(10_000):
-            checksum.add_rows(rows)
+            checksum.add_rows(name, rows)
     return checksum.hexdigest()
 
 

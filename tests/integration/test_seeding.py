@@ -10,9 +10,10 @@ from sqlalchemy import func, select, text
 from dbprobe.data.rows import TABLE_ORDER, Checksum, generate
 from dbprobe.data.scales import load_scale
 from dbprobe.data.seeding import ensure_seeded, seed, table_checksum
-from dbprobe.database.engine import Database, PoolOptions, open_database
-from dbprobe.database.url import Target
-from dbprobe.domain.models import Program, SessionExercise
+from dbprobe.database.engine import PG_SCHEMA, Database, PoolOptions, open_database
+from dbprobe.database.url import Backend, Target
+from dbprobe.domain.models import Program, SeedState, SessionExercise
+from dbprobe.errors import SeedStateError
 
 pytestmark = pytest.mark.asyncio
 
@@ -35,12 +36,8 @@ async def fresh_tiny_db(own_target: Target) -> AsyncIterator[Database]:
 
 def _generated_checksum(scale: str, seed_value: int) -> str:
     checksum = Checksum()
-    batches = list(generate(load_scale(scale), seed_value))
-    for table in TABLE_ORDER:
-        checksum.add_table(table)
-        for batch in batches:
-            if batch.table == table:
-                checksum.add_rows(batch.rows)
+    for batch in generate(load_scale(scale), seed_value):
+        checksum.add_rows(batch.table, batch.rows)
     return checksum.hexdigest()
 
 
@@ -48,12 +45,15 @@ async def test_seeding_twice_gives_the_checksum_of_the_generated_rows(target: Ta
     db = await open_database(target)
     try:
         first = await seed(db, load_scale("tiny"), 42)
-        second = await seed(db, load_scale("tiny"), 42)
+        second = await seed(db, load_scale("tiny"), 42, verify=True)
+        async with db.engine.connect() as conn:
+            read_back = await table_checksum(conn)
     finally:
         await db.dispose()
     # Read back from the database, the rows equal what the generator made:
     # the same checksum on SQLite and PostgreSQL, run after run.
-    assert first.checksum == second.checksum == _generated_checksum("tiny", 42)
+    assert first.checksum == second.checksum == read_back == _generated_checksum("tiny", 42)
+    assert (first.verified, second.verified) == (False, True)
     assert first.rows == second.rows
     assert first.loaded
     assert second.loaded
@@ -114,3 +114,34 @@ async def test_a_second_database_of_the_other_backend_holds_the_same_rows(
             await db.dispose()
     assert results[0].checksum == results[1].checksum
     assert results[0].rows == results[1].rows
+
+
+async def test_verify_refuses_rows_the_database_changed_and_keeps_the_previous_seed(
+    fresh_tiny_db: Database,
+) -> None:
+    db = fresh_tiny_db
+    async with db.engine.connect() as conn:
+        before = await table_checksum(conn)
+    # A trigger somebody added: every exercise goes in with one rep more than
+    # generated. The checksum of the generated rows cannot see it; the read-back can.
+    async with db.engine.begin() as conn:
+        if db.backend is Backend.POSTGRESQL:
+            await conn.exec_driver_sql(
+                "CREATE FUNCTION bump_reps() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN NEW.reps := NEW.reps + 1; RETURN NEW; END $$"
+            )
+            await conn.exec_driver_sql(
+                f"CREATE TRIGGER bump BEFORE INSERT ON {PG_SCHEMA}.session_exercises "
+                "FOR EACH ROW EXECUTE FUNCTION bump_reps()"
+            )
+        else:
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER bump AFTER INSERT ON session_exercises BEGIN "
+                "UPDATE session_exercises SET reps = reps + 1 WHERE id = NEW.id; END"
+            )
+    with pytest.raises(SeedStateError, match="differ from those generated .* nothing was seeded"):
+        await seed(db, load_scale("tiny"), 2, verify=True)
+    async with db.engine.connect() as conn:
+        assert await table_checksum(conn) == before == _generated_checksum("tiny", 1)
+        state = (await conn.execute(select(SeedState.seed, SeedState.checksum))).one()
+    assert tuple(state) == (1, before)
