@@ -8,15 +8,23 @@ rolls back whole, so a database is never left half-seeded; the seed-state row
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from dbprobe.data.bulk_load import (
+    copy_writer,
+    drop_load_checks,
+    refuse_broken_references,
+    sqlite_load_settings,
+    sqlite_writer,
+)
 from dbprobe.data.references import refuse_foreign_references
 from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, RowBatch, generate
 from dbprobe.data.scales import Scale
@@ -41,10 +49,6 @@ OWN_TABLES: tuple[str, ...] = (*TABLE_ORDER, "transfers", SeedState.__tablename_
 
 #: Tables a probe creates for itself beside the reference domain (dbprobe isolation).
 PROBE_TABLES: tuple[str, ...] = ("isolation_test",)
-
-# SQLAlchemy's storage format for DateTime on SQLite; raw executemany bypasses
-# its bind processors, so the loader writes the same text the ORM would.
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 @dataclass(frozen=True)
@@ -171,7 +175,11 @@ async def seed(
     await create_schema(db, force=force)
     expected = _expected_rows(scale)
     loaded: dict[str, int] = dict.fromkeys(TABLE_ORDER, 0)
-    async with writing(db.engine).begin() as conn:
+    async with (
+        writing(db.engine).connect() as conn,
+        sqlite_load_settings(conn, db.backend),
+        conn.begin(),
+    ):
         # In the emptying transaction, so no foreign key can appear in between.
         await refuse_foreign_references(
             conn,
@@ -182,14 +190,11 @@ async def seed(
             action="emptying dbprobe's tables to seed",
         )
         await _empty_own_tables(conn, db.backend)
-        restore = await _drop_load_checks(conn) if db.backend is Backend.POSTGRESQL else []
-        write = _copy_writer(conn) if db.backend is Backend.POSTGRESQL else _sqlite_writer(conn)
+        restore = await drop_load_checks(conn, db.backend)
+        write = copy_writer(conn) if db.backend is Backend.POSTGRESQL else sqlite_writer(conn)
         generated = Checksum()
-        for batch in generate(scale, seed_value):
+        async for batch in _made_ahead(_hashed(generate(scale, seed_value), generated)):
             await write(batch)
-            # Hashed as generated: reading 565,877 rows back cost more than
-            # generating them (--verify does read them back).
-            generated.add_rows(batch.table, batch.rows)
             loaded[batch.table] += len(batch.rows)
             if on_progress is not None:
                 on_progress(sum(loaded.values()), expected)
@@ -199,6 +204,7 @@ async def seed(
             await _reset_sequences(conn)
         checksum = generated.hexdigest()
         if verify:
+            await refuse_broken_references(conn, db.backend, where=_where(db))
             read_back = await table_checksum(conn)
             if read_back != checksum:
                 # Raised inside the transaction: the load rolls back, and the
@@ -221,6 +227,34 @@ async def seed(
     return SeedResult(scale.name, seed_value, checksum, loaded, True, clock() - started, verify)
 
 
+def _hashed(batches: Iterator[RowBatch], checksum: Checksum) -> Iterator[RowBatch]:
+    # Hashed as generated: reading 565,877 rows back cost more than generating
+    # them (--verify does read them back).
+    for batch in batches:
+        checksum.add_rows(batch.table, batch.rows)
+        yield batch
+
+
+async def _made_ahead(batches: Iterator[RowBatch]) -> AsyncIterator[RowBatch]:
+    """``batches``, the next one made in a thread while the caller writes this one.
+
+    While a batch is written the event loop mostly waits (for the server's
+    COPY, or for SQLite in aiosqlite's thread), so the next batch's rows and
+    hashing use that time instead of following it.
+    """
+    done = object()
+    ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, done))
+    try:
+        while (batch := await ahead) is not done:
+            ahead = asyncio.ensure_future(asyncio.to_thread(next, batches, done))
+            yield batch  # type: ignore[misc]
+    finally:
+        # An interrupted seed: let the thread finish its batch before the
+        # generator is dropped (a generator cannot be closed while it runs).
+        if not ahead.done():
+            await asyncio.shield(ahead)
+
+
 def _expected_rows(scale: Scale) -> int:
     # Used for progress only: the mean shape of a program times the count.
     weeks = sum(scale.weeks) / 2
@@ -238,78 +272,6 @@ async def _empty_own_tables(conn: AsyncConnection, backend: Backend) -> None:
     for table in reversed(Base.metadata.sorted_tables):  # children first: foreign keys are on
         if table.name in OWN_TABLES:
             await conn.execute(delete(table))
-
-
-Writer = Callable[[RowBatch], Any]
-
-
-def _copy_writer(conn: AsyncConnection) -> Writer:
-    async def write(batch: RowBatch) -> None:
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-            batch.table, records=batch.rows, columns=batch.columns, schema_name=PG_SCHEMA
-        )
-
-    return write
-
-
-def _sqlite_writer(conn: AsyncConnection) -> Writer:
-    statements = {
-        table: f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        for table, cols in COLUMNS.items()
-    }
-
-    async def write(batch: RowBatch) -> None:
-        rows = batch.rows
-        if batch.table in ("users", "programs"):  # the tables with a created_at column
-            rows = [
-                tuple(v.strftime(_SQLITE_DATETIME) if isinstance(v, dt.datetime) else v for v in r)
-                for r in rows
-            ]
-        await conn.exec_driver_sql(statements[batch.table], rows)
-
-    return write
-
-
-async def _drop_load_checks(conn: AsyncConnection) -> list[str]:
-    """Drop the foreign keys and secondary indexes of dbprobe's tables; return how to restore them.
-
-    With them in place PostgreSQL checks every copied row against its parent
-    and updates each index row by row; rebuilt once after the load, in the
-    same transaction, they cost half as much. Primary keys and unique
-    constraints stay. Only dbprobe's own tables are touched.
-    """
-    names = ", ".join(f"'{t}'" for t in OWN_TABLES)
-    fks: list[tuple[str, ...]] = [
-        tuple(map(str, r))
-        for r in await conn.exec_driver_sql(
-            "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
-            "FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid "
-            f"WHERE c.contype = 'f' AND r.relnamespace = '{PG_SCHEMA}'::regnamespace "
-            f"AND r.relname IN ({names})"
-        )
-    ]
-    indexes: list[tuple[str, ...]] = [
-        tuple(map(str, r))
-        for r in await conn.exec_driver_sql(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
-            "FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid "
-            f"WHERE r.relnamespace = '{PG_SCHEMA}'::regnamespace AND r.relname IN ({names}) "
-            "AND NOT i.indisprimary "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
-        )
-    ]
-    # regclass::text comes quoted where needed; conname is raw text, which may
-    # hold a double quote (a constraint somebody renamed): quote it as an identifier.
-    quote = conn.dialect.identifier_preparer.quote
-    for table, name, _ in fks:
-        await conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {quote(name)}")
-    for index, _ in indexes:
-        await conn.exec_driver_sql(f"DROP INDEX {index}")
-    return [definition for _, definition in indexes] + [
-        f"ALTER TABLE {table} ADD CONSTRAINT {quote(name)} {definition}"
-        for table, name, definition in fks
-    ]
 
 
 async def _reset_sequences(conn: AsyncConnection) -> None:

@@ -1,17 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
-from dbprobe.data.rows import TABLE_ORDER, Checksum, generate
-from dbprobe.data.scales import load_scale
+from dbprobe.data import seeding
+from dbprobe.data.rows import TABLE_ORDER, Checksum, RowBatch, generate
+from dbprobe.data.scales import Scale, load_scale
 from dbprobe.data.seeding import ensure_seeded, seed, table_checksum
 from dbprobe.database.engine import PG_SCHEMA, Database, PoolOptions, open_database
-from dbprobe.database.url import Backend, Target
+from dbprobe.database.url import Backend, Target, resolve_target
 from dbprobe.domain.models import Program, SeedState, SessionExercise
 from dbprobe.errors import SeedStateError
 
@@ -139,9 +142,67 @@ async def test_verify_refuses_rows_the_database_changed_and_keeps_the_previous_s
                 "CREATE TRIGGER bump AFTER INSERT ON session_exercises BEGIN "
                 "UPDATE session_exercises SET reps = reps + 1 WHERE id = NEW.id; END"
             )
-    with pytest.raises(SeedStateError, match="differ from those generated .* nothing was seeded"):
+    with pytest.raises(SeedStateError, match=r"differ from those generated .* nothing was seeded"):
         await seed(db, load_scale("tiny"), 2, verify=True)
     async with db.engine.connect() as conn:
         assert await table_checksum(conn) == before == _generated_checksum("tiny", 1)
         state = (await conn.execute(select(SeedState.seed, SeedState.checksum))).one()
     assert tuple(state) == (1, before)
+
+
+async def _index_definitions(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        if db.backend is Backend.POSTGRESQL:
+            rows = await conn.exec_driver_sql(
+                f"SELECT indexdef FROM pg_indexes WHERE schemaname = '{PG_SCHEMA}'"
+            )
+        else:
+            rows = await conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        return {str(r[0]) for r in rows}
+
+
+async def test_a_seed_restores_every_index_and_leaves_foreign_keys_enforced(
+    fresh_tiny_db: Database,
+) -> None:
+    # The load drops the indexes and (SQLite) stops checking foreign keys;
+    # afterwards the schema and the pooled connection are as before.
+    db = fresh_tiny_db
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql("CREATE INDEX users_by_name ON users (name)")
+    before = await _index_definitions(db)
+    assert any("users_by_name" in d for d in before)
+    await seed(db, load_scale("tiny"), 5)
+    assert await _index_definitions(db) == before
+    async with db.engine.connect() as conn:
+        with pytest.raises(IntegrityError):
+            await conn.execute(
+                SessionExercise.__table__.insert().values(
+                    id=10_000, session_id=10_000, movement_id=1, position=0, sets=1, reps=1,
+                    rest_s=60,
+                )
+            )  # fmt: skip
+
+
+async def test_verify_refuses_a_row_whose_parent_is_missing_on_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite checks no foreign key while loading: --verify checks them all after.
+    db = await open_database(resolve_target(f"sqlite+aiosqlite:///{tmp_path / 'fk.sqlite3'}", {}))
+    try:
+        await seed(db, load_scale("tiny"), 1)
+
+        def with_an_orphan(scale: Scale, seed_value: int) -> Iterator[RowBatch]:
+            yield from generate(scale, seed_value)
+            yield RowBatch("session_exercises", [(100_000, 99_999, 1, 0, 3, 5, 60)])
+
+        monkeypatch.setattr(seeding, "generate", with_an_orphan)
+        with pytest.raises(SeedStateError, match=r"a row of session_exercises .* points at no row"):
+            await seed(db, load_scale("tiny"), 2, verify=True)
+        async with db.engine.connect() as conn:
+            state = (await conn.execute(select(SeedState.seed))).scalar_one()
+            orphans = await conn.scalar(select(func.count()).where(SessionExercise.id == 100_000))
+        assert (state, orphans) == (1, 0)
+    finally:
+        await db.dispose()
