@@ -146,7 +146,8 @@ async def sqlite_load_settings(conn: AsyncConnection, backend: Backend) -> Async
     Checking each row's parents took a fifth of a ``medium`` load, and emptying
     the tables first took ten times as long with the checks as without. (A
     larger page cache saved another 4 % but kept the load out of the WAL file
-    until the commit, where nothing outside can see it progress.) The connection goes back to the pool with its settings restored, or is
+    until the commit, where nothing outside can see it progress.) The
+    connection goes back to the pool with its settings restored, or is
     discarded if they cannot be.
     """
     if backend is not Backend.SQLITE:

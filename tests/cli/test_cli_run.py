@@ -106,7 +106,9 @@ def test_met_slo_exits_0(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_seed_prints_the_same_checksum_on_both_backends_and_verifies_it(tmp_path: Path, pg_target: Target) -> None:
+def test_seed_prints_the_same_checksum_on_both_backends_and_verifies_it(
+    tmp_path: Path, pg_target: Target
+) -> None:
     sqlite = _run(["seed", "--scale", "tiny", "--seed", "11"], _env(tmp_path))
     pg = _run(["seed", "--scale", "tiny", "--seed", "11", "--db", _pg_url_with_password(pg_target),
                "--verify"], _env(tmp_path))  # fmt: skip
