@@ -81,6 +81,14 @@ def _times(state: ProgressState, now_s: float) -> str:
     return f"{_clock_text(elapsed)} elapsed, {left} left"
 
 
+def _seed_rate(state: ProgressState, now_s: float) -> float | None:
+    """Rows a second so far; None before the first batch (no rate to tell)."""
+    assert state.seed_rows is not None
+    elapsed = now_s - state.started_s
+    loaded = state.seed_rows[0]
+    return loaded / elapsed if loaded > 0 and elapsed > 0 else None
+
+
 def format_live_status(state: ProgressState, now_s: float) -> str:
     """The terminal's live status: one line of progress, one of the last second's figures."""
     fraction = min(max(state.fraction, 0.0), 1.0)
@@ -91,7 +99,10 @@ def format_live_status(state: ProgressState, now_s: float) -> str:
     head = f"{state.phase} {bar} {fraction * 100:3.0f}%  "
     if state.seed_rows is not None:
         loaded, expected = state.seed_rows
-        return head + f"{loaded:,} of {expected:,} rows"
+        rate = _seed_rate(state, now_s)
+        if rate is None:
+            return head + f"{loaded:,} of {expected:,} rows"
+        return head + f"{loaded:,} of {expected:,} rows, {rate:,.0f} rows/s, {_times(state, now_s)}"
     lines = [head + f"{_times(state, now_s)}, {state.done:,} tx"]
     if state.point is not None:
         # The last second's figures, and at a fixed rate the schedule's (third line).
@@ -111,7 +122,11 @@ def format_progress_line(state: ProgressState, now_s: float) -> str:
     elapsed = now_s - state.started_s
     if state.seed_rows is not None:
         loaded, expected = state.seed_rows
-        return f"seeding: {elapsed:.0f} s, {loaded:,} of {expected:,} rows"
+        text = f"seeding: {elapsed:.0f} s, {loaded:,} of {expected:,} rows"
+        rate = _seed_rate(state, now_s)
+        if rate is None:
+            return text
+        return text + f", {rate:,.0f} rows/s, {max(expected - loaded, 0) / rate:.0f} s left"
     text = f"progress: {elapsed:.0f} s, {state.fraction * 100:.0f}%, {state.done:,} tx"
     point = state.point
     if point is not None:

@@ -127,3 +127,24 @@ def test_quiet_prints_only_that_the_run_started() -> None:
     _drive(progress, clock, 3)
 
     assert out.getvalue() == "running uow on a test database\n"
+
+
+def test_seeding_shows_rows_per_second_and_the_time_left() -> None:
+    # seed --scale large loads 11 M rows: the bar says how fast, and how long to go.
+    state = ProgressState(
+        phase="seeding", started_s=10.0, fraction=0.25, seed_rows=(2_500_000, 10_000_000)
+    )
+
+    live = format_live_status(state, now_s=20.0)
+    line = format_progress_line(state, now_s=20.0)
+
+    assert live.startswith("seeding ━━━━╺")
+    assert live.endswith(
+        " 25%  2,500,000 of 10,000,000 rows, 250,000 rows/s, 0:00:10 elapsed, 0:00:30 left"
+    )
+    assert line == "seeding: 10 s, 2,500,000 of 10,000,000 rows, 250,000 rows/s, 30 s left"
+
+
+def test_seeding_at_its_first_batch_shows_no_rate_yet() -> None:
+    state = ProgressState(phase="seeding", started_s=10.0, fraction=0.0, seed_rows=(0, 1_000))
+    assert format_progress_line(state, now_s=10.0) == "seeding: 0 s, 0 of 1,000 rows"
