@@ -1,7 +1,7 @@
 """The select probe on both backends: every layer runs, counts add up, statements are counted.
 
 Statements per operation: ``orm`` (``session.get``) and ``core`` (a Core select)
-go through SQLAlchemy's Engine, whose ``before_cursor_execute`` event counts
+go through SQLAlchemy's Engine, whose dialect's ``do_execute`` event counts
 the one SELECT each sends (BEGIN and ROLLBACK are not statements: asyncpg
 sends them as protocol calls, and on SQLite they are transaction control,
 which the counter leaves out). ``driver`` calls asyncpg or aiosqlite directly,
