@@ -24,6 +24,7 @@ from dbprobe.instrument.nplusone import (
 )
 from dbprobe.instrument.statements import count_statements
 from dbprobe.load.calibration import RunQueueWait, WaitTally, cpu_loop_ms
+from dbprobe.load.loops import running_loop_kind
 from dbprobe.metrics import LatencyHistogram, LatencySummary
 from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.findings import Finding
@@ -52,6 +53,7 @@ class BenchStats:
             (:mod:`dbprobe.gate.compare`).
         iqr_ms: the interquartile range (p75 - p25) of the timed rounds, as
             pytest-benchmark reports it beside the standard deviation.
+        loop: the event loop the calls ran on ("asyncio" or "uvloop").
     """
 
     name: str
@@ -66,6 +68,7 @@ class BenchStats:
     timed: bool = True
     samples: tuple[RoundFigures, ...] = ()
     iqr_ms: float = 0.0
+    loop: str | None = None
 
     @property
     def min_ms(self) -> float:
@@ -195,6 +198,7 @@ async def bench(
         histogram=histogram.encode(),
         timed=timed,
         iqr_ms=p75_ms - p25_ms,
+        loop=running_loop_kind(),
         samples=tuple(
             RoundFigures(
                 ns / 1e9 / concurrency,

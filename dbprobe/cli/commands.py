@@ -31,6 +31,7 @@ from dbprobe.database.engine import Isolation, PoolOptions, open_database
 from dbprobe.database.url import Target, mask_url_text, resolve_target
 from dbprobe.errors import DbprobeError, Interrupted
 from dbprobe.load.harness import ProbeHooks, TargetOptions
+from dbprobe.load.loops import loop_factory
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.probes import uow
 from dbprobe.probes.repo import catalogue as repo
@@ -453,7 +454,7 @@ def _finish(report: Report, args: argparse.Namespace, out: Console) -> int:
         # Everything worth keeping is written. Workers cancelled mid-transaction
         # may still be unwinding: an aiosqlite thread blocked in SQLite's busy
         # handler cannot be interrupted (sqlite3_interrupt does not end a busy
-        # wait), and asyncio.run() and interpreter exit would both wait for it.
+        # wait), and the loop's runner and interpreter exit would both wait for it.
         # Leave now; the databases roll back the open transactions themselves.
         sys.stdout.flush()
         sys.stderr.flush()
@@ -536,7 +537,8 @@ def run_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
             return _LISTINGS[args.command](args, out)
         target = resolve_target(args.db)
         preflight(args, target)
-        return asyncio.run(_ON_TARGET[args.command](args, target, shown_argv, out, err))
+        with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+            return runner.run(_ON_TARGET[args.command](args, target, shown_argv, out, err))
     except Interrupted:
         err.print(
             "dbprobe: interrupted before measuring began; nothing was changed", highlight=False

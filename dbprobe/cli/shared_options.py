@@ -30,6 +30,7 @@ from dbprobe.result.options import (
     DEFAULT_N_PLUS_ONE_THRESHOLD,
     DEFAULT_ROUNDS,
     ISOLATION_LEVELS,
+    LOOP_CHOICES,
     MAX_ROUNDS,
     PROFILE_NAMES,
     SCALE_NAMES,
@@ -76,8 +77,8 @@ FINDING_KINDS = tuple(kind.value for kind in FindingKind)
 
 
 def add_target_options(p: argparse.ArgumentParser, *, seeded: bool = True) -> None:
-    """--db and --connect-timeout; with ``seeded``, the data the command seeds (clean
-    seeds nothing: it only drops dbprobe's tables)."""
+    """--db, --connect-timeout and --loop; with ``seeded``, the data the command seeds
+    (clean seeds nothing: it only drops dbprobe's tables)."""
     p.add_argument(
         "--db",
         metavar="URL",
@@ -91,6 +92,15 @@ def add_target_options(p: argparse.ArgumentParser, *, seeded: bool = True) -> No
         default=10.0,
         metavar="S",
         help="give up on a server that does not answer within S seconds (default 10)",
+    )
+    # Every command that connects runs on the loop asked for, so that seeding and
+    # cleaning exercise the same loop as the load.
+    p.add_argument(
+        "--loop",
+        choices=LOOP_CHOICES,
+        default="auto",
+        help="event loop to run on: asyncio's own, or uvloop (pip install 'dbprobe[fast]'); "
+        "the report records which ran (default auto: uvloop when installed, else asyncio)",
     )
     if not seeded:
         return

@@ -370,6 +370,9 @@ def _mismatch_warnings(baseline: Report, current: Report) -> list[str]:
         ("server version", baseline.target.server_version, current.target.server_version),
         ("Python", baseline.run.python, current.run.python),
     ]
+    if baseline.run.loop is not None and current.run.loop is not None:
+        # The loop's own time per call is in every latency: another loop moves them.
+        pairs.append(("event loop", baseline.run.loop, current.run.loop))
     options = baseline.config.measurement_options()
     now = current.config.measurement_options()
     pairs += [(key, options[key], now[key]) for key in options]

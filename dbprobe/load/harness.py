@@ -28,6 +28,7 @@ from dbprobe.errors import Interrupted
 from dbprobe.instrument.explain import StatementSamples
 from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad, combine_generator_loads
+from dbprobe.load.loops import running_loop_kind
 from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.processes import ProcessJob, outcome_of, rss_mb_sampler, run_processes
@@ -38,7 +39,12 @@ from dbprobe.load.timeline import Timeline, TimelinePoint, merge_timelines
 from dbprobe.load.workers import WorkloadResult, run_workload
 from dbprobe.result.config import RunConfig
 from dbprobe.result.findings import Finding
-from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
+from dbprobe.result.merge import (
+    merge_findings,
+    merge_loops,
+    merge_operation_reports,
+    merge_resources,
+)
 from dbprobe.result.model import (
     CalibrationRound,
     OperationReport,
@@ -172,8 +178,13 @@ def assemble_report(
     sections: Sequence[Section] = (),
     calibration: Sequence[CalibrationRound] = (),
     plans: Sequence[StatementPlan] = (),
+    loop: str | None = None,
 ) -> Report:
-    """The report of a run: the header every probe shares, and the probe's own results."""
+    """The report of a run: the header every probe shares, and the probe's own results.
+
+    ``loop`` is the event loop the load ran on, when it ran in other processes
+    (:attr:`Measured.loop`); by default the one running here.
+    """
     db = prepared.db
     return Report(
         tool=ToolInfo("dbprobe", version("dbprobe")),
@@ -185,6 +196,7 @@ def assemble_report(
             host=socket.gethostname(),
             python=platform.python_version(),
             interrupted=interrupted,
+            loop=loop if loop is not None else running_loop_kind(),
         ),
         target=TargetInfo(
             backend=db.backend.value,
@@ -219,6 +231,7 @@ class Measured:
     parts: tuple[ProcessPart, ...] = ()
     calibration: tuple[CalibrationRound, ...] = ()
     schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
+    loop: str | None = None  # the event loop the load ran on (None: processes differed)
 
 
 @dataclass(frozen=True)
@@ -304,6 +317,7 @@ async def measure_here(
         interrupted=outcome.interrupted,
         calibration=outcome.calibration,
         schedule=outcome.schedule,
+        loop=outcome.loop,
     )
 
 
@@ -320,6 +334,7 @@ async def measure_in_processes(
             measured_from_unix_s=o.measured_from_unix_s,
             measured_s=o.measured_s,
             loop_cpu_percent=o.generator.loop_cpu_percent,
+            loop=o.loop,
             operations={
                 op.name: {
                     "count": op.count,
@@ -348,4 +363,5 @@ async def measure_in_processes(
         schedule=combine_schedule_accounts(
             [o.schedule for o in outcomes if o.schedule is not None], parallel=True
         ),
+        loop=merge_loops(o.loop for o in outcomes),
     )

@@ -8,8 +8,9 @@ and the same happens on every platform). Each connects on its own, builds
 its own operations, and runs :func:`~dbprobe.load.workers.run_workload` with
 ``workers`` workers, its share of the rate (``rate / P``; a uniform schedule
 offset by ``i / P`` of a gap so arrivals interleave) and its own seed
-(:func:`process_seed`). A barrier starts every phase in all processes at
-once, so their measured windows coincide. Each sends back the report
+(:func:`process_seed`), on the event loop its parent runs (``ProcessJob.loop``).
+A barrier starts every phase in all processes at once, so their measured
+windows coincide. Each sends back the report
 objects of what it measured (encoded HdrHistograms, counts, findings, its
 timeline), which :mod:`dbprobe.report.merge` combines exactly.
 
@@ -47,6 +48,7 @@ from dbprobe.database.engine import Database
 from dbprobe.errors import DbprobeError
 from dbprobe.load.calibration import Calibrator
 from dbprobe.load.health import GeneratorLoad
+from dbprobe.load.loops import loop_factory, running_loop_kind
 from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
 from dbprobe.load.rate import ScheduleAccount, combine_schedule_accounts
@@ -91,6 +93,9 @@ class ProcessJob:
     retry: RetryPolicy
     seed: int
     n_plus_one_threshold: int
+    #: The loop every process runs (a choice of LOOP_CHOICES): the parent's, so
+    #: that the parts measure what a single process would have.
+    loop: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class ProcessOutcome:
     interrupted: bool
     calibration: tuple[CalibrationRound, ...] = ()
     schedule: ScheduleAccount | None = None  # a fixed-rate run: how it kept to its schedule
+    loop: str | None = None  # the event loop it ran on
 
 
 def outcome_of(
@@ -119,7 +125,7 @@ def outcome_of(
     fallback_start_unix_s: float,
     calibration: tuple[CalibrationRound, ...] = (),
 ) -> ProcessOutcome:
-    """The outcome of consecutive runs in this process."""
+    """The outcome of consecutive runs in this process (called on its event loop)."""
     timeline = results_timeline(results)
     generator = results_generator(results)
     return ProcessOutcome(
@@ -146,6 +152,7 @@ def outcome_of(
         schedule=combine_schedule_accounts(
             [r.schedule for r in results if r.schedule is not None], parallel=False
         ),
+        loop=running_loop_kind(),
     )
 
 
@@ -241,7 +248,8 @@ def _child_main(
     # and tells us through stop_event, so that every part's report survives.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        outcome = asyncio.run(_child_run(job, index, processes, barrier, stop_event, out))
+        with asyncio.Runner(loop_factory=loop_factory(job.loop)) as runner:
+            outcome = runner.run(_child_run(job, index, processes, barrier, stop_event, out))
     except BaseException as exc:
         with contextlib.suppress(Exception):
             barrier.abort()

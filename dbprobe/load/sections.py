@@ -118,11 +118,13 @@ class ProcessPart:
     measured_s: float
     loop_cpu_percent: float
     operations: Mapping[str, Mapping[str, int]]
+    loop: str | None = None  # the event loop the process ran on
 
     def to_json(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "pid": self.pid,
+            **({"loop": self.loop} if self.loop is not None else {}),
             "measured_from": _iso(self.measured_from_unix_s),
             "measured_s": round(self.measured_s, 3),
             "loop_cpu_percent": round(self.loop_cpu_percent, 1),

@@ -25,7 +25,12 @@ from dbprobe.load.failures import error_rate_findings
 from dbprobe.locust.settings import LocustSettings
 from dbprobe.result.findings import Finding, FindingKind, Severity, WorkerLostEvidence
 from dbprobe.result.jsonio import report_from_dict, report_to_dict
-from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
+from dbprobe.result.merge import (
+    merge_findings,
+    merge_loops,
+    merge_operation_reports,
+    merge_resources,
+)
 from dbprobe.result.model import RawSection, Report, Resources, RunInfo, TargetInfo, ToolInfo
 
 __all__ = [
@@ -174,6 +179,8 @@ def merged_report(
             host=header.host,
             python=platform.python_version(),
             interrupted=header.interrupted,
+            # The workers ran the load (dbprobe.locust.loop picks their loop).
+            loop=merge_loops(p.report.run.loop for p in parts),
         ),
         target=header.target,
         config=settings.run_config(header.weights, header.checksum),

@@ -22,6 +22,7 @@ from importlib.metadata import version
 
 from dbprobe.database.engine import Database, open_database
 from dbprobe.load.harness import TargetOptions
+from dbprobe.load.loops import running_loop_kind
 from dbprobe.load.operations import Operation, OperationContext, OperationStats
 from dbprobe.load.resources import ResourceSampler
 from dbprobe.load.results import operation_findings, operation_reports
@@ -137,6 +138,7 @@ class Workbench:
                 argv=header.argv,
                 host=header.host,
                 python=platform.python_version(),
+                loop=running_loop_kind(),
             ),
             target=TargetInfo(
                 backend=db.backend.value,

@@ -36,6 +36,7 @@ from dbprobe.load.harness import (
     run_until_stopped,
 )
 from dbprobe.load.health import generator_findings
+from dbprobe.load.loops import running_loop_choice
 from dbprobe.load.outages import service_interruptions
 from dbprobe.load.phases import Workload
 from dbprobe.load.plan import LoadPlan, RetryPolicy
@@ -147,6 +148,7 @@ async def run_workload_probe(
                     retry=retry,
                     seed=options.seed,
                     n_plus_one_threshold=n_plus_one_threshold,
+                    loop=running_loop_choice(),
                 )
                 measured = await measure_in_processes(job, plan, stop=stop, hooks=hooks)
         # After the measured run, so that its timing is the run's alone; not after
@@ -217,6 +219,7 @@ async def run_workload_probe(
             sections=sections,
             calibration=measured.calibration,
             plans=explained.plans if explained is not None else (),
+            loop=measured.loop,
         )
         if server_note is not None:
             report = replace(report, target=replace(report.target, server_time_note=server_note))

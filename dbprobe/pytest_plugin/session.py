@@ -20,6 +20,7 @@ from dbprobe.pytest_plugin import GATE_KEY, OPTIONS_KEY, RESULTS_KEY, STARTED_KE
 from dbprobe.pytest_plugin.fixtures import server_facts
 from dbprobe.result.config import PytestConfig, RunConfig
 from dbprobe.result.jsonio import write_report
+from dbprobe.result.merge import merge_loops
 from dbprobe.result.model import (
     CalibrationRound,
     OperationReport,
@@ -84,6 +85,8 @@ def session_report(config: pytest.Config, started_at: Any, duration_s: float) ->
             argv=tuple(config.invocation_params.args),
             host=socket.gethostname(),
             python=platform.python_version(),
+            # The loop pytest-asyncio ran the benchmarks on, if it was one for all.
+            loop=merge_loops(s.loop for s in results),
         ),
         target=TargetInfo(
             # Empty when the benchmarks ran on the user's own engine only.

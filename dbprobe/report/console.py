@@ -12,7 +12,7 @@ from rich.text import Text
 from dbprobe.load.timeline import TimelinePoint
 from dbprobe.metrics.histogram import LatencyHistogram
 from dbprobe.metrics.summary import LatencySummary
-from dbprobe.report.header import resources_line, target_facts, workload_facts
+from dbprobe.report.header import resources_line, runtime, target_facts, workload_facts
 from dbprobe.report.operation_details import (
     OperationColumn,
     cancelled_columns,
@@ -304,7 +304,8 @@ def print_report(report: Report, console: Console) -> None:
             )
         )
     parts += format_section_views(views.context)
-    parts.append(Text(resources_line(report), style="dim"))
+    # The console's header is the target; what ran the load goes with dbprobe's own figures.
+    parts.append(Text(f"{resources_line(report)}; {runtime(report)}", style="dim"))
     console.print(Group(*parts))
 
 

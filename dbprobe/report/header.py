@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dbprobe.result.model import Report
 
-__all__ = ["resources_line", "target_facts", "workload_facts"]
+__all__ = ["resources_line", "runtime", "target_facts", "workload_facts"]
 
 # Probes whose figures do not depend on the seeded data (nor on the seed).
 _NO_SEEDED_DATA = frozenset({"isolation", "pool"})
@@ -40,6 +40,12 @@ def workload_facts(report: Report) -> list[str]:
     if isolation and report.run.probe not in _NO_ISOLATION:
         facts.append(f"isolation {isolation}")
     return facts
+
+
+def runtime(report: Report) -> str:
+    """``Python 3.11.7, uvloop``: what ran the load (the loop where the report recorded it)."""
+    loop = f", {report.run.loop}" if report.run.loop is not None else ""
+    return f"Python {report.run.python}{loop}"
 
 
 def resources_line(report: Report) -> str:

@@ -12,7 +12,8 @@ says; on top of that:
 - with ``slos``, objectives are evaluated again on the merged figures and
   the parts' own ``slo_violation`` findings are dropped;
 - the timelines are overlaid by wall-clock time and the ``load`` sections
-  combined.
+  combined;
+- the event loop is named when every part ran the same one.
 
 :func:`read_reports_to_merge` reads the files: a report whose timeline or
 load section cannot be merged, or a run given twice (which would double
@@ -39,7 +40,12 @@ from dbprobe.load.timeline import merge_timelines
 from dbprobe.result.config import LoadShape, RunConfig
 from dbprobe.result.findings import Finding, FindingKind, MergeWindowEvidence, Severity
 from dbprobe.result.jsonio import MALFORMED, read_report
-from dbprobe.result.merge import merge_findings, merge_operation_reports, merge_resources
+from dbprobe.result.merge import (
+    merge_findings,
+    merge_loops,
+    merge_operation_reports,
+    merge_resources,
+)
 from dbprobe.result.model import RawSection, Report, RunInfo, Section
 
 __all__ = ["merge_reports", "read_reports_to_merge", "run_ids"]
@@ -155,6 +161,7 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
                     {
                         "host": r.run.host,
                         "started_at": r.run.started_at.isoformat(),
+                        **({"loop": r.run.loop} if r.run.loop is not None else {}),
                         "measured_from_unix_s": round(w[0], 6),
                         "measured_s": round(w[1] - w[0], 3),
                         "operations": {op.name: op.count for op in r.operations},
@@ -180,6 +187,7 @@ def merge_reports(reports: Sequence[Report], *, slos: Sequence[SloCheck] = ()) -
             host=", ".join(hosts),
             python=first.run.python,
             interrupted=any(r.run.interrupted for r in reports),
+            loop=merge_loops(r.run.loop for r in reports),
         ),
         target=first.target,
         config=_merged_config(reports),

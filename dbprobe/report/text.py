@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from dbprobe.gate.compare import CompareResult, Comparison, Verdict
-from dbprobe.report.header import target_facts, workload_facts
+from dbprobe.report.header import runtime, target_facts, workload_facts
 from dbprobe.result.model import Report
 
 __all__ = [
@@ -86,7 +86,7 @@ def run_line(report: Report) -> str:
     r = report.run
     text = (
         f"started {r.started_at.isoformat(timespec='seconds')}, took {r.duration_s:.1f} s, "
-        f"host {r.host}, Python {r.python}"
+        f"host {r.host}, {runtime(report)}"
     )
     text += "".join(f", {f}" for f in workload_facts(report))
     return text + (" — interrupted: partial results" if r.interrupted else "")

@@ -21,7 +21,9 @@ Schema history:
   ``plans`` (with ``--explain``): one compact plan per statement fingerprint
   (:class:`~dbprobe.result.plans.StatementPlan`), absent without it; the
   finding kinds ``unindexed_foreign_key``, ``seq_scan`` and ``sort_without_index``;
-  and, with ``--scales``, the ``scaling`` section and ``scales_with_data`` findings.
+  and, with ``--scales``, the ``scaling`` section and ``scales_with_data`` findings;
+  ``run.loop``, the event loop the load ran on (``asyncio`` or ``uvloop``),
+  absent in reports written before it was recorded.
 """
 
 from __future__ import annotations
@@ -284,6 +286,9 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "argv": list(report.run.argv),
             "host": report.run.host,
             "python": report.run.python,
+            # Absent where unknown, so a report written before it was recorded
+            # reads and writes back unchanged.
+            **({"loop": report.run.loop} if report.run.loop is not None else {}),
             "interrupted": report.run.interrupted,
         },
         "target": {
@@ -352,6 +357,7 @@ def report_from_dict(d: Mapping[str, Any]) -> Report:
             host=run["host"],
             python=run["python"],
             interrupted=bool(run.get("interrupted", False)),
+            loop=_string(run, "loop") if run.get("loop") is not None else None,
         ),
         target=TargetInfo(
             backend=target["backend"],

@@ -13,12 +13,13 @@ database. Merged:
   MissingGreenlet) seen by several parts becomes one finding whose
   occurrences and operations checked add up; identical findings appear once;
 - the generator's resources are added (memory, CPU) or kept at the busiest
-  (event-loop CPU).
+  (event-loop CPU);
+- the event loop is kept when every part ran the same one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from dbprobe.errors import UsageError
@@ -27,7 +28,13 @@ from dbprobe.metrics.sparse import SparseHistogram
 from dbprobe.result.findings import Finding, FindingKind, Severity, TalliedEvidence
 from dbprobe.result.model import OperationReport, QueryCounts, Resources, RoundFigures
 
-__all__ = ["join_consecutive", "merge_findings", "merge_operation_reports", "merge_resources"]
+__all__ = [
+    "join_consecutive",
+    "merge_findings",
+    "merge_loops",
+    "merge_operation_reports",
+    "merge_resources",
+]
 
 _SAMPLES_PER_CLASS = 3
 
@@ -223,3 +230,12 @@ def merge_resources(parts: Sequence[Resources]) -> Resources:
         loop_cpu_percent=max(loops) if loops else None,
         processes=sum(r.processes for r in parts),
     )
+
+
+def merge_loops(loops: Iterable[str | None]) -> str | None:
+    """The event loop every part ran on; None when one did not record it or they differ
+    (a merged figure then stands for no single loop)."""
+    kinds = set(loops)
+    if len(kinds) != 1:
+        return None
+    return kinds.pop()

@@ -50,6 +50,9 @@ class RunInfo:
     host: str
     python: str
     interrupted: bool = False
+    #: The event loop the load ran on ("asyncio" or "uvloop"); None in a report
+    #: written before it was recorded, or merged from parts that ran different ones.
+    loop: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_UOW_MIX",
     "ISOLATION_LEVELS",
     "LOCK_ORDERS",
+    "LOOP_CHOICES",
     "MAX_ROUNDS",
     "PROFILE_NAMES",
     "SCALE_NAMES",
@@ -60,6 +61,10 @@ ARRIVAL_KINDS: tuple[str, ...] = ("poisson", "uniform")
 
 #: The layers the select probe reads through.
 SELECT_VIAS: tuple[str, ...] = ("orm", "core", "driver", "all")
+
+#: Event loops the load can run on (--loop; dbprobe.load.loops): auto is uvloop when
+#: it imports, else asyncio's own.
+LOOP_CHOICES: tuple[str, ...] = ("auto", "asyncio", "uvloop")
 
 #: How a deadlock-probe transfer writes, and in which order it locks its accounts.
 DEADLOCK_PATTERNS: tuple[str, ...] = ("for_update", "atomic", "naive")

@@ -529,3 +529,20 @@ def test_threshold_text_parses_or_fails_with_one_clear_line() -> None:
     assert thresholds.default == Levels(0.15, 0.20, 0.50)
     assert thresholds.for_operation("w") == Levels(0.30, 0.30, 0.50)
     assert thresholds.for_operation("other") == thresholds.default
+
+
+def test_a_baseline_on_another_event_loop_is_a_warning_when_both_recorded_theirs() -> None:
+    rng = random.Random(2)
+    base, cur = _ops(rng, {"a": 1.0, "b": 1.0, "c": 1.0}, per_round=10)
+
+    def on(loop: str | None, ops: dict[str, list[float]]) -> Report:
+        report = synthetic.report(ops)
+        return dataclasses.replace(report, run=dataclasses.replace(report.run, loop=loop))
+
+    warned = compare_reports(on("asyncio", base), on("uvloop", cur))
+    assert "event loop differs: 'asyncio' in the baseline, 'uvloop' now" in warned.warnings
+    assert not warned.regressions()
+    # A report written before the loop was recorded says nothing of it: no warning.
+    for before, now in (("asyncio", "asyncio"), (None, "uvloop"), ("uvloop", None)):
+        comparison = compare_reports(on(before, base), on(now, cur))
+        assert not [w for w in comparison.warnings if "event loop" in w]

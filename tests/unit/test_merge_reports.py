@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections import Counter
@@ -209,3 +210,19 @@ def test_reports_that_cannot_be_merged_are_usage_errors() -> None:
         merge_reports([_report(1, 5), _report(2, 5, open_loop=True)])
     with pytest.raises(UsageError, match="at least one report"):
         merge_reports([])
+
+
+@pytest.mark.parametrize(
+    ("loops", "merged"),
+    [(("uvloop", "uvloop"), "uvloop"), (("asyncio", "uvloop"), None), (("asyncio", None), None)],
+)
+def test_a_merged_report_names_the_event_loop_only_when_every_part_ran_it(
+    loops: tuple[str | None, str | None], merged: str | None
+) -> None:
+    parts = [
+        dataclasses.replace(r, run=dataclasses.replace(r.run, loop=loop))
+        for r, loop in zip((_report(1, 50), _report(2, 50)), loops, strict=True)
+    ]
+    assert merge_reports(parts).run.loop == merged
+    shown = [p.get("loop") for p in report_to_dict(merge_reports(parts))["merge"]["reports"]]
+    assert shown == list(loops)

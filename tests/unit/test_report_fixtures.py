@@ -9,6 +9,7 @@ renderer and the regression gate accept them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from dbprobe.report.exports import pytest_benchmark_json
 from dbprobe.report.html import render_html
 from dbprobe.report.markdown import format_markdown
 from dbprobe.report.merge import merge_reports
-from dbprobe.result.jsonio import read_report, report_to_dict
+from dbprobe.result.jsonio import read_report, report_from_dict, report_to_dict, write_report
 from tests.report_text import fixture, page
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
@@ -86,6 +87,37 @@ def test_an_old_report_parses_and_writes_back_the_same_json(path: Path) -> None:
     written = json.loads(path.read_text("utf-8"))
     again = json.loads(json.dumps(report_to_dict(read_report(path))))
     assert again == written
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_an_old_report_keeps_its_run_header_key_for_key_without_an_event_loop(path: Path) -> None:
+    # Written before the event loop was recorded: none is made up on the way back.
+    written = json.loads(path.read_text("utf-8"))["run"]
+    again = report_to_dict(read_report(path))["run"]
+    assert "loop" not in written
+    assert read_report(path).run.loop is None
+    assert list(again.items()) == list(written.items())
+
+
+@pytest.mark.parametrize("name", ["uow", "pytest", "merged"])
+def test_an_old_report_writes_back_byte_for_byte(name: str, tmp_path: Path) -> None:
+    # One report of each writer of a run header: a probe, the pytest plugin, a merge.
+    path = FIXTURES / f"{name}.json"
+    write_report(read_report(path), tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_bytes() == path.read_bytes()
+
+
+def test_the_event_loop_a_run_recorded_is_read_back(tmp_path: Path) -> None:
+    report = read_report(FIXTURES / "uow.json")
+    report = dataclasses.replace(report, run=dataclasses.replace(report.run, loop="uvloop"))
+    write_report(report, tmp_path / "uvloop.json")
+    run = json.loads((tmp_path / "uvloop.json").read_text("utf-8"))["run"]
+    assert run["loop"] == "uvloop"
+    assert list(run)[list(run).index("python") + 1] == "loop"  # beside the Python it ran on
+    assert read_report(tmp_path / "uvloop.json").run.loop == "uvloop"
+    run["loop"] = 3
+    with pytest.raises(ValueError, match='"loop" must be a string'):
+        report_from_dict({**json.loads((tmp_path / "uvloop.json").read_text("utf-8")), "run": run})
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
