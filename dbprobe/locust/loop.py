@@ -18,11 +18,11 @@ nothing of gevent runs inside it:
   only without blocking, where a gevent socket raises as the standard one
   does and never waits on a hub.
 
-A greenlet calls :meth:`LoopThread.call`: the coroutine is handed to the loop
-with ``call_soon_threadsafe``, and the greenlet waits on a gevent
-``AsyncResult`` that a libev *async* watcher sets when the task is done
-(``watcher.send()`` is the one gevent call that is safe from another
-thread). The hub goes on running every other greenlet meanwhile. A greenlet
+A greenlet calls :meth:`LoopThread.call`: the coroutine is queued for the
+loop (woken with ``call_soon_threadsafe``), and the greenlet waits on a
+gevent ``AsyncResult`` that the hub sets when a libev *async* watcher tells
+it tasks are done (``watcher.send()`` is the one gevent call that is safe
+from another thread). The hub goes on running every other greenlet meanwhile. A greenlet
 killed while it waits (Locust stopping its users) cancels its task.
 """
 
@@ -30,13 +30,16 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import collections
+import contextlib
+import functools
 import selectors
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import gevent
-import gevent.event
 from gevent import monkey
+from gevent.hub import Waiter
 
 __all__ = ["LoopThread", "loop_thread_ident"]
 
@@ -131,13 +134,38 @@ def loop_thread_ident() -> int:
     return get_ident()
 
 
+class _Call:
+    """One coroutine handed from a greenlet to the loop, and its outcome on the way back."""
+
+    __slots__ = ("coro", "outcome", "task")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.coro = coro
+        # A Waiter, not an AsyncResult: one greenlet waits, once (a third of the cost).
+        self.outcome: Waiter[Any] = Waiter()
+        self.task: asyncio.Task[Any] | None = None
+
+
 class LoopThread:
-    """An asyncio event loop running for ever in an OS thread of its own (:meth:`start`)."""
+    """An asyncio event loop running for ever in an OS thread of its own (:meth:`start`).
+
+    Calls cross between the threads in batches: greenlets queue coroutines
+    and the loop is woken once for all queued since it last looked; finished
+    tasks queue their calls and the hub is woken (one libev *async* watcher,
+    made once) to hand out every outcome ready. A watcher and a wake-up per
+    call cost 10 µs of CPU a call, a quarter of a point select's.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ident: int, ended: Any) -> None:
         self.loop = loop
         self.ident = ident  # the loop thread's OS thread id
         self._ended = ended  # an original lock, released when the thread ends
+        # deque's append and popleft are atomic: each queue has one thread
+        # putting in and the other taking out.
+        self._submitted: collections.deque[_Call] = collections.deque()
+        self._finished: collections.deque[_Call] = collections.deque()
+        self._wake_pending = False  # a _begin_submitted is scheduled on the loop
+        self._watcher: Any = None  # the hub's async watcher, made by the first call
 
     @classmethod
     def start(cls) -> LoopThread:
@@ -172,38 +200,68 @@ class LoopThread:
         Its result is returned and its exception raised here. If the waiting
         greenlet is killed (GreenletExit, gevent.Timeout), the task is cancelled.
         """
-        hub = gevent.get_hub()
-        outcome: gevent.event.AsyncResult = gevent.event.AsyncResult()
-        watcher = hub.loop.async_()
-        # Started before the task can end: a send() to a stopped watcher is lost.
-        watcher.start(outcome.set, None)
-        tasks: list[asyncio.Task[T]] = []
-
-        def begin() -> None:
-            task = self.loop.create_task(coro)
-            tasks.append(task)
-            task.add_done_callback(lambda _: watcher.send())
-
+        if self._watcher is None:
+            # Made and started in the hub's thread, before any task can end.
+            self._watcher = gevent.get_hub().loop.async_()
+            self._watcher.start(self._hand_out)
+        call = _Call(coro)
+        self._submitted.append(call)
+        if not self._wake_pending:
+            self._wake_pending = True
+            self.loop.call_soon_threadsafe(self._begin_submitted)
         try:
-            self.loop.call_soon_threadsafe(begin)
-            outcome.get()
+            result: T = call.outcome.get()
         except BaseException:
             # Killed while waiting: the operation must not run on unseen.
-            def cancel() -> None:
-                if tasks:
-                    tasks[0].cancel()
-                else:  # begin() never ran: the loop stopped first
-                    coro.close()
-
             if not self.loop.is_closed():
-                self.loop.call_soon_threadsafe(cancel)
+                self.loop.call_soon_threadsafe(self._cancel, call)
             raise
-        finally:
-            watcher.close()
-        return tasks[0].result()
+        return result
+
+    # --- in the loop's thread -----------------------------------------------------
+
+    def _begin_submitted(self) -> None:
+        # Cleared before the queue is read: a call queued after the read
+        # finds the flag down and schedules another round.
+        self._wake_pending = False
+        submitted = self._submitted
+        while submitted:
+            call = submitted.popleft()
+            call.task = self.loop.create_task(call.coro)
+            call.task.add_done_callback(functools.partial(self._finish, call))
+
+    def _finish(self, call: _Call, _task: asyncio.Task[Any]) -> None:
+        self._finished.append(call)
+        self._watcher.send()  # libev sends nothing more while one is pending
+
+    def _cancel(self, call: _Call) -> None:
+        if call.task is not None:
+            call.task.cancel()
+        else:  # never begun: the loop stopped first, or it is still queued
+            with contextlib.suppress(ValueError):
+                self._submitted.remove(call)
+            call.coro.close()
+
+    # --- in the hub's thread ------------------------------------------------------
+
+    def _hand_out(self) -> None:
+        finished = self._finished
+        while finished:
+            call = finished.popleft()
+            task = call.task
+            assert task is not None
+            if task.cancelled():
+                call.outcome.throw(asyncio.CancelledError())
+            elif (error := task.exception()) is not None:
+                call.outcome.throw(error)
+            else:
+                call.outcome.switch(task.result())
 
     def stop(self) -> None:
         """Stop the loop and wait (a moment at most) for its thread to end."""
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         if self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self.loop.stop)

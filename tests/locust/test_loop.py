@@ -129,6 +129,38 @@ def test_an_error_comes_back_to_the_greenlet_and_a_killed_greenlet_cancels_its_t
     assert seen == {"error": "no such row", "cancelled": [True], "closed": True}
 
 
+def test_many_greenlets_calling_at_once_each_get_their_own_outcome() -> None:
+    # Calls cross between the threads in batches: every one must come back
+    # to the greenlet that made it, with its own result or error, none lost.
+    seen = _run(
+        """
+        import random
+
+        async def echo(g, i):
+            await asyncio.sleep(random.random() / 1000)
+            if (g + i) % 7 == 0:
+                raise ValueError(f"{g}/{i}")
+            return (g, i)
+
+        def user(g):
+            got = []
+            for i in range(50):
+                try:
+                    got.append(list(loop.call(echo(g, i))))
+                except ValueError as exc:
+                    got.append(str(exc))
+            return got
+
+        users = [gevent.spawn(user, g) for g in range(40)]
+        gevent.joinall(users, raise_error=True)
+        seen["outcomes"] = [u.value for u in users]
+        loop.stop()
+        """
+    )
+    expected = [[f"{g}/{i}" if (g + i) % 7 == 0 else [g, i] for i in range(50)] for g in range(40)]
+    assert seen["outcomes"] == expected
+
+
 def test_aiosqlite_never_answers_in_the_loop_thread_under_gevent_so_sqlite_is_refused(
     tmp_path: Any,
 ) -> None:
