@@ -74,6 +74,12 @@ def sqlite_writer(conn: AsyncConnection) -> Writer:
     return write
 
 
+async def _text_rows(conn: AsyncConnection, sql: str) -> list[tuple[str, ...]]:
+    """A catalog query's rows, every value as text."""
+    result: Any = await conn.exec_driver_sql(sql)
+    return [tuple(map(str, row)) for row in result.all()]
+
+
 async def _drop_postgresql_checks(conn: AsyncConnection) -> list[str]:
     """Drop the foreign keys and secondary indexes of dbprobe's tables; return how to restore them.
 
@@ -83,25 +89,21 @@ async def _drop_postgresql_checks(conn: AsyncConnection) -> list[str]:
     constraints stay. Only dbprobe's own tables are touched.
     """
     names = ", ".join(f"'{t}'" for t in _LOADED)
-    fks: list[tuple[str, ...]] = [
-        tuple(map(str, r))
-        for r in await conn.exec_driver_sql(
-            "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
-            "FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid "
-            f"WHERE c.contype = 'f' AND r.relnamespace = '{PG_SCHEMA}'::regnamespace "
-            f"AND r.relname IN ({names})"
-        )
-    ]
-    indexes: list[tuple[str, ...]] = [
-        tuple(map(str, r))
-        for r in await conn.exec_driver_sql(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
-            "FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid "
-            f"WHERE r.relnamespace = '{PG_SCHEMA}'::regnamespace AND r.relname IN ({names}) "
-            "AND NOT i.indisprimary "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
-        )
-    ]
+    fks = await _text_rows(
+        conn,
+        "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+        "FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid "
+        f"WHERE c.contype = 'f' AND r.relnamespace = '{PG_SCHEMA}'::regnamespace "
+        f"AND r.relname IN ({names})",
+    )
+    indexes = await _text_rows(
+        conn,
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) "
+        "FROM pg_index i JOIN pg_class r ON r.oid = i.indrelid "
+        f"WHERE r.relnamespace = '{PG_SCHEMA}'::regnamespace AND r.relname IN ({names}) "
+        "AND NOT i.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
+    )
     # regclass::text comes quoted where needed; conname is raw text, which may
     # hold a double quote (a constraint somebody renamed): quote it as an identifier.
     quote = conn.dialect.identifier_preparer.quote
@@ -121,11 +123,11 @@ async def _drop_sqlite_indexes(conn: AsyncConnection) -> list[str]:
     Indexes a table's constraints made (``sqlite_autoindex_*``) have no SQL and stay.
     """
     names = ", ".join(f"'{t}'" for t in _LOADED)
-    found: Any = await conn.exec_driver_sql(
+    indexes = await _text_rows(
+        conn,
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-        f"AND tbl_name IN ({names})"
+        f"AND tbl_name IN ({names})",
     )
-    indexes = [(str(row[0]), str(row[1])) for row in found.all()]
     quote = conn.dialect.identifier_preparer.quote
     for name, _ in indexes:
         await conn.exec_driver_sql(f"DROP INDEX {quote(name)}")
