@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, generate
@@ -126,3 +128,18 @@ def test_the_seeded_rows_are_those_of_every_earlier_dbprobe(
 ) -> None:
     got, per_table = _checksum(scale, seed)
     assert (got, sum(per_table.values())) == (checksum, rows)
+
+
+def test_the_generators_draws_are_randoms_own_for_every_bound() -> None:
+    # _Draws consumes the generator as randint and choice do, bound by bound:
+    # the same rows as random's own calls would give (what the pinned
+    # checksums above rest on), whatever bounds a scale uses.
+    from dbprobe.data.rows import _Draws
+
+    ours, theirs = random.Random(2026), random.Random(2026)
+    draws = _Draws(ours)
+    for n in [*range(1, 300), 1_000, 4_096, 40_000, 2**31 - 1]:
+        for _ in range(20):
+            assert draws.below(n) == theirs.randrange(n)
+            assert draws.between(3, n + 3) == theirs.randint(3, n + 3)
+    assert ours.random() == theirs.random()  # and both streams are at the same place
