@@ -1,7 +1,7 @@
 """Ctrl-C and SIGTERM end a command's load gracefully: they set its stop event.
 
 The run then finishes its operations in flight and writes its report, as
-an interrupted run must; a second signal is not caught here.
+an interrupted run must.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from dbprobe.data.rows import COLUMNS, RowBatch
 from dbprobe.database.engine import PG_SCHEMA
 from dbprobe.database.url import Backend
-from dbprobe.domain.models import SeedState
 from dbprobe.errors import SeedStateError
 
 __all__ = [
@@ -39,9 +38,6 @@ __all__ = [
 # SQLAlchemy's storage format for DateTime on SQLite; raw executemany bypasses
 # its bind processors, so the loader writes the same text the ORM would.
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
-
-# The tables whose indexes and keys a load may drop and restore: dbprobe's own.
-_LOADED = (*COLUMNS, "transfers", SeedState.__tablename__)
 
 Writer = Callable[[RowBatch], Any]
 
@@ -80,7 +76,7 @@ async def _text_rows(conn: AsyncConnection, sql: str) -> list[tuple[str, ...]]:
     return [tuple(map(str, row)) for row in result.all()]
 
 
-async def _drop_postgresql_checks(conn: AsyncConnection) -> list[str]:
+async def _drop_postgresql_checks(conn: AsyncConnection, tables: Sequence[str]) -> list[str]:
     """Drop the foreign keys and secondary indexes of dbprobe's tables; return how to restore them.
 
     With them in place PostgreSQL checks every copied row against its parent
@@ -88,7 +84,7 @@ async def _drop_postgresql_checks(conn: AsyncConnection) -> list[str]:
     same transaction, they cost half as much. Primary keys and unique
     constraints stay. Only dbprobe's own tables are touched.
     """
-    names = ", ".join(f"'{t}'" for t in _LOADED)
+    names = ", ".join(f"'{t}'" for t in tables)
     fks = await _text_rows(
         conn,
         "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
@@ -117,12 +113,12 @@ async def _drop_postgresql_checks(conn: AsyncConnection) -> list[str]:
     ]
 
 
-async def _drop_sqlite_indexes(conn: AsyncConnection) -> list[str]:
+async def _drop_sqlite_indexes(conn: AsyncConnection, tables: Sequence[str]) -> list[str]:
     """Drop the secondary indexes of dbprobe's tables; return their CREATE statements.
 
     Indexes a table's constraints made (``sqlite_autoindex_*``) have no SQL and stay.
     """
-    names = ", ".join(f"'{t}'" for t in _LOADED)
+    names = ", ".join(f"'{t}'" for t in tables)
     indexes = await _text_rows(
         conn,
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
@@ -134,11 +130,14 @@ async def _drop_sqlite_indexes(conn: AsyncConnection) -> list[str]:
     return [sql for _, sql in indexes]
 
 
-async def drop_load_checks(conn: AsyncConnection, backend: Backend) -> list[str]:
-    """Drop what checks or indexes each loaded row; return the statements that restore it."""
+async def drop_load_checks(
+    conn: AsyncConnection, backend: Backend, tables: Sequence[str]
+) -> list[str]:
+    """Drop what checks or indexes each row loaded into ``tables`` (dbprobe's own, no
+    other); return the statements that restore it."""
     if backend is Backend.POSTGRESQL:
-        return await _drop_postgresql_checks(conn)
-    return await _drop_sqlite_indexes(conn)
+        return await _drop_postgresql_checks(conn, tables)
+    return await _drop_sqlite_indexes(conn, tables)
 
 
 @contextlib.asynccontextmanager

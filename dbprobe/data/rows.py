@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbprobe.data.scales import Scale, read_seed_file
-from dbprobe.domain.planning import DAY_TYPES, REST_CHOICES_S, TYPE_REGIONS
+from dbprobe.domain.planning import DAY_TYPES, REST_CHOICES_S, TYPE_REGIONS, estimated_minutes
 
 __all__ = [
     "Checksum",
@@ -191,19 +191,19 @@ def _programs(
                 session_type = day_types[day]
                 pool = pools[session_type]
                 pool_size = len(pool)
-                minutes_s = 0
+                prescriptions = []
                 for position in range(exercises_low + below(exercise_counts)):
                     exercise_id += 1
                     sets = 2 + below(4)
                     reps = 3 + below(10)
                     rest_s = REST_CHOICES_S[below(rests)]
-                    # estimated_minutes, summed as the rows are made
-                    minutes_s += sets * (reps * 4 + rest_s)
+                    prescriptions.append((sets, reps, rest_s))
                     exercises.append((
                         exercise_id, session_id, pool[below(pool_size)],
                         position, sets, reps, rest_s,
                     ))  # fmt: skip
-                sessions.append((session_id, microcycle_id, day, session_type, minutes_s // 60))
+                minutes = estimated_minutes(prescriptions)
+                sessions.append((session_id, microcycle_id, day, session_type, minutes))
         if len(programs) == _PROGRAMS_PER_BATCH or program_id == scale.programs:
             yield RowBatch("programs", programs)
             yield RowBatch("microcycles", microcycles)
@@ -224,13 +224,9 @@ class _Draws:
 
     def __init__(self, rng: random.Random) -> None:
         self._bits = rng.getrandbits
-        # bit lengths of the few bounds used, looked up rather than recomputed
-        self._widths: dict[int, int] = {}
 
     def below(self, n: int) -> int:
-        k = self._widths.get(n)
-        if k is None:
-            k = self._widths[n] = n.bit_length()
+        k = n.bit_length()
         bits = self._bits
         r = bits(k)
         while r >= n:

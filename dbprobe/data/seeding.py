@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from dbprobe.data.bulk_load import (
     sqlite_writer,
 )
 from dbprobe.data.references import refuse_foreign_references
-from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, RowBatch, generate
+from dbprobe.data.rows import COLUMNS, TABLE_ORDER, Checksum, generate
 from dbprobe.data.scales import Scale
 from dbprobe.database.engine import PG_SCHEMA, Database, writing
 from dbprobe.database.url import Backend
@@ -189,13 +189,14 @@ async def seed(
             action="emptying dbprobe's tables to seed",
         )
         await _empty_own_tables(conn, db.backend)
-        restore = await drop_load_checks(conn, db.backend)
+        restore = await drop_load_checks(conn, db.backend, OWN_TABLES)
         write = copy_writer(conn) if db.backend is Backend.POSTGRESQL else sqlite_writer(conn)
         generated = Checksum()
-        # No thread generates ahead while a batch is written (10 % faster on
-        # PostgreSQL): under Locust, threads are gevent's and the seed hung.
-        for batch in _hashed(generate(scale, seed_value), generated):
+        for batch in generate(scale, seed_value):
             await write(batch)
+            # Hashed as generated: reading 565,877 rows back cost more than
+            # generating them (--verify does read them back).
+            generated.add_rows(batch.table, batch.rows)
             loaded[batch.table] += len(batch.rows)
             if on_progress is not None:
                 on_progress(sum(loaded.values()), expected)
@@ -226,14 +227,6 @@ async def seed(
         }
         await conn.execute(insert(SeedState).values(**conn_state))
     return SeedResult(scale.name, seed_value, checksum, loaded, True, clock() - started, verify)
-
-
-def _hashed(batches: Iterator[RowBatch], checksum: Checksum) -> Iterator[RowBatch]:
-    # Hashed as generated: reading 565,877 rows back cost more than generating
-    # them (--verify does read them back).
-    for batch in batches:
-        checksum.add_rows(batch.table, batch.rows)
-        yield batch
 
 
 def _expected_rows(scale: Scale) -> int:

@@ -96,7 +96,6 @@ class StatementRecorder:
     """
 
     __slots__ = (
-        "_running",
         "chains",
         "configured",
         "count",
@@ -114,6 +113,7 @@ class StatementRecorder:
         "parent",
         "reads",
         "reads_tracked",
+        "running",
         "statements",
     )
 
@@ -154,11 +154,13 @@ class StatementRecorder:
         # the statement that failed, never an older one's label.
         self.missing_greenlet: FailedLoad | None = None
         self.log: list[str] | None = [] if log else None
-        self._running: tuple[StatementStats, int, PendingLoad | None] | None = None
+        # The statement executing now (its stats, when it began, what the ORM said
+        # of it), until it ends; a failure ends it in the error listener.
+        self.running: tuple[StatementStats, int, PendingLoad | None] | None = None
         #: The capture that was current when this one began (they nest).
         self.parent: StatementRecorder | None = None
 
-    def _begin(
+    def begin_statement(
         self, statement: str, parameters: Any, executemany: bool, pending: PendingLoad | None
     ) -> None:
         fp = fingerprint(statement)
@@ -190,7 +192,7 @@ class StatementRecorder:
                 stats.column_load = pending.column_load
         if self.log is not None and len(self.log) < _MAX_LOG:
             self.log.append(statement)
-        self._running = (stats, time.perf_counter_ns(), pending)
+        self.running = (stats, time.perf_counter_ns(), pending)
 
     def eager_loaded(self) -> dict[str, str]:
         """Relationships that were really loaded eagerly here, each with the eager
@@ -206,11 +208,11 @@ class StatementRecorder:
         joined = {rel for rel, cls in self.eager_joined.items() if cls in self.loaded_classes}
         return {rel: self.configured.get(rel, "") for rel in self.eager | joined}
 
-    def _end(self) -> None:
-        if self._running is not None:
-            stats, started, _ = self._running
+    def end_statement(self) -> None:
+        if self.running is not None:
+            stats, started, _ = self.running
             stats.total_ns += time.perf_counter_ns() - started
-            self._running = None
+            self.running = None
 
 
 def _parameter_key(parameters: Any) -> int:

@@ -104,7 +104,8 @@ def _record_begin(
     context: Any, statement: str, parameters: Any, executemany: bool
 ) -> tuple[StatementRecorder, ...]:
     """Count and open the statement in every recorder it belongs to; the recorders."""
-    recorders = _recorders(context.root_connection.engine)
+    # The engine matters only to recorders bound to one (rare): not looked up otherwise.
+    recorders = _recorders(context.root_connection.engine if _bound else None)
     # Transaction control is not a statement of the operation, and only SQLite
     # sends it as SQL (BEGIN IMMEDIATE from dbprobe, SAVEPOINT from the ORM):
     # asyncpg begins and nests transactions through its own protocol calls, so
@@ -118,7 +119,7 @@ def _record_begin(
         recorder.count += 1
         if recorder.detail:
             pending = next((p for r, p in noted if r is recorder), None) if noted else None
-            recorder._begin(statement, parameters, executemany, pending)
+            recorder.begin_statement(statement, parameters, executemany, pending)
     return recorders
 
 
@@ -130,7 +131,7 @@ def _record_begin(
 # the dialect's events cost under 1 µs. Each listener runs the statement
 # itself, as the dialect would have, timing it, and returns True (handled).
 # A statement that fails is ended by _handle_error, which still needs what
-# _begin noted (a MissingGreenlet's relationship).
+# begin_statement noted (a MissingGreenlet's relationship).
 
 
 def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
@@ -140,7 +141,7 @@ def _do_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> b
     recorders = _record_begin(context, statement, parameters, many)
     context.dialect.do_execute(cursor, statement, parameters, context)
     for recorder in recorders:
-        recorder._end()
+        recorder.end_statement()
     return True
 
 
@@ -148,7 +149,7 @@ def _do_executemany(cursor: Any, statement: str, parameters: Any, context: Any) 
     recorders = _record_begin(context, statement, parameters, True)
     context.dialect.do_executemany(cursor, statement, parameters, context)
     for recorder in recorders:
-        recorder._end()
+        recorder.end_statement()
     return True
 
 
@@ -156,7 +157,7 @@ def _do_execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
     recorders = _record_begin(context, statement, (), False)
     context.dialect.do_execute_no_params(cursor, statement, context)
     for recorder in recorders:
-        recorder._end()
+        recorder.end_statement()
     return True
 
 
@@ -186,10 +187,10 @@ def _handle_error(context: Any) -> None:
             recorder.count += 1
             if recorder.detail:
                 pending = next((p for r, p in noted if r is recorder), None) if noted else None
-                recorder._begin(statement, context.parameters, False, pending)
-        elif recorder._running is not None:
-            pending = recorder._running[2]
-        recorder._end()
+                recorder.begin_statement(statement, context.parameters, False, pending)
+        elif recorder.running is not None:
+            pending = recorder.running[2]
+        recorder.end_statement()
         if missing_greenlet and recorder.detail:
             # Raised synchronously where the user's code read the attribute:
             # that line is on this very stack.

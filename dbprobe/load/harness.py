@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
+from types import EllipsisType
 from typing import TypeVar
 
 from dbprobe.data.scales import load_scale
@@ -178,12 +179,13 @@ def assemble_report(
     sections: Sequence[Section] = (),
     calibration: Sequence[CalibrationRound] = (),
     plans: Sequence[StatementPlan] = (),
-    loop: str | None = None,
+    loop: str | EllipsisType | None = ...,
 ) -> Report:
     """The report of a run: the header every probe shares, and the probe's own results.
 
     ``loop`` is the event loop the load ran on, when it ran in other processes
-    (:attr:`Measured.loop`); by default the one running here.
+    (:attr:`Measured.loop`: None when they ran different ones); not given, the
+    one running here.
     """
     db = prepared.db
     return Report(
@@ -196,7 +198,7 @@ def assemble_report(
             host=socket.gethostname(),
             python=platform.python_version(),
             interrupted=interrupted,
-            loop=loop if loop is not None else running_loop_kind(),
+            loop=running_loop_kind() if loop is ... else loop,
         ),
         target=TargetInfo(
             backend=db.backend.value,

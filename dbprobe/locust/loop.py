@@ -212,8 +212,10 @@ class LoopThread:
         try:
             result: T = call.outcome.get()
         except BaseException:
-            # Killed while waiting: the operation must not run on unseen.
-            if not self.loop.is_closed():
+            # Killed while waiting: the operation must not run on unseen. (An
+            # error of the operation itself comes from a task that is done.)
+            task = call.task
+            if (task is None or not task.done()) and not self.loop.is_closed():
                 self.loop.call_soon_threadsafe(self._cancel, call)
             raise
         return result
