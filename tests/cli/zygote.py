@@ -16,6 +16,7 @@ a request ``{"args", "env", "cwd", "stdout", "stderr"}``
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import runpy
@@ -61,6 +62,10 @@ def serve() -> None:
         request = json.loads(line)
         sys.stdout.flush()
         sys.stderr.flush()
+        # Frozen, the objects made by the imports are left out of the child's
+        # collections: its exit no longer walks (and so copies) every page of
+        # them, which took 140 of the 190 ms a `--version` child lived.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:
             _child(request, (requests, replies))
