@@ -81,7 +81,7 @@ class Settings:
                 "--scale",
                 "tiny",
                 "--duration",
-                "0.5",
+                "0.2",
                 "--warmup",
                 "0",
             ]
@@ -101,7 +101,7 @@ def _settings(argv: Sequence[str] | None) -> Settings:
     base = Settings(
         smoke=a.smoke,
         repeat=a.repeat or (1 if a.smoke else 5),
-        duration_s=a.duration or (0.5 if a.smoke else 5.0),
+        duration_s=a.duration or (0.2 if a.smoke else 5.0),
         pg_url=a.pg,
         pgbench_db=a.pgbench_db,
         out=a.out,
@@ -115,7 +115,7 @@ def _settings(argv: Sequence[str] | None) -> Settings:
             seed_scale="tiny",
             pgbench_scale=1,
             memory_values=100_000,
-            startup_repeat=2,
+            startup_repeat=1,
         )
     return base
 
@@ -485,7 +485,7 @@ session with `-p no:dbprobe`, interleaved.
         for i in range(max(1, min(s.repeat, 3))):
             runs.append(timed(uow, env))
             _log(f"uow run {i + 1}: {runs[-1]:.2f} s")
-    window = 1.0 if s.smoke else 6.0  # smoke: 0.5 s duration, no warm-up, plus seeding
+    window = 1.0 if s.smoke else 6.0  # smoke: 0.2 s duration, no warm-up, plus seeding
     return Section(
         "startup",
         "Start-up",

@@ -28,16 +28,16 @@ def _db(tmp_path: Path) -> list[str]:
     return ["--db", f"sqlite+aiosqlite:///{tmp_path / 'probe.sqlite3'}", "--scale", "tiny"]
 
 
-def test_pgbench_short_flags_run_uow_with_four_workers_for_three_seconds(tmp_path: Path) -> None:
+def test_pgbench_short_flags_run_uow_with_four_workers_for_one_second(tmp_path: Path) -> None:
     out = tmp_path / "uow.json"
 
     proc = run_dbprobe(
-        ["uow", "-c", "4", "-T", "3", *_db(tmp_path), "--quiet", "--json", str(out)], tmp_path
+        ["uow", "-c", "4", "-T", "1", *_db(tmp_path), "--quiet", "--json", str(out)], tmp_path
     )
 
     assert proc.returncode == 0, proc.stderr
     config = json.loads(out.read_text("utf-8"))["config"]
-    assert (config["threads"], config["duration_s"], config["transactions"]) == (4, 3.0, None)
+    assert (config["threads"], config["duration_s"], config["transactions"]) == (4, 1.0, None)
 
 
 def test_version_prints_the_version_and_exits_0(tmp_path: Path) -> None:

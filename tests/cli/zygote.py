@@ -30,6 +30,7 @@ import sqlalchemy.ext.asyncio  # noqa: F401
 
 import dbprobe.cli
 import dbprobe.cli.commands  # noqa: F401
+import dbprobe.report.plots  # noqa: F401  (matplotlib: half a second for each --html)
 
 
 def _child(request: dict[str, Any], channel: tuple[IO[str], IO[str]]) -> None:

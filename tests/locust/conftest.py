@@ -26,7 +26,7 @@ import pytest
 from dbprobe.database.url import Target
 
 REPO = Path(__file__).resolve().parents[2]
-LOCUSTFILE = REPO / "examples" / "locustfile.py"
+LOCUSTFILE = Path(__file__).with_name("paced_locustfile.py")
 SCENARIOS = REPO / "examples" / "scenarios.py"
 UOW_OPERATIONS = ("create_program", "reschedule_session", "read_program")
 # Generous: starting Locust (imports, gevent) and seeding take seconds on a busy machine.
