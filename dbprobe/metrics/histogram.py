@@ -141,15 +141,28 @@ class LatencyHistogram:
 
     def _moments_us(self, buckets: list[tuple[int, int]]) -> tuple[float, float]:
         """Mean and standard deviation, each bucket at its median equivalent
-        value (hdrh's definition), in one pass over the non-empty buckets."""
-        h = self._hist
-        points: list[tuple[float, int]] = []
+        value (hdrh's definition), in one pass over the non-empty buckets.
+
+        A bucket's values are found from its index as hdrh's
+        ``get_value_from_index`` does (the lowest, with a unit of 1 µs) and
+        span ``1 << bucket`` values: three of hdrh's method calls per bucket
+        were most of building a report of many rounds.
+        """
+        half_magnitude, half_count = self._half_magnitude, self._half_count
+        total = 0
+        weighted = 0
+        points: list[tuple[int, int]] = []
         for index, n in buckets:
-            value = h.get_value_from_index(index)
-            low, high = h.get_lowest_equivalent_value(value), h.get_highest_equivalent_value(value)
-            points.append((low + (high - low + 1) // 2, n))
-        total = sum(n for _, n in points)
-        mean = sum(v * n for v, n in points) / total
+            bucket = (index >> half_magnitude) - 1
+            sub = (index & (half_count - 1)) + half_count
+            if bucket < 0:
+                sub -= half_count
+                bucket = 0
+            value = (sub << bucket) + ((1 << bucket) >> 1)
+            points.append((value, n))
+            total += n
+            weighted += value * n
+        mean = weighted / total
         variance = sum((v - mean) ** 2 * n for v, n in points) / total
         return float(mean), math.sqrt(variance)
 
