@@ -29,8 +29,10 @@ import asyncpg  # noqa: F401
 import sqlalchemy.ext.asyncio  # noqa: F401
 
 import dbprobe.cli
-import dbprobe.cli.commands  # noqa: F401
-import dbprobe.report.plots  # noqa: F401  (matplotlib: half a second for each --html)
+import dbprobe.cli.commands
+
+# matplotlib, which every --html imports: half a second of each such command.
+import dbprobe.report.plots  # noqa: F401
 
 
 def _child(request: dict[str, Any], channel: tuple[IO[str], IO[str]]) -> None:
