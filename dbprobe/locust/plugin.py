@@ -52,7 +52,7 @@ from dbprobe.locust.settings import LocustSettings, add_arguments, settings_from
 from dbprobe.locust.workbench import Workbench, open_workload
 from dbprobe.result.jsonio import write_report
 
-__all__ = ["LocustProcess", "current"]
+__all__ = ["LocustProcess", "current", "initialised"]
 
 #: Exit status for bad input, as dbprobe's own commands use it.
 EXIT_USAGE = 2
@@ -60,6 +60,8 @@ EXIT_USAGE = 2
 EXIT_FINDINGS = 1
 # How long a user waits for its process's operations to be built at test start.
 _BUILD_TIMEOUT_S = 120.0
+# How long a worker's first event may wait for Locust's init event (see initialised).
+_INIT_TIMEOUT_S = 60.0
 # How long the master waits for its workers' final reports when the test stops.
 _FINAL_REPORTS_TIMEOUT_S = 15.0
 _POLL_S = 0.05
@@ -111,6 +113,7 @@ class LocustProcess:
 
 
 _process: LocustProcess | None = None
+_init_fired = gevent.event.Event()
 
 
 def current() -> LocustProcess:
@@ -118,6 +121,20 @@ def current() -> LocustProcess:
     if _process is None:
         raise RuntimeError("dbprobe.locust is not initialised: run it through locust")
     return _process
+
+
+def initialised() -> LocustProcess:
+    """:func:`current`, once Locust has fired ``init`` (waiting a while at most).
+
+    A worker connects to its master before Locust fires ``init``: its main
+    greenlet waits for the master's acknowledgement, and its message greenlet
+    can go on to the master's spawn meanwhile, so ``test_start`` and the
+    users' ``on_start`` come first. On a busy machine a worker failed so, and
+    its master ran without it.
+    """
+    if _process is None:
+        _init_fired.wait(_INIT_TIMEOUT_S)
+    return current()
 
 
 def _add_options(parser: Any, **_: Any) -> None:
@@ -129,9 +146,11 @@ def _on_init(environment: Any, runner: Any, **_: Any) -> None:
     if isinstance(runner, WorkerRunner):
         _process = LocustProcess("worker", runner)
         runner.register_message(FINAL_REQUEST, _on_final_request)
+        _init_fired.set()
         return
     role = "master" if isinstance(runner, MasterRunner) else "local"
     process = _process = LocustProcess(role, runner)
+    _init_fired.set()
     if environment.parsed_options is None:
         return  # a library use of Locust without its command line: nothing asked of us
     try:
@@ -160,7 +179,7 @@ def _on_worker_report(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def _on_test_start(environment: Any, **_: Any) -> None:
-    process = current()
+    process = initialised()
     process.started_at = dt.datetime.now(dt.UTC)
     process.started = time.perf_counter()
     process.stopped = False
@@ -240,8 +259,8 @@ def _on_final_request(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def _on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    process = current()
-    if process.workbench is None or process.loop is None:
+    process = _process  # None before init: nothing run yet, nothing to report
+    if process is None or process.workbench is None or process.loop is None:
         return
     final = process.stopped
     report = process.loop.call(process.workbench.snapshot())

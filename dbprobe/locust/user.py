@@ -26,7 +26,7 @@ from locust.exception import StopUser
 
 from dbprobe.errors import ErrorClass
 from dbprobe.load.processes import process_seed
-from dbprobe.locust.plugin import current
+from dbprobe.locust.plugin import current, initialised
 
 __all__ = ["DbprobeUser", "OperationFailed"]
 
@@ -68,7 +68,7 @@ class DbprobeUser(User):
         self._cumulative: list[int] = []
 
     def on_start(self) -> None:
-        process = current()
+        process = initialised()
         workbench = process.wait_for_workbench()
         if workbench is None or process.settings is None:
             raise StopUser  # this process could not connect: it said why, once

@@ -75,12 +75,14 @@ class Ran:
 class LocustProcess:
     """One ``python -m locust`` process, its output in files under ``directory``."""
 
-    def __init__(self, name: str, args: Sequence[str], directory: Path) -> None:
+    def __init__(
+        self, name: str, args: Sequence[str], directory: Path, locustfile: Path = LOCUSTFILE
+    ) -> None:
         self.name = name
         self._out = (directory / f"{name}.out").open("w+")
         self._err = (directory / f"{name}.err").open("w+")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args],
+            [sys.executable, "-m", "locust", "-f", str(locustfile), *args],
             cwd=directory,
             stdout=self._out,
             stderr=self._err,
@@ -123,8 +125,8 @@ def locust(tmp_path: Path) -> Iterator[Any]:
     """Start Locust processes; any still running when the test ends is killed."""
     started: list[LocustProcess] = []
 
-    def start(name: str, *args: str) -> LocustProcess:
-        process = LocustProcess(name, args, tmp_path)
+    def start(name: str, *args: str, locustfile: Path = LOCUSTFILE) -> LocustProcess:
+        process = LocustProcess(name, args, tmp_path, locustfile)
         started.append(process)
         return process
 

@@ -287,3 +287,29 @@ def test_sigterm_to_the_master_gathers_the_workers_last_reports_and_says_interru
     assert report["run"]["interrupted"] is True
     assert [w["state"] for w in report["locust"]["workers"]] == ["stopped", "stopped"]
     assert_counts_match_locust(report, locust_counts(ran.stdout), in_flight=4)
+
+
+def test_a_worker_sent_the_spawn_before_locust_fires_init_runs_its_users(
+    locust: Any, locust_db: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    report_path = tmp_path / "merged.json"
+    master = locust(
+        "master",
+        *master_args(port, workers=1),
+        *("--headless", "-u", "2", "-r", "2", "-t", "3s", *FINAL_STATS),
+        *("--dbprobe-db", locust_db, "--dbprobe-scale", "tiny"),
+        *("--dbprobe-json", str(report_path)),
+    )
+    worker = locust(
+        "worker", *worker_args(port), locustfile=Path(__file__).with_name("late_init_locustfile.py")
+    )
+    ran = master.wait()
+    assert ran.returncode == 0, ran.stderr
+    done = worker.wait()
+    assert done.returncode == 0, done.stderr
+    assert "not initialised" not in done.stderr
+    report = read_json(report_path)
+    assert [w["state"] for w in report["locust"]["workers"]] == ["stopped"]
+    assert sum(op["count"] for op in report["operations"]) > 0
+    assert_counts_match_locust(report, locust_counts(ran.stdout), in_flight=2)
