@@ -147,7 +147,7 @@ class LatencyHistogram:
         ``get_value_from_index`` does (the lowest, with a unit of 1 µs) and
         span ``1 << bucket`` values. Three of hdrh's method calls per bucket
         took 3.5 ms for a histogram of 3,000 buckets (0.8 ms so), and a
-        report computes this for every operation of every round.
+        report summarises up to four histograms of every operation.
         """
         half_magnitude, half_count = self._half_magnitude, self._half_count
         total = 0
