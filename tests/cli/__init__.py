@@ -80,7 +80,7 @@ def run_with_env(
     forked = max_file_bytes is None and not os.environ.get("DBPROBE_TEST_FRESH_INTERPRETER")
     if forked and _ZYGOTE_LOCK.acquire(blocking=False):
         try:
-            return _zygote().run(args, env, cwd, timeout)
+            return _zygote("dbprobe").run(args, env, cwd, timeout)
         finally:
             _ZYGOTE_LOCK.release()
     return subprocess.run(
@@ -143,9 +143,10 @@ def _limit_file_size(max_bytes: int) -> None:
 class _Zygote:
     """The client end of ``tests/cli/zygote.py`` (see its protocol)."""
 
-    def __init__(self) -> None:
+    def __init__(self, module: str) -> None:
+        self.module = module
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.cli.zygote"],
+            [sys.executable, "-m", "tests.cli.zygote", module],
             cwd=_ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -182,11 +183,11 @@ class _Zygote:
                 os.kill(pid, signal.SIGKILL)
                 self._reply(deadline=None)
                 raise subprocess.TimeoutExpired(
-                    ["python", "-m", "dbprobe", *args], timeout, *self._streams(streams)
+                    ["python", "-m", self.module, *args], timeout, *self._streams(streams)
                 ) from None
             out, err = self._streams(streams)
             return subprocess.CompletedProcess(
-                ["python", "-m", "dbprobe", *args], returncode, out, err
+                ["python", "-m", self.module, *args], returncode, out, err
             )
         finally:
             shutil.rmtree(streams, ignore_errors=True)
@@ -217,10 +218,33 @@ class _Zygote:
 
 
 _ZYGOTE_LOCK = threading.Lock()
-_ZYGOTES: list[_Zygote] = []
+_ZYGOTES: dict[str, _Zygote] = {}
 
 
-def _zygote() -> _Zygote:
-    if not _ZYGOTES or not _ZYGOTES[0].alive():
-        _ZYGOTES[:] = [_Zygote()]
-    return _ZYGOTES[0]
+def _zygote(module: str) -> _Zygote:
+    if module not in _ZYGOTES or not _ZYGOTES[module].alive():
+        _ZYGOTES[module] = _Zygote(module)
+    return _ZYGOTES[module]
+
+
+def run_pytest(
+    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest ARGS`` in ``cwd`` with exactly the environment ``env``,
+    forked as :func:`run_with_env` forks dbprobe's commands (``DBPROBE_TEST_FRESH_INTERPRETER=1``:
+    a new interpreter each time)."""
+    if not os.environ.get("DBPROBE_TEST_FRESH_INTERPRETER") and _ZYGOTE_LOCK.acquire(
+        blocking=False
+    ):
+        try:
+            return _zygote("pytest").run(args, env, cwd, timeout)
+        finally:
+            _ZYGOTE_LOCK.release()
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,4 +1,4 @@
-"""The pytest plugin, tested on generated suites run by pytester in a subprocess."""
+"""The pytest plugin, tested on generated suites, each run as a pytest process of its own."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from tests.plugin import runpytest
 
 FIXTURES_SUITE = """
 import pytest
@@ -116,7 +118,7 @@ def test_every_fixture_works_under_each_async_framework(
     db_url: str, pytester: pytest.Pytester, mode: str, header: str, mark: str, args: list[str]
 ) -> None:
     pytester.makepyfile(test_suite=_suite(header, mark))
-    result = pytester.runpytest_subprocess(*BASE, "-W", "error", "--dbprobe-db", db_url, *args)
+    result = runpytest(pytester, *BASE, "-W", "error", "--dbprobe-db", db_url, *args)
     result.assert_outcomes(passed=8)
 
 
@@ -125,8 +127,8 @@ def test_a_suite_in_two_xdist_workers_prepares_one_fresh_database_once(
 ) -> None:
     # Both workers create the schema and seed at session start; one at a time.
     pytester.makepyfile(test_suite=_suite(*STRICT))
-    result = pytester.runpytest_subprocess(
-        *BASE, "-n", "2", "-o", "asyncio_mode=strict", "--dbprobe-db", db_url
+    result = runpytest(
+        pytester, *BASE, "-n", "2", "-o", "asyncio_mode=strict", "--dbprobe-db", db_url
     )
     result.assert_outcomes(passed=8)
 
@@ -150,9 +152,7 @@ async def test_get_movement(dbprobe_bench, dbprobe_seeded):
 """
     )
     report = pytester.path / "bench.json"
-    result = pytester.runpytest_subprocess(
-        *BASE, "--dbprobe-db", db_url, "--dbprobe-json", str(report)
-    )
+    result = runpytest(pytester, *BASE, "--dbprobe-db", db_url, "--dbprobe-json", str(report))
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [
@@ -190,7 +190,7 @@ async def test_weeks_of_a_program(dbprobe_seeded_session):
             await week.awaitable_attrs.sessions
 """
     )
-    result = pytester.runpytest_subprocess(*BASE, "--dbprobe-db", db_url)
+    result = runpytest(pytester, *BASE, "--dbprobe-db", db_url)
     result.assert_outcomes(failed=1)
     # What the failure says, wherever pytest breaks its lines.
     out = " ".join(result.stdout.str().split())
@@ -220,7 +220,7 @@ async def test_noop(dbprobe_bench):
     assert stats.rounds == stats.latency.count == 200
 """
     )
-    result = pytester.runpytest_subprocess(*BASE)
+    result = runpytest(pytester, *BASE)
     result.assert_outcomes(passed=1)
 
 
@@ -240,7 +240,7 @@ async def test_counted(dbprobe_bench):
     assert stats.timed is False
 """
     )
-    result = pytester.runpytest_subprocess(*BASE, "--dbprobe-disable")
+    result = runpytest(pytester, *BASE, "--dbprobe-disable")
     result.assert_outcomes(passed=1)
     assert "dbprobe benchmarks" not in result.stdout.str()
 
@@ -263,13 +263,13 @@ async def test_seeded(dbprobe_seeded):
         + """"
 """
     )
-    result = pytester.runpytest_subprocess(*BASE)
+    result = runpytest(pytester, *BASE)
     result.assert_outcomes(passed=1)
 
 
 def test_bad_scale_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess("--dbprobe-scale", "huge")
+    result = runpytest(pytester, "--dbprobe-scale", "huge")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         ["*--dbprobe-scale 'huge': choose one of tiny, small, medium, large*"]
@@ -283,8 +283,16 @@ def test_example_performance_suite_passes_with_its_statement_budgets(
     report = pytester.path / "perf.json"
     # The example lives in this repository, so its run reads our pyproject.toml:
     # one process, as a user's suite would run, not our two workers sharing a file.
-    result = pytester.runpytest_subprocess(
-        *BASE, "-n", "0", str(example), "--dbprobe-db", db_url, "--dbprobe-json", str(report)
+    result = runpytest(
+        pytester,
+        *BASE,
+        "-n",
+        "0",
+        str(example),
+        "--dbprobe-db",
+        db_url,
+        "--dbprobe-json",
+        str(report),
     )
     result.assert_outcomes(passed=11)
     data = json.loads(report.read_text())
@@ -341,12 +349,12 @@ def test_compare_fails_the_session_on_an_injected_slowdown_and_passes_without(
     monkeypatch.setenv("DBPROBE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("DBPROBE_HISTORY", raising=False)
     pytester.makepyfile(test_gate=GATE_SUITE)
-    saved = pytester.runpytest_subprocess(*BASE, "--dbprobe-save", "base")
+    saved = runpytest(pytester, *BASE, "--dbprobe-save", "base")
     saved.assert_outcomes(passed=3)
     saved.stdout.fnmatch_lines(["*saved the session's benchmarks as baseline 'base'*"])
 
     monkeypatch.setenv("SLOWDOWN_MS", "10")  # step[3] takes 13 ms instead of 3
-    slowed = pytester.runpytest_subprocess(*BASE, "--dbprobe-compare", "base")
+    slowed = runpytest(pytester, *BASE, "--dbprobe-compare", "base")
     assert slowed.ret == pytest.ExitCode.TESTS_FAILED
     slowed.stdout.fnmatch_lines(
         [
@@ -359,7 +367,7 @@ def test_compare_fails_the_session_on_an_injected_slowdown_and_passes_without(
     )
 
     monkeypatch.setenv("SLOWDOWN_MS", "0")
-    same = pytester.runpytest_subprocess(*BASE, "--dbprobe-compare", "base")
+    same = runpytest(pytester, *BASE, "--dbprobe-compare", "base")
     assert same.ret == pytest.ExitCode.OK
     # No false alarm, and with the clock injected the rounds are enough to say so.
     same.stdout.fnmatch_lines(["*against baseline 'base': no regression, 3 unchanged*"])
@@ -387,6 +395,6 @@ async def test_engine(dbprobe_engine, tmp_path_factory):
         assert await conn.run_sync(lambda c: inspect(c).get_table_names()) == []
 """
     )
-    result = pytester.runpytest_subprocess(*BASE)
+    result = runpytest(pytester, *BASE)
     result.assert_outcomes(passed=1)
     assert not data.exists()

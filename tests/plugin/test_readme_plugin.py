@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.plugin import runpytest
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCK = re.compile(r"```(python|toml)\n(.*?)```", re.DOTALL)
 
@@ -50,5 +52,5 @@ def test_each_part_of_the_plugin_section_passes_as_a_fresh_project(
         (pytester.path / name).write_text(body, encoding="utf-8")
     tests = sum(body.count("async def test_") for body in PARTS[title].values())
     # -W error: a deprecation warning (an unset loop scope) fails the part too.
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result = runpytest(pytester, "-p", "no:cacheprovider", "-W", "error")
     result.assert_outcomes(passed=tests)

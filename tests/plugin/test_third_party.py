@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.plugin import runpytest
 from tests.plugin.test_plugin import BASE
 
 PROJECT_CONFTEST = """
@@ -152,7 +153,7 @@ def test_a_projects_own_suite_runs_dbprobes_checks_on_its_own_engine(
     monkeypatch.setenv("PROJECT_DB", db_url)
     pytester.makeconftest(PROJECT_CONFTEST)
     pytester.makepyfile(test_project=PROJECT_TESTS)
-    result = pytester.runpytest_subprocess(*BASE, "-n", "0", "-o", "asyncio_mode=strict")
+    result = runpytest(pytester, *BASE, "-n", "0", "-o", "asyncio_mode=strict")
     result.assert_outcomes(passed=7)
     # The benchmark ran on the project's engine; dbprobe knew nothing of it and
     # seeded nothing.
