@@ -25,6 +25,18 @@ pytest_plugins = ["pytester"]
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # The suite starts over a hundred interpreters of its own: pytest-xdist's
+    # workers, Locust's masters and workers, the benchmark's measurements, the
+    # forking zygotes. With PYTHONDONTWRITEBYTECODE set (as on the CI machines)
+    # each compiled dbprobe from source again, a third of a second of CPU apiece
+    # (importing the command line and the Locust plugin: 1.1 s with bytecode,
+    # 1.45 s without). Unset for the processes the suite starts, the first one
+    # writes the bytecode where Python keeps it (__pycache__, ignored by git) and
+    # the others read it.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def pg_url() -> str:
     """The server to test against; under pytest-xdist, a database of this worker's own.
 
