@@ -82,18 +82,6 @@ async def _pg_answers(url: str) -> str | None:
     return None
 
 
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """``-n auto``: a worker per core the suite may run on, and one more.
-
-    A fifth of a run's time the tests wait rather than compute (Locust's paced
-    users, fixed-rate schedules, a killed server's timeouts): with a worker per
-    core, both cores of the CI machine were idle 110 of 480 core-seconds of a
-    run. A third worker takes that time (idle 38), and the run took 3 min 39 s
-    and 4 min 0 s against 4 min 34 s and 4 min 5 s in interleaved runs.
-    """
-    return len(os.sched_getaffinity(0)) + 1
-
-
 @pytest.fixture(scope="session")
 def pg_target() -> Target:
     url = pg_url()
