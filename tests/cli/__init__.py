@@ -77,12 +77,8 @@ def run_with_env(
     A file-size limit is set in a process started afresh: the zygote's children
     write their streams to files, which the limit would cut too (pipes it spares).
     """
-    forked = max_file_bytes is None and not os.environ.get("DBPROBE_TEST_FRESH_INTERPRETER")
-    if forked and _ZYGOTE_LOCK.acquire(blocking=False):
-        try:
-            return _zygote("dbprobe").run(args, env, cwd, timeout)
-        finally:
-            _ZYGOTE_LOCK.release()
+    if max_file_bytes is None:
+        return _run_module("dbprobe", args, env, cwd, timeout)
     return subprocess.run(
         [sys.executable, "-m", "dbprobe", *args],
         env=env,
@@ -90,7 +86,7 @@ def run_with_env(
         capture_output=True,
         text=True,
         timeout=timeout,
-        preexec_fn=None if max_file_bytes is None else lambda: _limit_file_size(max_file_bytes),
+        preexec_fn=lambda: _limit_file_size(max_file_bytes),
     )
 
 
@@ -231,17 +227,24 @@ def run_pytest(
     args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """``python -m pytest ARGS`` in ``cwd`` with exactly the environment ``env``,
-    forked as :func:`run_with_env` forks dbprobe's commands (``DBPROBE_TEST_FRESH_INTERPRETER=1``:
-    a new interpreter each time)."""
+    forked as :func:`run_with_env` forks dbprobe's commands."""
+    return _run_module("pytest", args, env, cwd, timeout)
+
+
+def _run_module(
+    module: str, args: list[str], env: dict[str, str], cwd: Path | None, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``python -m MODULE ARGS``, forked from its zygote; a new interpreter when
+    ``DBPROBE_TEST_FRESH_INTERPRETER=1``, or when another thread has the zygote."""
     if not os.environ.get("DBPROBE_TEST_FRESH_INTERPRETER") and _ZYGOTE_LOCK.acquire(
         blocking=False
     ):
         try:
-            return _zygote("pytest").run(args, env, cwd, timeout)
+            return _zygote(module).run(args, env, cwd, timeout)
         finally:
             _ZYGOTE_LOCK.release()
     return subprocess.run(
-        [sys.executable, "-m", "pytest", *args],
+        [sys.executable, "-m", module, *args],
         env=env,
         cwd=cwd,
         capture_output=True,
