@@ -10,8 +10,9 @@ own environment, working directory, standard streams, exit status and signals,
 and its own interpreter exit (atexit, flushing); only the imports are shared.
 
 ``python -m tests.cli.zygote dbprobe`` (the default) preloads dbprobe's
-command line; ``python -m tests.cli.zygote pytest`` preloads pytest, the
-plugins a generated suite loads, and what dbprobe's fixtures import.
+command line; ``python -m tests.cli.zygote pytest`` preloads pytest,
+SQLAlchemy, the drivers and what dbprobe's fixtures import, but not the
+plugins pytest loads by their entry points (see ``PRELOADS``).
 
 Protocol, one JSON line each way on the pipes this process was started with:
 a request ``{"args", "env", "cwd", "stdout", "stderr"}``
