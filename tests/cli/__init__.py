@@ -77,17 +77,7 @@ def run_with_env(
     A file-size limit is set in a process started afresh: the zygote's children
     write their streams to files, which the limit would cut too (pipes it spares).
     """
-    if max_file_bytes is None:
-        return _run_module("dbprobe", args, env, cwd, timeout)
-    return subprocess.run(
-        [sys.executable, "-m", "dbprobe", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        preexec_fn=lambda: _limit_file_size(max_file_bytes),
-    )
+    return run_module("dbprobe", args, env, cwd, timeout, max_file_bytes=max_file_bytes)
 
 
 def start_dbprobe(args: list[str], tmp_path: Path) -> subprocess.Popen[str]:
@@ -223,22 +213,21 @@ def _zygote(module: str) -> _Zygote:
     return _ZYGOTES[module]
 
 
-def run_pytest(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 300
+def run_module(
+    module: str,
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path | None,
+    timeout: float,
+    *,
+    max_file_bytes: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m pytest ARGS`` in ``cwd`` with exactly the environment ``env``,
-    forked as :func:`run_with_env` forks dbprobe's commands."""
-    return _run_module("pytest", args, env, cwd, timeout)
-
-
-def _run_module(
-    module: str, args: list[str], env: dict[str, str], cwd: Path | None, timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """``python -m MODULE ARGS``, forked from its zygote; a new interpreter when
-    ``DBPROBE_TEST_FRESH_INTERPRETER=1``, or when another thread has the zygote."""
-    if not os.environ.get("DBPROBE_TEST_FRESH_INTERPRETER") and _ZYGOTE_LOCK.acquire(
-        blocking=False
-    ):
+    """``python -m MODULE ARGS`` (``dbprobe`` or ``pytest``) with exactly the environment
+    ``env``, forked from its zygote; a new interpreter when ``DBPROBE_TEST_FRESH_INTERPRETER=1``,
+    when another thread has the zygote, or under a file-size limit (the zygote's children
+    write their streams to files, which the limit would cut too; pipes it spares)."""
+    forked = max_file_bytes is None and not os.environ.get("DBPROBE_TEST_FRESH_INTERPRETER")
+    if forked and _ZYGOTE_LOCK.acquire(blocking=False):
         try:
             return _zygote(module).run(args, env, cwd, timeout)
         finally:
@@ -250,4 +239,5 @@ def _run_module(
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=None if max_file_bytes is None else lambda: _limit_file_size(max_file_bytes),
     )

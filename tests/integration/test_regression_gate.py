@@ -107,7 +107,8 @@ async def _run(db: Database, *, slow: bool, per_worker: int = _PER_WORKER) -> Re
         result = await run_workload(
             db,
             _operations(db, slow=slow),
-            LoadPlan(4, per_worker, rounds=_ROUNDS),  # 1,800 transactions, 360 an operation
+            # At _PER_WORKER: 1,800 transactions, 360 an operation.
+            LoadPlan(4, per_worker, rounds=_ROUNDS),
             retry=RetryPolicy(retries=0),
             seed=1,
             stop=asyncio.Event(),

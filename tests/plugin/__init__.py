@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli import run_pytest
+from tests.cli import run_module
 
 
 def runpytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """``pytester.runpytest_subprocess(*args)``, the process forked from one that has
-    imported pytest, its plugins and SQLAlchemy once (:func:`tests.cli.run_pytest`).
+    imported pytest, its plugins and SQLAlchemy once (:func:`tests.cli.run_module`).
 
     Started afresh, each run of a generated suite spent about a second of CPU on
     those imports; the plugin's tests run some thirty. The run is otherwise
@@ -26,7 +26,7 @@ def runpytest(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH", "")]))
     started = time.monotonic()
-    ran = run_pytest([f"--basetemp={basetemp}", *args], env, Path.cwd())
+    ran = run_module("pytest", [f"--basetemp={basetemp}", *args], env, Path.cwd(), 300)
     # Echoed, as pytester echoes a run's output: a failing test shows it.
     sys.stdout.write(ran.stdout)
     sys.stderr.write(ran.stderr)
